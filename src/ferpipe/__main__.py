@@ -1,0 +1,3 @@
+from ferpipe.cli import app
+
+app()

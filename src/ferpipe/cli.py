@@ -1,0 +1,64 @@
+"""`ferpipe`: the command line that dvc.yaml, MLproject and people call. Thin over plain functions."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import typer
+
+from ferpipe.config import ConfigError, load_config
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+PARAMS = typer.Option(Path("params.yaml"), "--params", help="params file (DVC's params.yaml)")
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+@app.callback()
+def main() -> None:
+    _setup_logging()
+
+
+@app.command()
+def synthesize(
+    out: Path = typer.Option(Path("data/raw/fer2013.csv"), help="where to write the FER2013-format CSV"),
+    params: Path = PARAMS,
+) -> None:
+    """Write the embedded synthetic data set (FER2013 CSV format, marked as synthetic)."""
+    from ferpipe.data.synthetic import write_synthetic_csv
+
+    try:
+        config = load_config(params)
+        rows = write_synthetic_csv(out, config.synthetic)
+    except (ConfigError, ValueError) as error:
+        _fail(str(error))
+    typer.echo(f"wrote {rows} synthetic faces to {out} (SYNTHETIC, not FER2013)")
+
+
+@app.command()
+def ingest(params: Path = PARAMS) -> None:
+    """Stage ingest: read ingest.source in any FER2013 form, validate every row, write the data report."""
+    from ferpipe.data.ingest import ingest as run_ingest
+    from ferpipe.data.readers import DataError
+
+    try:
+        run_ingest(load_config(params).ingest)
+    except (ConfigError, DataError) as error:
+        _fail(str(error))
+
+
+@app.command()
+def convert() -> None:
+    """Stage convert: validated faces → uint8 arrays per split (train/val/test) and a manifest."""
+    from ferpipe.data.convert import convert as run_convert
+
+    run_convert()

@@ -1,0 +1,111 @@
+"""`params.yaml` → one typed, validated config object, built once and passed down.
+
+YAML is read as written by people and by `dvc exp run -S`, so values are coerced to the
+declared field types here (PyYAML reads `1e-4` as a string; the config turns it into 0.0001).
+Unknown keys are errors, so a typo in params.yaml never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+DEFAULT_PARAMS = Path("params.yaml")
+
+
+class ConfigError(ValueError):
+    """params.yaml names a key that does not exist or holds a value of the wrong type."""
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    source: str = "data/raw/fer2013.csv"
+    on_bad_rows: Literal["fail", "skip"] = "fail"
+    # Share of training rows carved off (stratified, seeded) as validation when the source has none.
+    val_fraction: float = 0.1
+    seed: int = 2013
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    seed: int = 7
+    rows: dict[str, int] = field(
+        default_factory=lambda: {"Training": 2871, "PublicTest": 359, "PrivateTest": 359}
+    )
+
+
+@dataclass(frozen=True)
+class Config:
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+
+
+def load_config(path: Path | str = DEFAULT_PARAMS) -> Config:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: params file not found") from None
+    return build(Config, raw, where=str(path))
+
+
+def build(cls: type, raw: Any, where: str) -> Any:
+    """Build dataclass `cls` from a mapping, coercing each value to its declared type."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - names)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; known keys: {sorted(names)}")
+    values = {name: coerce(hints[name], raw[name], f"{where}: {name}") for name in raw}
+    return cls(**values)
+
+
+def coerce(kind: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(kind)
+    if dataclasses.is_dataclass(kind):
+        return build(kind, value, where)
+    if origin is Literal:
+        if value not in typing.get_args(kind):
+            raise ConfigError(f"{where}: {value!r} is not one of {list(typing.get_args(kind))}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(kind)
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return coerce(inner, value, where)
+    if origin is dict:
+        key_kind, value_kind = typing.get_args(kind)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return {coerce(key_kind, k, where): coerce(value_kind, v, f"{where}.{k}") for k, v in value.items()}
+    if origin in (list, tuple):
+        (item_kind, *_) = typing.get_args(kind)
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return origin(coerce(item_kind, v, where) for v in value)
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if kind in (int, float):
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        try:
+            number = kind(float(value)) if kind is float else int(str(value), 10)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: expected {kind.__name__}, got {value!r}") from None
+        return number
+    if kind is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    raise TypeError(f"config type {kind!r} at {where} is not supported")  # a programming error

@@ -1,0 +1,75 @@
+"""Stage `convert`: the validated Parquet copy → uint8 NumPy arrays per split, plus a manifest.
+
+Pixels stay uint8 (N, 48, 48, 1) on disk and in memory; scaling belongs to the model's
+input pipeline. Masks mark the val/test rows whose exact image also occurs in train, so
+evaluation can report figures on de-duplicated test rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ferpipe.data.duplicates import image_groups, seen_in
+from ferpipe.data.report import class_counts
+from ferpipe.data.schema import EMOTIONS, IMAGE_SIDE, SPLITS
+from ferpipe.data.store import read_faces
+from ferpipe.files import atomic_outputs, sha256_of, write_json
+
+log = logging.getLogger(__name__)
+
+DEFAULT_FACES = Path("data/validated/faces.parquet")
+DEFAULT_ARRAYS = Path("data/arrays")
+USAGE_OF_SPLIT = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}
+
+
+def convert(faces_path: Path = DEFAULT_FACES, out_dir: Path = DEFAULT_ARRAYS) -> dict[str, Any]:
+    table, pixels, metadata = read_faces(faces_path)
+    split = table["split"].to_numpy(zero_copy_only=False)
+    labels = table["emotion"].to_numpy().astype(np.int64)
+    source_rows = table["source_row"].to_numpy()
+    rows = {name: np.flatnonzero(split == name) for name in SPLITS}
+    groups = image_groups(pixels)
+
+    arrays: dict[str, np.ndarray] = {}
+    for name in SPLITS:
+        arrays[f"x_{name}"] = pixels[rows[name]].reshape(-1, IMAGE_SIDE, IMAGE_SIDE, 1)
+        arrays[f"y_{name}"] = labels[rows[name]]
+        arrays[f"source_rows_{name}"] = source_rows[rows[name]]
+    for name in ("val", "test"):
+        arrays[f"{name}_seen_in_train"] = seen_in(groups, rows[name], rows["train"])
+
+    with atomic_outputs(out_dir) as staged:
+        folder = staged(out_dir)
+        folder.mkdir()
+        for name, array in arrays.items():
+            np.save(folder / f"{name}.npy", array, allow_pickle=False)
+        manifest = {
+            "data": metadata.get("data", "unknown"),
+            "source_sha256": metadata.get("source_sha256"),
+            "label_names": list(EMOTIONS),
+            "image_shape": [IMAGE_SIDE, IMAGE_SIDE, 1],
+            "pixel_dtype": "uint8",
+            "splits": {
+                name: {
+                    "count": len(rows[name]),
+                    "from_usage": USAGE_OF_SPLIT[name],
+                    "classes": class_counts(arrays[f"y_{name}"]),
+                    **({"seen_in_train": int(arrays[f"{name}_seen_in_train"].sum())} if name != "train" else {}),
+                }
+                for name in SPLITS
+            },
+            "files": {f"{name}.npy": sha256_of(folder / f"{name}.npy") for name in arrays},
+        }
+        write_json(folder / "manifest.json", manifest)
+    log.info("wrote %s: %s", out_dir, {name: len(r) for name, r in rows.items()})
+    return manifest
+
+
+def load_split(arrays_dir: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Images (N, 48, 48, 1) uint8 and integer labels of one split, memory-mapped."""
+    arrays_dir = Path(arrays_dir)
+    return (np.load(arrays_dir / f"x_{split}.npy", mmap_mode="r"), np.load(arrays_dir / f"y_{split}.npy"))

@@ -1,0 +1,69 @@
+"""Stage `ingest`: any FER2013 form → validated Parquet copy, rejected rows, data report."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from ferpipe.config import IngestConfig
+from ferpipe.data.readers import BadRow, read_source
+from ferpipe.data.report import build_report, class_distribution_rows, plot_class_distribution
+from ferpipe.data.splits import assign_splits
+from ferpipe.data.store import write_faces
+from ferpipe.data.synthetic import is_synthetic
+from ferpipe.data.validate import validate
+from ferpipe.files import atomic_outputs, sha256_of, write_json
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IngestOutputs:
+    faces: Path = Path("data/validated/faces.parquet")
+    rejected: Path = Path("data/validated/rejected_rows.csv")
+    report: Path = Path("reports/data/data_report.json")
+    class_table: Path = Path("reports/data/class_distribution.csv")
+    class_plot: Path = Path("reports/data/class_distribution.png")
+
+
+def ingest(config: IngestConfig, outputs: IngestOutputs = IngestOutputs()) -> dict:
+    source = Path(config.source)
+    with atomic_outputs(*vars(outputs).values()) as staged:
+        raw = read_source(source)
+        log.info("read %d rows from %s (%s)", len(raw.emotion) + len(raw.unreadable), raw.source, raw.form)
+        table, rejected = validate(raw, config.on_bad_rows)
+        if rejected:
+            log.warning("%d invalid row(s) set aside in %s", len({r.location for r in rejected}), outputs.rejected)
+        splits, carve_note = assign_splits(table, config.val_fraction, config.seed)
+        sha256 = sha256_of(source)
+        synthetic = is_synthetic(source, sha256)
+        notes = [note for note in (carve_note,) if note]
+        if raw.ignored_files:
+            notes.append(f"{len(raw.ignored_files)} non-image file(s) ignored, e.g. {raw.ignored_files[:3]}")
+        if synthetic:
+            notes.append("SYNTHETIC data from ferpipe's generator, not FER2013: results say nothing about real faces")
+        report = build_report(
+            table, splits, rejected,
+            source={"path": str(source), "form": raw.form, "sha256": sha256},
+            synthetic=synthetic, notes=notes,
+        )
+        write_faces(staged(outputs.faces), table, splits,
+                    {"source_sha256": sha256, "data": report["data"], "form": raw.form})
+        write_rejected(staged(outputs.rejected), raw.source, rejected)
+        write_json(staged(outputs.report), report)
+        class_distribution_rows(report).to_csv(staged(outputs.class_table), index=False)
+        plot_class_distribution(report, staged(outputs.class_plot))
+    for note in notes:
+        log.info("note: %s", note)
+    log.info("rows per split: %s", json.dumps(report["rows"]["by_split"]))
+    return report
+
+
+def write_rejected(path: Path, source: str, rejected: list[BadRow]) -> None:
+    with open(path, "w", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["source", "location", "field", "reason"])
+        writer.writerows([source, row.location, row.field, row.reason] for row in rejected)

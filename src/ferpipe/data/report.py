@@ -1,0 +1,107 @@
+"""The data report: counts, duplicates, label conflicts and blank images, plus a plot."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from ferpipe.data.duplicates import image_groups, seen_in  # noqa: E402
+from ferpipe.data.readers import BadRow  # noqa: E402
+from ferpipe.data.schema import EMOTIONS, SPLITS, USAGES  # noqa: E402
+from ferpipe.data.validate import FaceTable  # noqa: E402
+
+
+def build_report(table: FaceTable, splits: np.ndarray, rejected: list[BadRow], *, source: dict[str, Any],
+                 synthetic: bool, notes: list[str]) -> dict[str, Any]:
+    return {
+        "data": "synthetic" if synthetic else "real",
+        "source": source,
+        "rows": {
+            "valid": len(table),
+            "rejected": len({row.location for row in rejected}),
+            "by_usage": _usage_counts(table),
+            "by_split": {split: int((splits == split).sum()) for split in SPLITS},
+        },
+        "classes": {split: class_counts(table.emotion[splits == split]) for split in SPLITS},
+        "rejected": {
+            "rows": len({row.location for row in rejected}),
+            "problems_by_field": dict(Counter(row.field for row in rejected)),
+        },
+        "duplicates": duplicate_summary(table, splits),
+        "constant_images": constant_images(table.pixels),
+        "notes": notes,
+    }
+
+
+def class_counts(labels: np.ndarray) -> dict[str, int]:
+    counts = np.bincount(labels.astype(np.int64), minlength=len(EMOTIONS))
+    return {name: int(count) for name, count in zip(EMOTIONS, counts)}
+
+
+def _usage_counts(table: FaceTable) -> dict[str, int]:
+    if table.usage is None:
+        return {}
+    return {usage: int((table.usage == usage).sum()) for usage in USAGES}
+
+
+def duplicate_summary(table: FaceTable, splits: np.ndarray) -> dict[str, int]:
+    groups = image_groups(table.pixels)
+    frame = pd.DataFrame({"group": groups, "split": splits, "label": table.emotion})
+    sizes = frame.groupby("group").size()
+    repeated = frame[frame["group"].isin(sizes[sizes > 1].index)]
+    per_group = repeated.groupby("group").agg(splits=("split", "nunique"), labels=("label", "nunique"))
+    # An image whose copies carry different labels inside one split: (image, split) pairs.
+    labels_within_split = repeated.groupby(["group", "split"])["label"].transform("nunique")
+    conflicting_within_split = repeated[labels_within_split > 1]
+    rows_of = {split: np.flatnonzero(splits == split) for split in SPLITS}
+    return {
+        "groups": len(per_group),
+        "rows_in_groups": len(repeated),
+        "redundant_copies": len(repeated) - len(per_group),
+        "groups_within_one_split": int((per_group["splits"] == 1).sum()),
+        "groups_across_splits": int((per_group["splits"] > 1).sum()),
+        "val_rows_seen_in_train": int(seen_in(groups, rows_of["val"], rows_of["train"]).sum()),
+        "test_rows_seen_in_train": int(seen_in(groups, rows_of["test"], rows_of["train"]).sum()),
+        "test_rows_seen_in_val": int(seen_in(groups, rows_of["test"], rows_of["val"]).sum()),
+        "groups_with_conflicting_labels": int((per_group["labels"] > 1).sum()),
+        "within_split_label_conflicts": int(conflicting_within_split.groupby(["group", "split"]).ngroups),
+        "rows_in_within_split_label_conflicts": len(conflicting_within_split),
+    }
+
+
+def constant_images(pixels: np.ndarray) -> dict[str, Any]:
+    constant = pixels.min(axis=1) == pixels.max(axis=1)
+    values = Counter(int(v) for v in pixels[constant, 0])
+    return {"rows": int(constant.sum()), "by_value": {str(v): n for v, n in sorted(values.items())}}
+
+
+def class_distribution_rows(report: dict[str, Any]) -> pd.DataFrame:
+    """Long table (split, class, count) for `dvc plots`."""
+    return pd.DataFrame(
+        [{"split": split, "class": name, "count": count}
+         for split, counts in report["classes"].items() for name, count in counts.items()]
+    )
+
+
+def plot_class_distribution(report: dict[str, Any], path: Path) -> None:
+    rows = class_distribution_rows(report)
+    table = rows.pivot(index="class", columns="split", values="count").reindex(index=list(EMOTIONS), columns=list(SPLITS))
+    figure, axis = plt.subplots(figsize=(8, 4.5))
+    table.plot.bar(ax=axis, width=0.8)
+    axis.set_xlabel("")
+    axis.set_ylabel("images")
+    axis.set_title(f"Class distribution per split ({report['data']} data)")
+    axis.tick_params(axis="x", rotation=0)
+    for container in axis.containers:
+        axis.bar_label(container, fontsize=7, padding=1)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)

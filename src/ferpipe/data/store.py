@@ -1,0 +1,40 @@
+"""The validated, canonical copy of the data set: one Parquet file, pixels kept as raw bytes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ferpipe.data.schema import PIXELS_PER_IMAGE
+from ferpipe.data.validate import FaceTable
+
+
+def write_faces(path: Path, table: FaceTable, splits: np.ndarray, metadata: dict[str, str]) -> None:
+    n = len(table)
+    pixels = pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(PIXELS_PER_IMAGE), n, [None, pa.py_buffer(np.ascontiguousarray(table.pixels))]
+    )
+    columns = {
+        "source_row": pa.array(table.source_row, pa.int64()),
+        "emotion": pa.array(table.emotion, pa.int8()),
+        "usage": pa.array(table.usage if table.usage is not None else [None] * n, pa.string()),
+        "split": pa.array(splits, pa.string()),
+        "pixels": pixels,
+    }
+    arrow = pa.table(columns).replace_schema_metadata({f"ferpipe.{k}": v for k, v in metadata.items()})
+    # Pixels barely compress (zstd saves under 1%), so they are stored plain for speed.
+    pq.write_table(arrow, path, compression="none")
+
+
+def read_faces(path: Path) -> tuple[pa.Table, np.ndarray, dict[str, str]]:
+    """The table without pixels, the (N, 2304) uint8 pixels, and the metadata written with them."""
+    arrow = pq.read_table(path)
+    column = arrow["pixels"].combine_chunks()
+    pixels = np.frombuffer(column.buffers()[1], dtype=np.uint8)
+    pixels = pixels[column.offset * PIXELS_PER_IMAGE : (column.offset + len(column)) * PIXELS_PER_IMAGE]
+    metadata = {k.decode().removeprefix("ferpipe."): v.decode()
+                for k, v in (arrow.schema.metadata or {}).items() if k.startswith(b"ferpipe.")}
+    return arrow.drop_columns(["pixels"]), pixels.reshape(-1, PIXELS_PER_IMAGE), metadata
