@@ -30,7 +30,8 @@ def main() -> None:
 
 @app.command()
 def synthesize(
-    out: Path = typer.Option(Path("data/raw/fer2013.csv"), help="where to write the FER2013-format CSV"),
+    out: Path = typer.Option(None, help="where to write the FER2013-format CSV [default: ingest.source]"),
+    if_missing: bool = typer.Option(False, "--if-missing", help="do nothing when a data set is already there"),
     params: Path = PARAMS,
 ) -> None:
     """Write the embedded synthetic data set (FER2013 CSV format, marked as synthetic)."""
@@ -38,10 +39,14 @@ def synthesize(
 
     try:
         config = load_config(params)
+        out = out or Path(config.ingest.source)
+        if if_missing and out.exists():
+            typer.echo(f"{out} exists: using it (delete it to regenerate synthetic data)")
+            return
         rows = write_synthetic_csv(out, config.synthetic)
     except (ConfigError, ValueError) as error:
         _fail(str(error))
-    typer.echo(f"wrote {rows} synthetic faces to {out} (SYNTHETIC, not FER2013)")
+    typer.echo(f"wrote {rows} synthetic faces to {out} (SYNTHETIC data, not FER2013)")
 
 
 @app.command()

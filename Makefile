@@ -1,0 +1,30 @@
+# Two commands do all set-up on a fresh machine (Python 3.11 and pip):
+#   make pipeline   install, then run the whole DVC pipeline (embedded synthetic data unless
+#                   a real data set is at ingest.source)
+#   make test       install, then run the test suite
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTHON ?= python3.11
+
+.PHONY: setup pipeline test lock
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+pipeline: setup
+	$(BIN)/ferpipe synthesize --if-missing
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc metrics show
+
+test: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Re-resolve the pinned stack after changing pyproject.toml.
+lock:
+	$(BIN)/pip freeze --exclude-editable --exclude ferpipe > requirements.lock

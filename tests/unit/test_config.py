@@ -1,0 +1,35 @@
+import pytest
+
+from ferpipe.config import Config, ConfigError, build, load_config
+
+
+def test_scientific_notation_from_dvc_set_param_becomes_a_float(tmp_path):
+    # `dvc exp run -S ingest.val_fraction=1e-1` writes 1e-1 unquoted; PyYAML reads it as a string.
+    params = tmp_path / "params.yaml"
+    params.write_text("ingest:\n  val_fraction: 1e-1\n")
+    config = load_config(params)
+    assert config.ingest.val_fraction == pytest.approx(0.1)
+    assert isinstance(config.ingest.val_fraction, float)
+
+
+def test_unknown_key_is_an_error_naming_the_key():
+    with pytest.raises(ConfigError, match="valfraction"):
+        build(Config, {"ingest": {"valfraction": 0.2}}, "params.yaml")
+
+
+def test_choice_outside_its_options_is_rejected():
+    with pytest.raises(ConfigError, match="on_bad_rows.*'drop'"):
+        build(Config, {"ingest": {"on_bad_rows": "drop"}}, "params.yaml")
+
+
+def test_non_numeric_value_for_a_number_is_rejected():
+    with pytest.raises(ConfigError, match="seed"):
+        build(Config, {"ingest": {"seed": "abc"}}, "params.yaml")
+
+
+def test_repository_params_file_loads(tmp_path):
+    from tests.conftest import REPO_ROOT
+
+    config = load_config(REPO_ROOT / "params.yaml")
+    assert config.ingest.source == "data/raw/fer2013.csv"
+    assert sum(config.synthetic.rows.values()) > 0

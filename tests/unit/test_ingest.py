@@ -1,0 +1,251 @@
+"""Every accepted input form, every validation rule, and the stage's all-or-nothing outputs."""
+
+import csv
+import gzip
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+from ferpipe.config import IngestConfig
+from ferpipe.data.ingest import IngestOutputs, ingest
+from ferpipe.data.readers import DataError
+from ferpipe.data.schema import EMOTIONS
+from ferpipe.data.store import read_faces
+from tests.conftest import fer_csv_text, pixel_text, random_faces
+
+OUTPUTS = IngestOutputs()
+
+
+def run(source, **options):
+    return ingest(IngestConfig(source=str(source), **options))
+
+
+def stored_faces():
+    table, pixels, _ = read_faces(OUTPUTS.faces)
+    return table.to_pandas(), pixels
+
+
+def assert_no_outputs():
+    left = [str(p) for p in vars(OUTPUTS).values() if Path(p).exists()]
+    assert left == [], f"outputs left behind after a failure: {left}"
+    assert not any(Path(".").rglob(".staging-*"))
+
+
+# --- accepted forms ---------------------------------------------------------------------------
+
+def test_fer2013_csv_is_ingested_with_its_splits(in_tmp, small_fer):
+    labels, usages, faces = small_fer
+    Path("fer2013.csv").write_text(fer_csv_text(labels, usages, faces))
+    report = run("fer2013.csv")
+    assert report["rows"]["by_usage"] == {"Training": 7, "PublicTest": 7, "PrivateTest": 7}
+    assert report["rows"]["by_split"] == {"train": 7, "val": 7, "test": 7}
+    assert report["classes"]["train"] == dict.fromkeys(EMOTIONS, 1)
+    table, pixels = stored_faces()
+    assert table["emotion"].tolist() == labels
+    assert table["split"].tolist()[:3] == ["train", "val", "test"]
+    np.testing.assert_array_equal(pixels, faces)
+
+
+def test_gzip_csv_and_crlf_and_bom_read_the_same(in_tmp, small_fer):
+    labels, usages, faces = small_fer
+    text = "\ufeff" + fer_csv_text(labels, usages, faces, newline="\r\n")
+    with gzip.open("fer2013.csv.gz", "wt", newline="") as stream:
+        stream.write(text)
+    run("fer2013.csv.gz")
+    table, pixels = stored_faces()
+    assert table["usage"].tolist() == usages
+    np.testing.assert_array_equal(pixels, faces)
+
+
+def test_kaggle_tar_archive_is_read_from_its_member(in_tmp, small_fer):
+    data = fer_csv_text(*small_fer).encode()
+    with tarfile.open("fer2013.tar.gz", "w:gz") as archive:
+        member = tarfile.TarInfo("fer2013/fer2013.csv")
+        member.size = len(data)
+        archive.addfile(member, io.BytesIO(data))
+    report = run("fer2013.tar.gz")
+    assert report["rows"]["valid"] == 21
+    assert report["source"]["form"] == "fer2013.csv"
+
+
+def test_icml_face_data_columns_with_leading_spaces(in_tmp, small_fer):
+    labels, usages, faces = small_fer
+    lines = ["emotion, Usage, pixels"] + [f"{l},{u},{pixel_text(f)}" for l, u, f in zip(labels, usages, faces)]
+    Path("icml_face_data.csv").write_text("\n".join(lines) + "\n")
+    report = run("icml_face_data.csv")
+    assert report["source"]["form"] == "icml_face_data.csv"
+    table, pixels = stored_faces()
+    assert table["usage"].tolist() == usages
+    np.testing.assert_array_equal(pixels, faces)
+
+
+def test_train_csv_without_usage_gets_a_seeded_stratified_validation_split(in_tmp):
+    labels = [label for label in range(7) for _ in range(10)]
+    faces = random_faces(70)
+    lines = ["emotion,pixels"] + [f"{l},{pixel_text(f)}" for l, f in zip(labels, faces)]
+    Path("train.csv").write_text("\n".join(lines) + "\n")
+    report = run("train.csv", val_fraction=0.2, seed=3)
+    assert report["rows"]["by_split"] == {"train": 56, "val": 14, "test": 0}
+    assert report["classes"]["val"] == dict.fromkeys(EMOTIONS, 2)
+    assert any("no validation split" in note for note in report["notes"])
+    first = stored_faces()[0]["split"].tolist()
+    run("train.csv", val_fraction=0.2, seed=3)
+    assert stored_faces()[0]["split"].tolist() == first
+
+
+def make_image_folder(root: Path, faces: np.ndarray) -> dict[str, int]:
+    expected = {}
+    layout = [("train", "angry", "Training_1.jpg"), ("train", "happy", "im7.png"),
+              ("test", "happy", "PublicTest_5.jpg"), ("test", "sad", "PrivateTest_9.png"),
+              ("test", "fear", "im2.png")]
+    for (split, emotion, name), face in zip(layout, faces):
+        folder = root / split / emotion
+        folder.mkdir(parents=True, exist_ok=True)
+        # JPEG is lossy; quality 100 keeps the test about reading, not about codecs.
+        Image.fromarray(face.reshape(48, 48)).save(folder / name, quality=100)
+        expected[name] = EMOTIONS.index(emotion)
+    return expected
+
+
+def test_image_folder_release_keeps_labels_and_public_private_splits(in_tmp):
+    faces = np.repeat(np.arange(0, 250, 50, dtype=np.uint8)[:, None], 2304, axis=1)  # flat, JPEG-safe
+    expected = make_image_folder(Path("images"), faces)
+    Path("images/train/.DS_Store").write_text("x")
+    report = run("images")
+    assert report["source"]["form"] == "image folder"
+    assert report["rows"]["by_usage"] == {"Training": 2, "PublicTest": 1, "PrivateTest": 2}
+    assert report["rows"]["by_split"] == {"train": 2, "val": 1, "test": 2}
+    assert any("non-image file" in note for note in report["notes"])
+    table, _ = stored_faces()
+    assert sorted(table["emotion"].tolist()) == sorted(expected.values())
+
+
+def test_image_folder_unreadable_or_wrong_size_images_are_named(in_tmp):
+    faces = np.full((5, 2304), 128, np.uint8)
+    make_image_folder(Path("images"), faces)
+    Path("images/train/angry/broken.jpg").write_bytes(b"not a jpeg")
+    Image.new("L", (64, 64)).save("images/train/angry/big.png")
+    with pytest.raises(DataError) as failure:
+        run("images")
+    message = str(failure.value)
+    assert "train/angry/broken.jpg: image: not a readable image" in message
+    assert "train/angry/big.png: image: image is 64x64, expected 48x48" in message
+    assert_no_outputs()
+
+
+# --- validation rules -------------------------------------------------------------------------
+
+def corrupt_csv(small_fer, edits):
+    labels, usages, faces = small_fer
+    lines = fer_csv_text(labels, usages, faces).splitlines()
+    for line_number, text in edits.items():
+        lines[line_number - 1] = text
+    Path("fer2013.csv").write_text("\n".join(lines) + "\n")
+
+
+def test_bad_rows_fail_the_stage_with_file_line_and_field(in_tmp, small_fer):
+    good = pixel_text(small_fer[2][0])
+    corrupt_csv(small_fer, {
+        3: f"7,{good},Training",
+        5: f"x,{good},Training",
+        6: f"2,{good},Validation",
+        8: f"2,{good} 17,Training",
+        9: "2,1 2 3",
+    })
+    with pytest.raises(DataError) as failure:
+        run("fer2013.csv")
+    message = str(failure.value)
+    assert "5 invalid row(s)" in message
+    assert "fer2013.csv: line 3: emotion: '7' is not a label 0..6" in message
+    assert "fer2013.csv: line 5: emotion: 'x' is not a label 0..6" in message
+    assert "fer2013.csv: line 6: Usage: 'Validation' is not one of Training, PublicTest, PrivateTest" in message
+    assert "fer2013.csv: line 8: pixels: 2305 values, expected 2304" in message
+    assert "line 9: row: 2 fields, expected 3" in message
+    assert "on_bad_rows: skip" in message
+    assert_no_outputs()
+
+
+def test_line_numbers_stay_right_after_a_row_with_missing_fields(in_tmp, small_fer):
+    corrupt_csv(small_fer, {3: "2,1 2 3", 10: "9," + pixel_text(small_fer[2][0]) + ",Training"})
+    with pytest.raises(DataError) as failure:
+        run("fer2013.csv")
+    assert "line 3: row: 2 fields" in str(failure.value)
+    assert "line 10: emotion: '9'" in str(failure.value)
+
+
+def test_skip_mode_sets_bad_rows_aside_with_reasons_and_counts_them(in_tmp, small_fer):
+    good = pixel_text(small_fer[2][0])
+    corrupt_csv(small_fer, {4: f"3,{good.replace('1', 'a', 1)},PublicTest", 7: f"-1,{good},Training"})
+    report = run("fer2013.csv", on_bad_rows="skip")
+    assert report["rows"]["valid"] == 19
+    assert report["rejected"]["rows"] == 2
+    with open(OUTPUTS.rejected) as stream:
+        rejected = list(csv.DictReader(stream))
+    assert [(r["location"], r["field"]) for r in rejected] == [("line 4", "pixels"), ("line 7", "emotion")]
+    table, _ = stored_faces()
+    assert 2 not in table["source_row"].tolist() and 5 not in table["source_row"].tolist()
+    assert json.loads(Path(OUTPUTS.report).read_text())["rejected"]["rows"] == 2
+
+
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        (b"", "file is empty"),
+        (b"emotion,pixels,Usage\n", "has a header but no data rows"),
+        (b"label,image,split\n0,1 2,Training\n", "line 1: unrecognised header"),
+        (b"pixels\n1 2 3\n", "test.csv has no labels"),
+    ],
+)
+def test_structural_problems_get_their_own_message(in_tmp, content, expected):
+    Path("fer2013.csv").write_bytes(content)
+    with pytest.raises(DataError, match=expected):
+        run("fer2013.csv")
+    assert_no_outputs()
+
+
+def test_truncated_gzip_is_reported_as_such(in_tmp, small_fer):
+    whole = gzip.compress(fer_csv_text(*small_fer).encode())
+    Path("fer2013.csv.gz").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(DataError, match="fer2013.csv.gz: .*truncated or corrupt"):
+        run("fer2013.csv.gz")
+    assert_no_outputs()
+
+
+def test_archive_without_the_csv_is_reported(in_tmp):
+    with tarfile.open("fer2013.tar.gz", "w:gz") as archive:
+        member = tarfile.TarInfo("fer2013/README.txt")
+        archive.addfile(member, io.BytesIO(b""))
+    with pytest.raises(DataError, match="archive holds no fer2013.csv.*fer2013/README.txt"):
+        run("fer2013.tar.gz")
+
+
+def test_missing_source_names_the_way_out(in_tmp):
+    with pytest.raises(DataError, match="no such file.*ferpipe synthesize"):
+        run("data/raw/fer2013.csv")
+
+
+def test_a_failed_run_removes_stale_outputs_of_an_earlier_success(in_tmp, small_fer):
+    Path("fer2013.csv").write_text(fer_csv_text(*small_fer))
+    run("fer2013.csv")
+    assert Path(OUTPUTS.faces).exists()
+    corrupt_csv(small_fer, {2: "9,1 2,Training"})
+    with pytest.raises(DataError):
+        run("fer2013.csv")
+    assert_no_outputs()
+
+
+def test_outputs_carry_the_source_hash_and_the_plot(in_tmp, small_fer):
+    Path("fer2013.csv").write_text(fer_csv_text(*small_fer))
+    report = run("fer2013.csv")
+    from ferpipe.files import sha256_of
+
+    assert report["source"]["sha256"] == sha256_of("fer2013.csv")
+    assert pq.read_metadata(OUTPUTS.faces).num_rows == 21
+    assert Image.open(OUTPUTS.class_plot).size[0] > 400
+    assert report["data"] == "real"
