@@ -4,7 +4,7 @@
 #   make test       install, then run the test suite
 VENV ?= .venv
 BIN := $(VENV)/bin
-PYTHON ?= python3.11
+PYTHON ?= python3
 
 .PHONY: setup pipeline test lock
 

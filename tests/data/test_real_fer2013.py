@@ -1,0 +1,58 @@
+"""Data tests on the real FER2013 file (skipped with the reason when it is absent)."""
+
+import numpy as np
+import pytest
+
+from ferpipe.config import IngestConfig
+from ferpipe.data.convert import convert, load_split
+from ferpipe.data.ingest import ingest
+from ferpipe.files import sha256_of
+from tests.conftest import require_real_data
+
+pytestmark = pytest.mark.real_data
+
+
+@pytest.fixture(scope="module")
+def real(tmp_path_factory):
+    source = require_real_data()
+    folder = tmp_path_factory.mktemp("real")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        report = ingest(IngestConfig(source=str(source)))
+        manifest = convert()
+    return report, manifest, folder
+
+
+def test_split_sizes_are_the_published_ones(real):
+    report, _, _ = real
+    assert report["rows"]["by_usage"] == {"Training": 28709, "PublicTest": 3589, "PrivateTest": 3589}
+    assert report["rows"]["rejected"] == 0
+    assert report["data"] == "real"
+
+
+def test_class_counts_are_the_published_ones(real):
+    report, _, _ = real
+    assert list(report["classes"]["train"].values()) == [3995, 436, 4097, 7215, 4830, 3171, 4965]
+    assert list(report["classes"]["val"].values()) == [467, 56, 496, 895, 653, 415, 607]
+    assert list(report["classes"]["test"].values()) == [491, 55, 528, 879, 594, 416, 626]
+
+
+def test_duplicates_and_leakage_between_splits(real):
+    duplicates = real[0]["duplicates"]
+    assert duplicates["val_rows_seen_in_train"] == 280
+    assert duplicates["test_rows_seen_in_train"] == 288
+    assert duplicates["test_rows_seen_in_val"] == 44
+    assert (duplicates["groups"], duplicates["rows_in_groups"]) == (1516, 3369)
+    assert duplicates["groups_with_conflicting_labels"] == 57
+    assert duplicates["within_split_label_conflicts"] == 42
+    assert real[0]["constant_images"] == {"rows": 12, "by_value": {"0": 12}}
+
+
+def test_arrays_match_the_report_and_first_row_is_kaggles(real):
+    _, manifest, folder = real
+    x_train, y_train = load_split(folder / "data/arrays", "train")
+    assert x_train.shape == (28709, 48, 48, 1) and x_train.dtype == np.uint8
+    # Row 0 of the Kaggle file: label 0 (angry), pixels "70 80 82 72 58 ...".
+    assert y_train[0] == 0 and x_train[0, 0, :5, 0].tolist() == [70, 80, 82, 72, 58]
+    assert int(np.load(folder / "data/arrays/test_seen_in_train.npy").sum()) == 288
+    assert manifest["source_sha256"] == sha256_of(require_real_data())

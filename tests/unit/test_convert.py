@@ -1,0 +1,50 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ferpipe.config import IngestConfig
+from ferpipe.data.convert import convert, load_split
+from ferpipe.data.ingest import ingest
+from ferpipe.files import sha256_of
+from tests.conftest import fer_csv_text
+
+
+@pytest.fixture
+def arrays(in_tmp, small_fer):
+    labels, usages, faces = small_fer
+    faces = faces.copy()
+    faces[1] = faces[0]  # a PublicTest face that also appears in Training
+    faces[5] = faces[3]  # a PrivateTest face that also appears in Training
+    Path("fer2013.csv").write_text(fer_csv_text(labels, usages, faces))
+    ingest(IngestConfig(source="fer2013.csv"))
+    manifest = convert()
+    return Path("data/arrays"), manifest, (labels, usages, faces)
+
+
+def test_each_usage_becomes_its_split_as_uint8_images(arrays):
+    folder, manifest, (labels, usages, faces) = arrays
+    for split, usage in (("train", "Training"), ("val", "PublicTest"), ("test", "PrivateTest")):
+        x, y = load_split(folder, split)
+        rows = [i for i, u in enumerate(usages) if u == usage]
+        assert x.dtype == np.uint8 and x.shape == (len(rows), 48, 48, 1)
+        np.testing.assert_array_equal(x.reshape(len(rows), -1), faces[rows])
+        assert y.tolist() == [labels[i] for i in rows]
+        assert manifest["splits"][split]["count"] == len(rows)
+
+
+def test_manifest_hashes_match_the_files_and_the_source(arrays):
+    folder, manifest, _ = arrays
+    for name, digest in manifest["files"].items():
+        assert sha256_of(folder / name) == digest
+    assert manifest["source_sha256"] == sha256_of("fer2013.csv")
+    assert manifest["label_names"][3] == "happy"
+    assert json.loads((folder / "manifest.json").read_text()) == manifest
+
+
+def test_rows_whose_image_is_in_train_are_marked(arrays):
+    folder, manifest, _ = arrays
+    assert np.load(folder / "val_seen_in_train.npy").tolist() == [True] + [False] * 6
+    assert np.load(folder / "test_seen_in_train.npy").tolist() == [False, True] + [False] * 5
+    assert manifest["splits"]["test"]["seen_in_train"] == 1

@@ -1,0 +1,52 @@
+import json
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+from ferpipe.config import IngestConfig, SyntheticConfig
+from ferpipe.data.ingest import ingest
+from ferpipe.data.synthetic import draw_faces, marker_path, sample_labels, write_synthetic_csv
+
+
+def test_expressions_are_learnable_far_above_chance():
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(7), 150)
+    faces = draw_faces(labels, rng).reshape(len(labels), -1) / 255.0
+    order = rng.permutation(len(labels))
+    train, test = order[:800], order[800:]
+    model = LogisticRegression(C=0.01, max_iter=1000).fit(faces[train], labels[train])
+    accuracy = model.score(faces[test], labels[test])
+    assert accuracy > 0.6, f"synthetic classes should be clearly separable, got {accuracy:.2f}"
+
+
+def test_faces_vary_within_a_class():
+    faces = draw_faces(np.zeros(20, dtype=int), np.random.default_rng(1)).astype(float)
+    assert faces.std(axis=0).mean() > 10
+
+
+def test_labels_follow_fer2013_imbalance_and_cover_every_class():
+    labels = sample_labels(2000, np.random.default_rng(2))
+    counts = np.bincount(labels, minlength=7)
+    assert counts.min() > 0
+    assert counts[3] > 5 * counts[1]  # happy far outnumbers disgust, as in FER2013
+
+
+def test_written_file_is_deterministic_and_flagged_synthetic_downstream(in_tmp):
+    config = SyntheticConfig(seed=5, rows={"Training": 30, "PublicTest": 10, "PrivateTest": 10})
+    write_synthetic_csv(in_tmp / "a.csv", config)
+    write_synthetic_csv(in_tmp / "b.csv", config)
+    assert (in_tmp / "a.csv").read_bytes() == (in_tmp / "b.csv").read_bytes()
+    assert json.loads(marker_path(in_tmp / "a.csv").read_text())["synthetic"] is True
+
+    report = ingest(IngestConfig(source="a.csv"))
+    assert report["data"] == "synthetic"
+    assert report["rows"]["by_usage"] == {"Training": 30, "PublicTest": 10, "PrivateTest": 10}
+    assert any("SYNTHETIC" in note for note in report["notes"])
+
+
+def test_replacing_the_synthetic_file_with_real_data_is_not_called_synthetic(in_tmp, small_fer):
+    from tests.conftest import fer_csv_text
+
+    write_synthetic_csv(in_tmp / "fer2013.csv", SyntheticConfig(rows={"Training": 7, "PublicTest": 7}))
+    (in_tmp / "fer2013.csv").write_text(fer_csv_text(*small_fer))
+    assert ingest(IngestConfig(source="fer2013.csv"))["data"] == "real"
