@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ferpipe.data.duplicates import image_groups, seen_in
+from ferpipe.data.duplicates import seen_in
 from ferpipe.data.report import class_counts
 from ferpipe.data.schema import EMOTIONS, IMAGE_SIDE, SPLITS
 from ferpipe.data.store import read_faces
@@ -32,7 +32,7 @@ def convert(faces_path: Path = DEFAULT_FACES, out_dir: Path = DEFAULT_ARRAYS) ->
     labels = table["emotion"].to_numpy().astype(np.int64)
     source_rows = table["source_row"].to_numpy()
     rows = {name: np.flatnonzero(split == name) for name in SPLITS}
-    groups = image_groups(pixels)
+    groups = table["image_group"].to_numpy()
 
     arrays: dict[str, np.ndarray] = {}
     for name in SPLITS:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import csv
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from ferpipe.config import IngestConfig
+from ferpipe.data.duplicates import image_groups
 from ferpipe.data.readers import BadRow, read_source
 from ferpipe.data.report import build_report, class_distribution_rows, plot_class_distribution
 from ferpipe.data.splits import assign_splits
@@ -31,26 +33,29 @@ class IngestOutputs:
 
 def ingest(config: IngestConfig, outputs: IngestOutputs = IngestOutputs()) -> dict:
     source = Path(config.source)
-    with atomic_outputs(*vars(outputs).values()) as staged:
+    with atomic_outputs(*vars(outputs).values()) as staged, ThreadPoolExecutor(1) as background:
+        # Hashing the source overlaps with parsing it (hashlib releases the GIL).
+        source_hash = background.submit(sha256_of, source)
         raw = read_source(source)
         log.info("read %d rows from %s (%s)", len(raw.emotion) + len(raw.unreadable), raw.source, raw.form)
         table, rejected = validate(raw, config.on_bad_rows)
         if rejected:
             log.warning("%d invalid row(s) set aside in %s", len({r.location for r in rejected}), outputs.rejected)
         splits, carve_note = assign_splits(table, config.val_fraction, config.seed)
-        sha256 = sha256_of(source)
+        sha256 = source_hash.result()
         synthetic = is_synthetic(source, sha256)
         notes = [note for note in (carve_note,) if note]
         if raw.ignored_files:
             notes.append(f"{len(raw.ignored_files)} non-image file(s) ignored, e.g. {raw.ignored_files[:3]}")
         if synthetic:
             notes.append("SYNTHETIC data from ferpipe's generator, not FER2013: results say nothing about real faces")
+        groups = image_groups(table.pixels)
         report = build_report(
-            table, splits, rejected,
+            table, splits, groups, rejected,
             source={"path": str(source), "form": raw.form, "sha256": sha256},
             synthetic=synthetic, notes=notes,
         )
-        write_faces(staged(outputs.faces), table, splits,
+        write_faces(staged(outputs.faces), table, splits, groups,
                     {"source_sha256": sha256, "data": report["data"], "form": raw.form})
         write_rejected(staged(outputs.rejected), raw.source, rejected)
         write_json(staged(outputs.report), report)

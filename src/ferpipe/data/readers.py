@@ -41,7 +41,7 @@ class RawTable:
     source: str  # the file as named in messages
     form: str
     emotion: pa.Array  # label text as written ("0".."6" when valid)
-    pixels: pa.Array | np.ndarray  # pixel strings, or decoded (N, 2304) uint8 images
+    pixels: pa.ChunkedArray | pa.Array | np.ndarray  # pixel strings, or decoded (N, 2304) uint8 images
     usage: pa.Array | None  # None when the form has no Usage column
     locate: Callable[[int], str]  # row index → location of that row in the source
     unreadable: list[BadRow] = field(default_factory=list)  # rows the reader could not even split
@@ -108,26 +108,10 @@ def read_csv(source: str, open_stream: Callable[[], BinaryIO]) -> RawTable:
         hint = " (Kaggle's test.csv has no labels and cannot be used)" if names == ("pixels",) else ""
         raise DataError(f"{source}: line 1: unrecognised header {list(columns)}{hint}; expected one of: {expected}")
 
-    skipped: list[BadRow] = []
-    skipped_lines: list[int] = []
-
-    def keep_invalid_row(row: pacsv.InvalidRow) -> str:
-        skipped_lines.append(row.number)
-        skipped.append(BadRow(f"line {row.number}", "row",
-                              f"{row.actual_columns} fields, expected {row.expected_columns}"))
-        return "skip"
-
-    try:
-        with open_stream() as stream:
-            table = pacsv.read_csv(
-                stream,
-                # Single-threaded so that the reader knows the line number of every bad row.
-                read_options=pacsv.ReadOptions(skip_rows=1, column_names=list(names), use_threads=False),
-                parse_options=pacsv.ParseOptions(invalid_row_handler=keep_invalid_row, ignore_empty_lines=False),
-                convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names}),
-            )
-    except (EOFError, zlib.error, OSError, pa.ArrowInvalid) as error:
-        raise DataError(f"{source}: cannot read ({_describe_read_error(error)})") from None
+    table, skipped, skipped_lines = _read_rows(source, open_stream, names, use_threads=True)
+    if skipped:
+        # Only a single-threaded read knows the line number of each malformed row.
+        table, skipped, skipped_lines = _read_rows(source, open_stream, names, use_threads=False)
     if table.num_rows == 0 and not skipped:
         raise DataError(f"{source}: has a header but no data rows")
 
@@ -142,11 +126,36 @@ def read_csv(source: str, open_stream: Callable[[], BinaryIO]) -> RawTable:
         source=source,
         form=form,
         emotion=table["emotion"].combine_chunks(),
-        pixels=table["pixels"].combine_chunks(),
+        pixels=table["pixels"],  # kept in chunks: combining would copy 300 MB
         usage=table["Usage"].combine_chunks() if "Usage" in names else None,
         locate=locate,
         unreadable=skipped,
     )
+
+
+def _read_rows(source: str, open_stream: Callable[[], BinaryIO], names: tuple[str, ...], use_threads: bool
+               ) -> tuple[pa.Table, list[BadRow], list[int]]:
+    """All data rows as strings; rows with the wrong number of fields are set aside, with their line."""
+    skipped: list[BadRow] = []
+    skipped_lines: list[int] = []
+
+    def keep_invalid_row(row: pacsv.InvalidRow) -> str:
+        skipped_lines.append(row.number or 0)
+        where = f"line {row.number}" if row.number else f"row {row.text[:30]!r}"
+        skipped.append(BadRow(where, "row", f"{row.actual_columns} fields, expected {row.expected_columns}"))
+        return "skip"
+
+    try:
+        with open_stream() as stream:
+            table = pacsv.read_csv(
+                stream,
+                read_options=pacsv.ReadOptions(skip_rows=1, column_names=list(names), use_threads=use_threads),
+                parse_options=pacsv.ParseOptions(invalid_row_handler=keep_invalid_row, ignore_empty_lines=False),
+                convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names}),
+            )
+    except (EOFError, zlib.error, OSError, pa.ArrowInvalid) as error:
+        raise DataError(f"{source}: cannot read ({_describe_read_error(error)})") from None
+    return table, skipped, sorted(skipped_lines)
 
 
 def _describe_read_error(error: Exception) -> str:

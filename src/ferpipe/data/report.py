@@ -13,14 +13,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from ferpipe.data.duplicates import image_groups, seen_in  # noqa: E402
+from ferpipe.data.duplicates import seen_in  # noqa: E402
 from ferpipe.data.readers import BadRow  # noqa: E402
 from ferpipe.data.schema import EMOTIONS, SPLITS, USAGES  # noqa: E402
 from ferpipe.data.validate import FaceTable  # noqa: E402
 
 
-def build_report(table: FaceTable, splits: np.ndarray, rejected: list[BadRow], *, source: dict[str, Any],
-                 synthetic: bool, notes: list[str]) -> dict[str, Any]:
+def build_report(table: FaceTable, splits: np.ndarray, groups: np.ndarray, rejected: list[BadRow], *,
+                 source: dict[str, Any], synthetic: bool, notes: list[str]) -> dict[str, Any]:
+    """`groups`: the duplicate-image group of each row (`duplicates.image_groups`)."""
     return {
         "data": "synthetic" if synthetic else "real",
         "source": source,
@@ -35,7 +36,7 @@ def build_report(table: FaceTable, splits: np.ndarray, rejected: list[BadRow], *
             "rows": len({row.location for row in rejected}),
             "problems_by_field": dict(Counter(row.field for row in rejected)),
         },
-        "duplicates": duplicate_summary(table, splits),
+        "duplicates": duplicate_summary(table, splits, groups),
         "constant_images": constant_images(table.pixels),
         "notes": notes,
     }
@@ -52,8 +53,7 @@ def _usage_counts(table: FaceTable) -> dict[str, int]:
     return {usage: int((table.usage == usage).sum()) for usage in USAGES}
 
 
-def duplicate_summary(table: FaceTable, splits: np.ndarray) -> dict[str, int]:
-    groups = image_groups(table.pixels)
+def duplicate_summary(table: FaceTable, splits: np.ndarray, groups: np.ndarray) -> dict[str, int]:
     frame = pd.DataFrame({"group": groups, "split": splits, "label": table.emotion})
     sizes = frame.groupby("group").size()
     repeated = frame[frame["group"].isin(sizes[sizes > 1].index)]
@@ -103,5 +103,5 @@ def plot_class_distribution(report: dict[str, Any], path: Path) -> None:
     for container in axis.containers:
         axis.bar_label(container, fontsize=7, padding=1)
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    figure.savefig(path, dpi=100)
     plt.close(figure)

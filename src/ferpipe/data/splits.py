@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from ferpipe.data.readers import DataError
 from ferpipe.data.schema import SPLIT_OF_USAGE
@@ -22,6 +21,8 @@ def assign_splits(table: FaceTable, val_fraction: float, seed: int) -> tuple[np.
     train_rows = np.flatnonzero(splits == "train")
     if not 0 < val_fraction < 1:
         raise DataError(f"the source has no validation split and ingest.val_fraction={val_fraction} cannot carve one")
+    from sklearn.model_selection import train_test_split  # slow import, needed only for this form
+
     try:
         _, val_rows = train_test_split(
             train_rows, test_size=val_fraction, stratify=table.emotion[train_rows], random_state=seed

@@ -12,7 +12,8 @@ from ferpipe.data.schema import PIXELS_PER_IMAGE
 from ferpipe.data.validate import FaceTable
 
 
-def write_faces(path: Path, table: FaceTable, splits: np.ndarray, metadata: dict[str, str]) -> None:
+def write_faces(path: Path, table: FaceTable, splits: np.ndarray, groups: np.ndarray, metadata: dict[str, str]) -> None:
+    """`groups`: rows with identical pixels share a group id (`duplicates.image_groups`)."""
     n = len(table)
     pixels = pa.FixedSizeBinaryArray.from_buffers(
         pa.binary(PIXELS_PER_IMAGE), n, [None, pa.py_buffer(np.ascontiguousarray(table.pixels))]
@@ -22,6 +23,7 @@ def write_faces(path: Path, table: FaceTable, splits: np.ndarray, metadata: dict
         "emotion": pa.array(table.emotion, pa.int8()),
         "usage": pa.array(table.usage if table.usage is not None else [None] * n, pa.string()),
         "split": pa.array(splits, pa.string()),
+        "image_group": pa.array(groups, pa.int32()),
         "pixels": pixels,
     }
     arrow = pa.table(columns).replace_schema_metadata({f"ferpipe.{k}": v for k, v in metadata.items()})
