@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -25,6 +26,7 @@ def _fail(message: str) -> None:
 
 @app.callback()
 def main() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
     _setup_logging()
 
 
@@ -67,3 +69,15 @@ def convert() -> None:
     from ferpipe.data.convert import convert as run_convert
 
     run_convert()
+
+
+@app.command()
+def train(params: Path = PARAMS) -> None:
+    """Stage train: fit train.arch on the train split, keep the best epoch on val, log to MLflow."""
+    from ferpipe.train import train as run_train
+
+    try:
+        config = load_config(params)
+        run_train(config.train, config.tracking)
+    except (ConfigError, ValueError) as error:
+        _fail(str(error))

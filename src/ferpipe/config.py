@@ -41,9 +41,78 @@ class SyntheticConfig:
 
 
 @dataclass(frozen=True)
+class AugmentConfig:
+    flip: bool = True  # horizontal
+    shift: float = 0.1  # fraction of the image side
+    rotation: float = 10.0  # degrees
+    zoom: float = 0.1  # fraction
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    kind: Literal["none", "plateau", "cosine"] = "plateau"
+    factor: float = 0.5  # plateau: multiply lr by this when val accuracy stalls
+    patience: int = 2  # plateau: epochs without improvement before that
+    min_lr: float = 1e-5
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    # A preset fixes the recipe fields it names (see PRESETS), whatever else params.yaml says.
+    preset: Literal["none", "seed_recipe"] = "none"
+    arch: str = "alexnet_seed"
+    loss: Literal["categorical_crossentropy", "binary_crossentropy"] = "categorical_crossentropy"
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    epochs: int = 15
+    batch_size: int = 128
+    seed: int = 42
+    label_smoothing: float = 0.0
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    early_stopping_patience: int = 0  # 0: off
+    class_weights: bool = False  # weight the loss by inverse class frequency
+    subset: int = 0  # train and validate on at most this many rows per split (0: all); for smoke runs
+
+    def resolved(self) -> "TrainConfig":
+        """This config with its preset applied."""
+        return dataclasses.replace(self, **PRESETS[self.preset])
+
+
+NO_AUGMENTATION = AugmentConfig(flip=False, shift=0.0, rotation=0.0, zoom=0.0)
+PRESETS: dict[str, dict[str, Any]] = {
+    "none": {},
+    # The seed notebook: binary cross-entropy on one-hot labels, Adam 1e-3, batch 128, 9 epochs,
+    # no augmentation, schedule, early stopping or class weights.
+    "seed_recipe": dict(
+        arch="alexnet_seed", loss="binary_crossentropy", optimizer="adam", lr=1e-3, weight_decay=0.0,
+        batch_size=128, epochs=9, label_smoothing=0.0, augment=NO_AUGMENTATION,
+        schedule=ScheduleConfig(kind="none"), early_stopping_patience=0, class_weights=False,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    batch_size: int = 256
+    bootstrap_samples: int = 1000  # resamples for the 95% interval of accuracy
+    seed: int = 0
+    misclassified_shown: int = 36
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    experiment: str = "fer2013"
+
+
+@dataclass(frozen=True)
 class Config:
     ingest: IngestConfig = field(default_factory=IngestConfig)
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
 
 def load_config(path: Path | str = DEFAULT_PARAMS) -> Config:

@@ -1,0 +1,27 @@
+"""Model architectures, one module each, looked up by name (`train.arch`).
+
+Every builder takes the input shape and class count and returns an uncompiled Keras model
+that accepts raw uint8-range pixels: scaling to [0, 1] is the model's first layer, so the
+saved, logged and served model needs no separate preprocessing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import keras
+
+from ferpipe.models import alexnet_seed, tiny_cnn
+
+ARCHITECTURES: dict[str, Callable[[tuple[int, int, int], int], keras.Model]] = {
+    "alexnet_seed": alexnet_seed.build,
+    "tiny_cnn": tiny_cnn.build,
+}
+
+
+def build_model(arch: str, input_shape: tuple[int, int, int] = (48, 48, 1), num_classes: int = 7) -> keras.Model:
+    try:
+        builder = ARCHITECTURES[arch]
+    except KeyError:
+        raise ValueError(f"train.arch: unknown architecture {arch!r}; known: {sorted(ARCHITECTURES)}") from None
+    return builder(input_shape, num_classes)

@@ -1,0 +1,72 @@
+"""MLflow: where runs go, how a pipeline run's stages share one MLflow run, and its tags.
+
+Default store: `sqlite:///<repository root>/mlflow.db` with artifacts in
+`<repository root>/mlartifacts`, so `mlflow ui` started at the root shows every run. The root
+is DVC_ROOT when DVC runs the stage (also for `dvc exp run --temp` and queued experiments,
+which run in a copy of the repository), else the current folder. MLFLOW_TRACKING_URI
+overrides the store, for a shared tracking server.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import mlflow
+
+RUN_FILE = Path("reports/train/mlflow_run.json")
+
+
+def repository_root() -> Path:
+    return Path(os.environ.get("DVC_ROOT") or Path.cwd()).resolve()
+
+
+def configure(experiment: str) -> str:
+    """Point MLflow at the project's store and experiment; return the experiment id."""
+    if "MLFLOW_TRACKING_URI" not in os.environ:
+        mlflow.set_tracking_uri(f"sqlite:///{repository_root() / 'mlflow.db'}")
+    found = mlflow.get_experiment_by_name(experiment)
+    if found is not None:
+        return found.experiment_id
+    if mlflow.get_tracking_uri().startswith("sqlite:"):
+        artifacts = (repository_root() / "mlartifacts").as_uri()
+        return mlflow.create_experiment(experiment, artifact_location=artifacts)
+    return mlflow.create_experiment(experiment)
+
+
+def run_name() -> str | None:
+    """The DVC experiment's name, when DVC runs this as part of `dvc exp run`."""
+    return os.environ.get("DVC_EXP_NAME")
+
+
+def git_commit() -> str | None:
+    try:
+        done = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=repository_root())
+    except OSError:
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def run_tags(manifest: dict[str, Any]) -> dict[str, str]:
+    tags = {
+        "data": manifest.get("data", "unknown"),  # "real" or "synthetic"
+        "dataset_sha256": manifest.get("source_sha256") or "",
+        "mlflow.source.git.commit": git_commit() or "",
+    }
+    if run_name():
+        tags["dvc_exp_name"] = run_name()
+    return tags
+
+
+def flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"a": {"b": 1}} → {"a.b": 1}: MLflow params and metrics are flat."""
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
