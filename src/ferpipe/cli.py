@@ -81,3 +81,12 @@ def train(params: Path = PARAMS) -> None:
         run_train(config.train, config.tracking)
     except (ConfigError, ValueError) as error:
         _fail(str(error))
+
+
+@app.command()
+def evaluate(params: Path = PARAMS) -> None:
+    """Stage evaluate: the trained model on test (PrivateTest), once; metrics, plots, MLflow."""
+    from ferpipe.evaluate import evaluate as run_evaluate
+
+    config = load_config(params)
+    run_evaluate(config.evaluate, config.tracking)

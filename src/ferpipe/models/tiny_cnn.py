@@ -1,19 +1,19 @@
-"""A few-thousand-parameter CNN for smoke runs and tests: trains in seconds on a CPU."""
+"""A small CNN (about 25k parameters) for smoke runs and tests: learns in seconds on a CPU.
+
+Batch-norm momentum 0.9 lets its inference statistics settle within the few steps of a smoke run.
+"""
 
 import keras
 from keras import layers
 
 
 def build(input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
+    blocks = []
+    for filters in (16, 32, 64):
+        blocks += [layers.Conv2D(filters, 3, padding="same", use_bias=False), layers.BatchNormalization(momentum=0.9),
+                   layers.ReLU(), layers.MaxPooling2D(2)]
     return keras.Sequential(
-        [
-            keras.Input(shape=input_shape),
-            layers.Rescaling(1 / 255),
-            layers.Conv2D(8, 3, strides=2, activation="relu"),
-            layers.Conv2D(16, 3, strides=2, activation="relu"),
-            layers.Conv2D(32, 3, strides=2, activation="relu"),
-            layers.GlobalAveragePooling2D(),
-            layers.Dense(num_classes, activation="softmax"),
-        ],
+        [keras.Input(shape=input_shape), layers.Rescaling(1 / 255), *blocks,
+         layers.GlobalAveragePooling2D(), layers.Dense(num_classes, activation="softmax")],
         name="tiny_cnn",
     )

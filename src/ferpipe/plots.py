@@ -1,0 +1,63 @@
+"""Evaluation figures, as PNGs: people would rather see these than read them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from sklearn.metrics import ConfusionMatrixDisplay  # noqa: E402
+
+
+def confusion_matrix_png(y_true: np.ndarray, y_pred: np.ndarray, names: list[str], path: Path, *,
+                         normalize: bool, title: str) -> None:
+    figure, axis = plt.subplots(figsize=(7, 6))
+    ConfusionMatrixDisplay.from_predictions(
+        y_true, y_pred, labels=list(range(len(names))), display_labels=names, ax=axis, cmap="Blues",
+        normalize="true" if normalize else None, values_format=".2f" if normalize else "d", colorbar=False,
+    )
+    axis.set_title(title)
+    axis.tick_params(axis="x", rotation=45)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def per_class_png(per_class: dict[str, dict[str, float]], path: Path, title: str) -> None:
+    names = list(per_class)
+    measures = ("precision", "recall", "f1")
+    figure, axis = plt.subplots(figsize=(9, 4.5))
+    width = 0.27
+    for i, measure in enumerate(measures):
+        bars = axis.bar(np.arange(len(names)) + (i - 1) * width, [per_class[n][measure] for n in names], width, label=measure)
+        axis.bar_label(bars, fmt="%.2f", fontsize=6, padding=1)
+    axis.set_xticks(np.arange(len(names)), names)
+    axis.set_ylim(0, 1.05)
+    axis.legend(loc="upper left", ncols=3)
+    axis.set_title(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def misclassified_png(images: np.ndarray, y_true: np.ndarray, probabilities: np.ndarray, names: list[str],
+                      path: Path, shown: int, title: str) -> None:
+    """A grid of the most confidently misclassified faces: true label → predicted (probability)."""
+    predicted = probabilities.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != y_true)
+    wrong = wrong[np.argsort(-probabilities[wrong, predicted[wrong]])][:shown]
+    columns = 6
+    rows = max(1, int(np.ceil(len(wrong) / columns)))
+    figure, axes = plt.subplots(rows, columns, figsize=(columns * 1.7, rows * 1.9), squeeze=False)
+    for axis in axes.flat:
+        axis.axis("off")
+    for axis, row in zip(axes.flat, wrong):
+        axis.imshow(images[row].squeeze(), cmap="gray", vmin=0, vmax=255)
+        axis.set_title(f"{names[y_true[row]]}→{names[predicted[row]]}\n{probabilities[row, predicted[row]]:.2f}", fontsize=7)
+    figure.suptitle(title if len(wrong) else f"{title}: none", fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)

@@ -1,0 +1,36 @@
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ferpipe.config import NO_AUGMENTATION, IngestConfig, ScheduleConfig, SyntheticConfig, TrainConfig
+from ferpipe.data.convert import convert
+from ferpipe.data.ingest import ingest
+from ferpipe.data.synthetic import write_synthetic_csv
+
+
+@pytest.fixture(scope="session")
+def synthetic_arrays(tmp_path_factory) -> Path:
+    """Arrays of a small synthetic data set, built once through the real ingest and convert."""
+    folder = tmp_path_factory.mktemp("arrays")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        write_synthetic_csv(Path("fer2013.csv"), SyntheticConfig(rows={"Training": 280, "PublicTest": 70, "PrivateTest": 70}))
+        ingest(IngestConfig(source="fer2013.csv"))
+        convert()
+    return folder / "data/arrays"
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch, synthetic_arrays):
+    """An empty stage folder with the arrays in place and a private MLflow store."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("DVC_EXP_NAME", raising=False)
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
+    shutil.copytree(synthetic_arrays, tmp_path / "data/arrays")
+    return tmp_path
+
+
+TINY = TrainConfig(arch="tiny_cnn", epochs=3, batch_size=32, lr=3e-3, seed=1, augment=NO_AUGMENTATION,
+                   schedule=ScheduleConfig(kind="none"))

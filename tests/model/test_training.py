@@ -1,0 +1,123 @@
+"""Tiny real training runs (tiny_cnn on synthetic faces): determinism, resume, outputs, evaluation."""
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import keras
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from ferpipe import train as train_module
+from ferpipe.config import EvaluateConfig, TrackingConfig
+from ferpipe.evaluate import EvaluateOutputs, bootstrap_interval, evaluate, seed_binary_accuracy
+from ferpipe.train import TrainOutputs, train
+from tests.model.conftest import TINY
+
+TRACKING = TrackingConfig(experiment="tests")
+
+
+def runs(status=None):
+    found = mlflow.search_runs(experiment_names=["tests"], output_format="list")
+    return [r for r in found if status is None or r.info.status == status]
+
+
+def test_same_params_give_identical_metrics(workspace):
+    first = train(TINY, TRACKING)
+    first_history = Path(TrainOutputs.history).read_text()
+    second = train(TINY, TRACKING)
+    assert Path(TrainOutputs.history).read_text() == first_history
+    assert second["best_val_accuracy"] == first["best_val_accuracy"]
+
+
+def test_training_learns_and_writes_its_outputs(workspace):
+    summary = train(replace(TINY, epochs=10), TRACKING)
+    # Chance is 1/7; always answering the largest class (happy) scores about 1/4.
+    assert summary["epochs"] == 10 and summary["best_val_accuracy"] > 0.35
+    history = pd.read_csv(TrainOutputs.history)
+    assert {"epoch", "loss", "val_loss", "accuracy", "val_accuracy"} <= set(history.columns)
+    model = keras.saving.load_model(TrainOutputs.model)
+    assert not model.compiled  # no optimizer state in the tracked model
+    run_id = json.loads(Path(TrainOutputs.run).read_text())["run_id"]
+    run = mlflow.get_run(run_id)
+    assert run.data.params["arch"] == "tiny_cnn" and float(run.data.params["lr"]) == pytest.approx(3e-3)
+    assert run.data.tags["data"] == "synthetic"
+    assert len(mlflow.tracking.MlflowClient().get_metric_history(run_id, "val_accuracy")) == 10
+    assert not Path(TrainOutputs.checkpoints).exists()  # cleared after success
+
+
+class Interrupt(Exception):
+    pass
+
+
+def interrupt_after(epochs: int):
+    """The stage's callbacks plus one that cuts training off after `epochs` epochs."""
+    real_callbacks = train_module.callbacks
+
+    class Stop(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch + 1 == epochs:
+                raise Interrupt("power cut")
+
+    return lambda config, state: real_callbacks(config, state) + [Stop()]
+
+
+def test_rerun_after_interruption_resumes_from_the_last_epoch(workspace, monkeypatch):
+    config = replace(TINY, epochs=4)
+    with monkeypatch.context() as patch:
+        patch.setattr(train_module, "callbacks", interrupt_after(2))
+        with pytest.raises(Interrupt):
+            train(config, TRACKING)
+    assert len(pd.read_csv(Path(TrainOutputs.checkpoints) / "history.csv")) == 2
+    (failed,) = runs("FAILED")
+
+    summary = train(config, TRACKING)
+    assert summary["epochs"] == 4 and summary["epochs_this_run"] == 2  # resumed, not restarted
+    assert pd.read_csv(TrainOutputs.history)["epoch"].tolist() == [0, 1, 2, 3]
+    assert json.loads(Path(TrainOutputs.run).read_text())["run_id"] == failed.info.run_id
+    assert len(runs()) == 1
+
+
+def test_changed_params_do_not_resume_a_stale_checkpoint(workspace, monkeypatch):
+    with monkeypatch.context() as patch:
+        patch.setattr(train_module, "callbacks", interrupt_after(1))
+        with pytest.raises(Interrupt):
+            train(replace(TINY, epochs=3), TRACKING)
+    summary = train(replace(TINY, epochs=3, lr=1e-3), TRACKING)
+    assert summary["epochs_this_run"] == 3
+    assert len(runs()) == 2
+
+
+def test_evaluation_reports_honest_metrics_into_the_same_mlflow_run(workspace):
+    train(replace(TINY, epochs=4), TRACKING)
+    metrics = evaluate(EvaluateConfig(bootstrap_samples=200), TRACKING)
+    test = metrics["test"]
+    low, high = test["accuracy_ci95"]
+    assert low <= test["accuracy"] <= high
+    assert test["rows"] == 70 and set(test["per_class"]) == {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
+    assert metrics["all_zeros_binary_accuracy"] == pytest.approx(6 / 7)
+    assert metrics["seed_binary_accuracy"] > test["accuracy"]
+    for path in vars(EvaluateOutputs()).values():
+        assert Path(path).stat().st_size > 0, path
+    assert json.loads(Path(EvaluateOutputs.metrics).read_text()) == metrics
+    (run,) = runs()
+    assert run.data.metrics["test_accuracy"] == pytest.approx(test["accuracy"])
+    assert "seed_binary_accuracy" in run.data.metrics
+    artifacts = [a.path for a in mlflow.tracking.MlflowClient().list_artifacts(run.info.run_id, "evaluation")]
+    assert "evaluation/confusion_matrix.png" in artifacts
+
+
+def test_seed_binary_accuracy_of_an_all_zeros_model_is_six_sevenths():
+    labels = np.arange(14) % 7
+    assert seed_binary_accuracy(labels, np.zeros((14, 7)), 7) == pytest.approx(6 / 7)
+
+
+def test_bootstrap_interval_brackets_the_mean_and_narrows_with_more_rows():
+    rng = np.random.default_rng(0)
+    small, large = rng.random(100) < 0.6, rng.random(10_000) < 0.6
+    low, high = bootstrap_interval(small, 500, 0)
+    assert low < small.mean() < high
+    large_low, large_high = bootstrap_interval(large, 500, 0)
+    assert (large_high - large_low) < (high - low) / 5
