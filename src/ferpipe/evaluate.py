@@ -146,9 +146,11 @@ def log_to_mlflow(metrics: dict[str, Any], outputs: EvaluateOutputs, run_file: P
                           run_name=None if run_id else tracking.run_name()):
         if run_id is None:
             mlflow.set_tags(tracking.run_tags(manifest))
-        numbers = {k: v for k, v in tracking.flatten(metrics).items() if isinstance(v, (int, float))}
-        numbers.update({f"{k}.low": v[0] for k, v in tracking.flatten(metrics).items() if k.endswith("ci95")})
-        numbers.update({f"{k}.high": v[1] for k, v in tracking.flatten(metrics).items() if k.endswith("ci95")})
-        mlflow.log_metrics({k.replace("test.", "test_", 1): v for k, v in numbers.items()})
+        flat = tracking.flatten(metrics)
+        numbers = {k: v for k, v in flat.items() if isinstance(v, (int, float))}
+        numbers.update({f"{k}.low": v[0] for k, v in flat.items() if k.endswith("ci95")})
+        numbers.update({f"{k}.high": v[1] for k, v in flat.items() if k.endswith("ci95")})
+        # "eval." keeps these apart from the per-epoch training curves (val_accuracy, ...).
+        mlflow.log_metrics({f"eval.{k}": v for k, v in numbers.items()})
         for path in vars(outputs).values():
             mlflow.log_artifact(str(path), artifact_path="evaluation")

@@ -184,6 +184,7 @@ def callbacks(config: TrainConfig, state: "ResumeState") -> list:
     import keras
     import mlflow
 
+    Progress = _progress_callback_class()
     chosen = [
         keras.callbacks.BackupAndRestore(str(state.folder / "backup"), save_freq="epoch", delete_checkpoint=False),
         keras.callbacks.ModelCheckpoint(
@@ -192,6 +193,7 @@ def callbacks(config: TrainConfig, state: "ResumeState") -> list:
         ),
         keras.callbacks.CSVLogger(str(state.log_file), append=True),
         mlflow.keras.MlflowCallback(log_every_epoch=True),
+        Progress(),
     ]
     if config.early_stopping_patience > 0:
         chosen.append(keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max",
@@ -204,6 +206,27 @@ def callbacks(config: TrainConfig, state: "ResumeState") -> list:
         chosen.append(keras.callbacks.LearningRateScheduler(
             lambda epoch: low + 0.5 * (high - low) * (1 + math.cos(math.pi * epoch / total))))
     return chosen
+
+
+def _progress_callback_class():
+    import keras
+
+    class Progress(keras.callbacks.Callback):
+        """A log line every 10% of an epoch: progress that reads well in a log file."""
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch, self.started, self.next_report = epoch, time.perf_counter(), 0.1
+
+        def on_train_batch_end(self, batch, logs=None):
+            steps = self.params.get("steps") or 1
+            if (batch + 1) / steps >= self.next_report:
+                self.next_report += 0.1
+                elapsed = time.perf_counter() - self.started
+                log.info("epoch %d: step %d/%d, %.0f s (%.2f steps/s), loss %.4f, accuracy %.4f", self.epoch + 1,
+                         batch + 1, steps, elapsed, (batch + 1) / elapsed, logs.get("loss", float("nan")),
+                         logs.get("accuracy", float("nan")))
+
+    return Progress
 
 
 def build_inference_copy(config: TrainConfig, num_classes: int, input_shape, weights: Path):

@@ -103,8 +103,9 @@ def test_evaluation_reports_honest_metrics_into_the_same_mlflow_run(workspace):
         assert Path(path).stat().st_size > 0, path
     assert json.loads(Path(EvaluateOutputs.metrics).read_text()) == metrics
     (run,) = runs()
-    assert run.data.metrics["test_accuracy"] == pytest.approx(test["accuracy"])
-    assert "seed_binary_accuracy" in run.data.metrics
+    assert run.data.metrics["eval.test.accuracy"] == pytest.approx(test["accuracy"])
+    assert "eval.seed_binary_accuracy" in run.data.metrics
+    assert "eval.test.accuracy_ci95.low" in run.data.metrics
     artifacts = [a.path for a in mlflow.tracking.MlflowClient().list_artifacts(run.info.run_id, "evaluation")]
     assert "evaluation/confusion_matrix.png" in artifacts
 

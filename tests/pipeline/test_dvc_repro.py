@@ -15,6 +15,8 @@ from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.pipeline
 TINY_ROWS = {"Training": 140, "PublicTest": 35, "PrivateTest": 35}
+TINY_TRAIN = {"arch": "tiny_cnn", "epochs": 2, "batch_size": 32, "lr": 3e-3}
+LOCAL_RESULTS = ("reports/", "dvc.lock")  # this checkout's own results: a clone has none
 
 
 def sh(*command, cwd):
@@ -31,11 +33,12 @@ def repo(tmp_path_factory):
     listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO_ROOT,
                             capture_output=True, text=True, check=True).stdout.splitlines()
     for name in listed:
-        if (REPO_ROOT / name).is_file():
+        if (REPO_ROOT / name).is_file() and not name.startswith(LOCAL_RESULTS):
             (copy / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO_ROOT / name, copy / name)
     params = yaml.safe_load((copy / "params.yaml").read_text())
     params["synthetic"]["rows"] = TINY_ROWS
+    params["train"].update(TINY_TRAIN)
     (copy / "params.yaml").write_text(yaml.safe_dump(params))
     sh("git", "init", "-q", cwd=copy)
     sh("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy", "--allow-empty", cwd=copy)
@@ -48,13 +51,36 @@ def repo(tmp_path_factory):
 
 def test_repro_runs_every_stage_and_writes_its_outputs(repo):
     copy, first = repo
-    assert "Running stage 'ingest'" in first and "Running stage 'convert'" in first
+    for stage in ("ingest", "convert", "train", "evaluate"):
+        assert f"Running stage '{stage}'" in first
     manifest = json.loads((copy / "data/arrays/manifest.json").read_text())
     assert manifest["data"] == "synthetic"
     assert {k: v["count"] for k, v in manifest["splits"].items()} == {"train": 140, "val": 35, "test": 35}
     assert np.load(copy / "data/arrays/x_train.npy").shape == (140, 48, 48, 1)
     assert (copy / "reports/data/class_distribution.png").stat().st_size > 0
+    assert (copy / "models/model.keras").stat().st_size > 0
+    for png in ("confusion_matrix", "confusion_matrix_normalized", "per_class", "misclassified"):
+        assert (copy / f"reports/eval/{png}.png").stat().st_size > 0
     assert (copy / "dvc.lock").exists()
+
+
+def test_one_mlflow_run_holds_params_metrics_tags_and_model(repo):
+    import mlflow
+
+    copy, _ = repo
+    mlflow.set_tracking_uri(f"sqlite:///{copy / 'mlflow.db'}")
+    (run,) = mlflow.search_runs(experiment_names=["fer2013"], output_format="list")
+    assert run.info.status == "FINISHED"
+    assert run.data.params["arch"] == "tiny_cnn" and run.data.params["epochs"] == "2"
+    assert run.data.tags["data"] == "synthetic"
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=copy, capture_output=True, text=True).stdout.strip()
+    assert run.data.tags["mlflow.source.git.commit"] == head
+    metrics = json.loads((copy / "reports/eval/metrics.json").read_text())
+    assert run.data.metrics["eval.test.accuracy"] == pytest.approx(metrics["test"]["accuracy"])
+    assert len(mlflow.tracking.MlflowClient().get_metric_history(run.info.run_id, "val_accuracy")) == 2
+    model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
+    images = np.load(copy / "data/arrays/x_test.npy")[:3]
+    assert model.predict(images).shape == (3, 7)
 
 
 def test_metrics_and_plots_are_visible_to_dvc(repo):
@@ -63,10 +89,13 @@ def test_metrics_and_plots_are_visible_to_dvc(repo):
     report = metrics[""]["data"]["reports/data/data_report.json"]["data"]
     assert report["data"] == "synthetic"
     assert report["rows"]["by_usage"] == TINY_ROWS
+    evaluation = metrics[""]["data"]["reports/eval/metrics.json"]["data"]
+    assert 0 <= evaluation["test"]["accuracy"] <= 1 and evaluation["data"] == "synthetic"
     plots = json.loads(sh("dvc", "plots", "show", "--json", cwd=copy))["data"]
     table = plots["reports/data/class_distribution.csv"][0]["content"]["data"]["values"]
     assert {row["split"] for row in table} == {"train", "val", "test"}
     assert "reports/data/class_distribution.png" in plots
+    assert {"Accuracy (train vs val)", "Loss (train vs val)", "Confusion matrix (test)"} <= set(plots)
 
 
 def test_second_repro_does_nothing(repo):
