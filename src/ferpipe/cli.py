@@ -90,3 +90,44 @@ def evaluate(params: Path = PARAMS) -> None:
 
     config = load_config(params)
     run_evaluate(config.evaluate, config.tracking)
+
+
+@app.command()
+def promote(
+    force: bool = typer.Option(False, "--force", help="promote even when the challenger is not better"),
+    data: str = typer.Option("real", help="which registered model: trained on real or synthetic data"),
+    params: Path = PARAMS,
+) -> None:
+    """Move alias champion to the challenger if it beats the champion on the validation metric."""
+    from ferpipe import registry, tracking
+
+    config = load_config(params).tracking
+    tracking.configure(config.experiment)
+    name = registry.registered_name(config.registered_model, data)
+    try:
+        decision = registry.promote(name, config.promotion_metric, config.promotion_margin, force)
+    except ValueError as error:
+        _fail(str(error))
+    typer.echo(f"{name}: {decision.reason}")
+    typer.echo(f"champion is now v{decision.challenger}" if decision.promoted else
+               f"champion stays v{decision.champion_before}")
+    if not decision.promoted and decision.champion_before != decision.challenger:
+        raise typer.Exit(2)
+
+
+@app.command()
+def rollback(
+    data: str = typer.Option("real", help="which registered model: trained on real or synthetic data"),
+    params: Path = PARAMS,
+) -> None:
+    """Return alias champion to the version the current champion replaced."""
+    from ferpipe import registry, tracking
+
+    config = load_config(params).tracking
+    tracking.configure(config.experiment)
+    name = registry.registered_name(config.registered_model, data)
+    try:
+        version = registry.rollback(name)
+    except ValueError as error:
+        _fail(str(error))
+    typer.echo(f"{name}: champion is back on v{version}")

@@ -104,6 +104,10 @@ class EvaluateConfig:
 @dataclass(frozen=True)
 class TrackingConfig:
     experiment: str = "fer2013"
+    # Registered model; models trained on synthetic data get a "-synthetic" suffix.
+    registered_model: str = "fer2013-expression"
+    promotion_metric: Literal["val_accuracy", "val_macro_f1"] = "val_accuracy"  # never a test metric
+    promotion_margin: float = 0.0  # the challenger must beat the champion by at least this
 
 
 @dataclass(frozen=True)

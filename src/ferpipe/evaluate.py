@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import balanced_accuracy_score, f1_score, log_loss, precision_recall_fscore_support
 
-from ferpipe import plots, tracking
+from ferpipe import plots, registry, tracking
 from ferpipe.config import EvaluateConfig, TrackingConfig
 from ferpipe.data.convert import DEFAULT_ARRAYS, load_split
 from ferpipe.files import atomic_outputs, write_json
@@ -62,7 +62,10 @@ def evaluate(config: EvaluateConfig, tracking_config: TrackingConfig, model_path
         "split": f"{split} ({'PrivateTest' if split == 'test' else 'PublicTest'})",
         "test": classification_metrics(y_eval, eval_probabilities, names, config),
         "test_unseen_in_train": classification_metrics(y_eval[~seen_in_train], eval_probabilities[~seen_in_train], names, config),
+        # Validation figures: what model selection and promotion use.
         "val_accuracy": float(np.mean(val_probabilities.argmax(axis=1) == y_val)),
+        "val_macro_f1": float(f1_score(y_val, val_probabilities.argmax(axis=1), labels=list(range(len(names))),
+                                       average="macro", zero_division=0)),
         # The seed's metric: Keras binary accuracy on 7 one-hot outputs over PublicTest+PrivateTest.
         "seed_binary_accuracy": seed_binary_accuracy(
             np.concatenate([y_val, y_eval]) if split == "test" else y_val,
@@ -143,7 +146,7 @@ def log_to_mlflow(metrics: dict[str, Any], outputs: EvaluateOutputs, run_file: P
     experiment_id = tracking.configure(tracking_config.experiment)
     run_id = json.loads(Path(run_file).read_text())["run_id"] if Path(run_file).exists() else None
     with mlflow.start_run(run_id=run_id, experiment_id=experiment_id,
-                          run_name=None if run_id else tracking.run_name()):
+                          run_name=None if run_id else tracking.run_name()) as run:
         if run_id is None:
             mlflow.set_tags(tracking.run_tags(manifest))
         flat = tracking.flatten(metrics)
@@ -154,3 +157,16 @@ def log_to_mlflow(metrics: dict[str, Any], outputs: EvaluateOutputs, run_file: P
         mlflow.log_metrics({f"eval.{k}": v for k, v in numbers.items()})
         for path in vars(outputs).values():
             mlflow.log_artifact(str(path), artifact_path="evaluation")
+        if run_id is None:
+            log.warning("no training run recorded in %s: metrics logged to a new run, model not registered", run_file)
+            return
+        name = registry.registered_name(tracking_config.registered_model, manifest["data"])
+        tags = {
+            "val_accuracy": metrics["val_accuracy"], "val_macro_f1": metrics["val_macro_f1"],
+            "test_accuracy": metrics["test"]["accuracy"], "test_accuracy_ci95": metrics["test"]["accuracy_ci95"],
+            "seed_binary_accuracy": metrics["seed_binary_accuracy"], "run_id": run.info.run_id,
+            **tracking.run_tags(manifest),
+        }
+        version = registry.register(run.info.run_id, name, tags)
+        log.info("registered %s version %s as %r; `ferpipe promote` decides on champion", name, version,
+                 registry.CHALLENGER)

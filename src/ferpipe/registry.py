@@ -1,0 +1,106 @@
+"""The MLflow model registry: every evaluated model becomes a version; aliases do the rest.
+
+`challenger` marks the newest evaluated version; `champion` moves to it only through
+`promote`, when it beats the champion on a validation metric (PublicTest: the test split is
+for reporting, not for selection) by a margin, or when forced. `rollback` returns
+`champion` to the version it replaced. No deprecated registry stages are used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+CHALLENGER, CHAMPION = "challenger", "champion"
+
+
+def registered_name(base: str, data: str) -> str:
+    """Synthetic-data models live under their own name, so they can never replace a real one."""
+    return base if data == "real" else f"{base}-{data}"
+
+
+def register(run_id: str, name: str, tags: dict[str, Any]) -> str:
+    """Register the run's model as a new version tagged with `tags`; alias it `challenger`."""
+    import mlflow
+
+    client = MlflowClient()
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        client.create_registered_model(name, description="FER2013 facial-expression classifiers (7 classes).")
+    version = mlflow.register_model(f"runs:/{run_id}/model", name, tags={k: str(v) for k, v in tags.items()})
+    client.set_registered_model_alias(name, CHALLENGER, version.version)
+    return version.version
+
+
+def alias_version(client: MlflowClient, name: str, alias: str):
+    try:
+        return client.get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+
+
+@dataclass(frozen=True)
+class Decision:
+    promoted: bool
+    reason: str
+    challenger: str | None
+    champion_before: str | None
+
+
+def promote(name: str, metric: str, margin: float, force: bool = False) -> Decision:
+    client = MlflowClient()
+    challenger = alias_version(client, name, CHALLENGER)
+    if challenger is None:
+        raise ValueError(f"registered model {name!r} has no {CHALLENGER!r} version: run the pipeline first")
+    champion = alias_version(client, name, CHAMPION)
+    if champion is not None and champion.version == challenger.version:
+        return Decision(False, f"version {challenger.version} is already the champion", challenger.version,
+                        champion.version)
+
+    new = _score(challenger, metric)
+    if champion is None:
+        promoted, reason = True, f"no champion yet; version {challenger.version} has {metric} {new:.4f}"
+    else:
+        old = _score(champion, metric)
+        beats = new >= old + margin
+        comparison = (f"challenger v{challenger.version} {metric} {new:.4f} vs champion v{champion.version} "
+                      f"{old:.4f} (required margin {margin:+.4f})")
+        if beats:
+            promoted, reason = True, f"{comparison}: better"
+        elif force:
+            promoted, reason = True, f"{comparison}: not better, promoted with --force"
+        else:
+            promoted, reason = False, f"{comparison}: not better; refused (use --force to promote anyway)"
+    if promoted:
+        if champion is not None:
+            client.set_model_version_tag(name, challenger.version, "previous_champion", champion.version)
+        client.set_model_version_tag(name, challenger.version, "promotion_reason", reason)
+        client.set_registered_model_alias(name, CHAMPION, challenger.version)
+    else:
+        client.set_model_version_tag(name, challenger.version, "promotion_refused", reason)
+    return Decision(promoted, reason, challenger.version, champion.version if champion else None)
+
+
+def rollback(name: str) -> str:
+    """Put `champion` back on the version the current champion replaced; return that version."""
+    client = MlflowClient()
+    champion = alias_version(client, name, CHAMPION)
+    if champion is None:
+        raise ValueError(f"registered model {name!r} has no champion to roll back")
+    previous = champion.tags.get("previous_champion")
+    if not previous:
+        raise ValueError(f"champion v{champion.version} of {name!r} replaced no earlier champion; nothing to roll back to")
+    client.set_registered_model_alias(name, CHAMPION, previous)
+    client.set_model_version_tag(name, champion.version, "rolled_back", f"champion returned to v{previous}")
+    return previous
+
+
+def _score(version, metric: str) -> float:
+    try:
+        return float(version.tags[metric])
+    except (KeyError, ValueError):
+        raise ValueError(f"model version {version.version} has no numeric {metric!r} tag") from None

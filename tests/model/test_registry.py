@@ -1,0 +1,129 @@
+"""Registration, alias promotion with its gate, rollback and loading by alias, against a real
+`mlflow server` started on 127.0.0.1 with a SQLite backend and a local artifact root."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import replace
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+from mlflow import MlflowClient
+from typer.testing import CliRunner
+
+from ferpipe import registry
+from ferpipe.cli import app
+from ferpipe.config import EvaluateConfig, TrackingConfig
+from ferpipe.evaluate import evaluate
+from ferpipe.train import TrainOutputs, train
+from tests.model.conftest import TINY
+
+NAME = "fer2013-expression-synthetic"  # the stage registers synthetic-data models under this name
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("server")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+         "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
+         "--artifacts-destination", str(folder / "artifacts"), "--workers", "1"],
+        stdout=subprocess.DEVNULL, stderr=open(folder / "server.log", "w"),
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/health", timeout=2)
+            break
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                pytest.fail(f"mlflow server did not start:\n{(folder / 'server.log').read_text()[-2000:]}")
+            time.sleep(0.5)
+    yield url
+    server.terminate()
+    server.wait(timeout=30)
+
+
+@pytest.fixture
+def on_server(workspace, mlflow_server, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    mlflow.set_tracking_uri(mlflow_server)
+    return workspace
+
+
+def write_params(tracking_lines: str = "") -> None:
+    Path("params.yaml").write_text(f"tracking:\n  experiment: registry-tests\n{tracking_lines}")
+
+
+def aliases() -> dict[str, str]:
+    return MlflowClient().get_registered_model(NAME).aliases
+
+
+def test_evaluated_models_become_versions_and_promotion_is_gated(on_server):
+    tracking = TrackingConfig(experiment="registry-tests")
+    train(replace(TINY, epochs=4), tracking)
+    metrics = evaluate(EvaluateConfig(bootstrap_samples=100), tracking)
+    client = MlflowClient()
+    first = client.get_model_version_by_alias(NAME, "challenger")
+    assert float(first.tags["val_accuracy"]) == pytest.approx(metrics["val_accuracy"])
+    assert first.tags["data"] == "synthetic" and first.tags["dataset_sha256"]
+    assert "mlflow.source.git.commit" in first.tags
+    run_id = json.loads(Path(TrainOutputs.run).read_text())["run_id"]
+
+    runner = CliRunner()
+    write_params()
+    result = runner.invoke(app, ["promote", "--data", "synthetic"])
+    assert result.exit_code == 0, result.output
+    assert "no champion yet" in result.output and aliases()["champion"] == first.version
+
+    better = registry.register(run_id, NAME, {"val_accuracy": metrics["val_accuracy"] + 0.05})
+    result = runner.invoke(app, ["promote", "--data", "synthetic"])
+    assert result.exit_code == 0 and "better" in result.output
+    assert aliases()["champion"] == better
+
+    worse = registry.register(run_id, NAME, {"val_accuracy": metrics["val_accuracy"] - 0.10})
+    result = runner.invoke(app, ["promote", "--data", "synthetic"])
+    assert result.exit_code == 2 and "refused" in result.output
+    assert aliases() == {"champion": better, "challenger": worse}
+    assert "refused" in client.get_model_version(NAME, worse).tags["promotion_refused"]
+
+    result = runner.invoke(app, ["promote", "--data", "synthetic", "--force"])
+    assert result.exit_code == 0 and "--force" in result.output
+    assert aliases()["champion"] == worse
+
+    result = runner.invoke(app, ["rollback", "--data", "synthetic"])
+    assert result.exit_code == 0, result.output
+    assert aliases()["champion"] == better
+
+    # A fresh process loads the champion by alias over HTTP and predicts.
+    images = np.load("data/arrays/x_test.npy")[:4]
+    np.save("images.npy", images)
+    code = (f"import mlflow, numpy as np; m = mlflow.pyfunc.load_model('models:/{NAME}@champion'); "
+            "print(np.asarray(m.predict(np.load('images.npy'))).shape)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "(4, 7)"
+
+
+def test_margin_must_be_cleared(on_server):
+    client = MlflowClient()
+    run_id = client.get_model_version_by_alias(NAME, "champion").run_id if aliases().get("champion") else None
+    if run_id is None:
+        pytest.skip("needs the previous test's registry")
+    champion = client.get_model_version_by_alias(NAME, "champion")
+    slightly_better = registry.register(run_id, NAME, {"val_accuracy": float(champion.tags["val_accuracy"]) + 0.001})
+    decision = registry.promote(NAME, "val_accuracy", margin=0.01)
+    assert not decision.promoted and aliases()["challenger"] == slightly_better
+    assert aliases()["champion"] == champion.version
