@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REAL_FER2013 = Path(os.environ.get("FER2013_CSV", REPO_ROOT.parent / "shared/data/fer2013/fer2013.csv.gz"))
@@ -46,3 +50,35 @@ def require_real_data() -> Path:
     if not REAL_FER2013.is_file():
         pytest.skip(f"real FER2013 not found at {REAL_FER2013} (set FER2013_CSV to its path)")
     return REAL_FER2013
+
+
+TINY_ROWS = {"Training": 140, "PublicTest": 35, "PrivateTest": 35}
+LOCAL_RESULTS = ("reports/", "dvc.lock")  # this checkout's own results: a fresh clone has none
+
+
+def sh(*command, cwd, env=None):
+    """Run a command as a user would, with this interpreter's scripts (ferpipe, dvc, mlflow) on PATH."""
+    env = {**os.environ, **(env or {}), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, f"{' '.join(map(str, command))} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done.stdout + done.stderr
+
+
+def copy_repository(destination: Path, params_update: dict) -> Path:
+    """A fresh clone-like copy of the repository, committed in a new git repository, with
+    params.yaml groups updated from `params_update`."""
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO_ROOT,
+                            capture_output=True, text=True, check=True).stdout.splitlines()
+    for name in listed:
+        if (REPO_ROOT / name).is_file() and not name.startswith(LOCAL_RESULTS):
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO_ROOT / name, destination / name)
+    params = yaml.safe_load((destination / "params.yaml").read_text())
+    for group, values in params_update.items():
+        params[group].update(values)
+    (destination / "params.yaml").write_text(yaml.safe_dump(params))
+    identity = ["-c", "user.name=ferpipe tests", "-c", "user.email=tests@ferpipe.invalid"]
+    sh("git", "init", "-q", cwd=destination)
+    sh("git", "add", "-A", cwd=destination)
+    sh("git", *identity, "commit", "-qm", "copy", cwd=destination)
+    return destination

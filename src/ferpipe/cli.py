@@ -13,6 +13,7 @@ from ferpipe.config import ConfigError, load_config
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 PARAMS = typer.Option(Path("params.yaml"), "--params", help="params file (DVC's params.yaml)")
+SET = typer.Option([], "--set", "-S", help="override a param for this run: group.key=value (repeatable)")
 
 
 def _setup_logging() -> None:
@@ -52,13 +53,13 @@ def synthesize(
 
 
 @app.command()
-def ingest(params: Path = PARAMS) -> None:
+def ingest(params: Path = PARAMS, overrides: list[str] = SET) -> None:
     """Stage ingest: read ingest.source in any FER2013 form, validate every row, write the data report."""
     from ferpipe.data.ingest import ingest as run_ingest
     from ferpipe.data.readers import DataError
 
     try:
-        run_ingest(load_config(params).ingest)
+        run_ingest(load_config(params, overrides).ingest)
     except (ConfigError, DataError) as error:
         _fail(str(error))
 
@@ -72,23 +73,26 @@ def convert() -> None:
 
 
 @app.command()
-def train(params: Path = PARAMS) -> None:
+def train(params: Path = PARAMS, overrides: list[str] = SET) -> None:
     """Stage train: fit train.arch on the train split, keep the best epoch on val, log to MLflow."""
     from ferpipe.train import train as run_train
 
     try:
-        config = load_config(params)
+        config = load_config(params, overrides)
         run_train(config.train, config.tracking)
     except (ConfigError, ValueError) as error:
         _fail(str(error))
 
 
 @app.command()
-def evaluate(params: Path = PARAMS) -> None:
+def evaluate(params: Path = PARAMS, overrides: list[str] = SET) -> None:
     """Stage evaluate: the trained model on test (PrivateTest), once; metrics, plots, MLflow."""
     from ferpipe.evaluate import evaluate as run_evaluate
 
-    config = load_config(params)
+    try:
+        config = load_config(params, overrides)
+    except ConfigError as error:
+        _fail(str(error))
     run_evaluate(config.evaluate, config.tracking)
 
 

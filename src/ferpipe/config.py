@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -119,12 +120,24 @@ class Config:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
 
-def load_config(path: Path | str = DEFAULT_PARAMS) -> Config:
+def load_config(path: Path | str = DEFAULT_PARAMS, overrides: Sequence[str] = ()) -> Config:
+    """Read params.yaml, then apply `group.key=value` overrides (as `dvc exp run -S` writes them)."""
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except FileNotFoundError:
         raise ConfigError(f"{path}: params file not found") from None
+    for override in overrides:
+        key, separator, value = override.partition("=")
+        if not separator or not key:
+            raise ConfigError(f"override {override!r}: expected group.key=value")
+        *parents, leaf = key.split(".")
+        node = raw
+        for parent in parents:
+            node = node.setdefault(parent, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {override!r}: {parent} is not a group")
+        node[leaf] = yaml.safe_load(value)
     return build(Config, raw, where=str(path))
 
 
@@ -173,9 +186,14 @@ def coerce(kind: Any, value: Any, where: str) -> Any:
         if isinstance(value, bool):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
         try:
-            number = kind(float(value)) if kind is float else int(str(value), 10)
+            number = float(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{where}: expected {kind.__name__}, got {value!r}") from None
+        if kind is int:
+            # MLproject has no integer type: accept 14.0, refuse 14.5.
+            if not number.is_integer():
+                raise ConfigError(f"{where}: expected an integer, got {value!r}")
+            return int(number)
         return number
     if kind is str:
         if not isinstance(value, str):

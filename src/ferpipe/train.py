@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -60,13 +61,17 @@ def train(config: TrainConfig, tracking_config: TrackingConfig, arrays: Path = D
     state = ResumeState(outputs.checkpoints, fingerprint(config, manifest))
     experiment_id = tracking.configure(tracking_config.experiment)
     resumed_run = state.run_id()
-    with mlflow.start_run(run_id=resumed_run, experiment_id=experiment_id,
-                          run_name=None if resumed_run else tracking.run_name()) as run:
+    # Under `mlflow run`, MLflow has already opened the run this stage must log into.
+    opened_run = os.environ.get("MLFLOW_RUN_ID")
+    with mlflow.start_run(run_id=resumed_run or opened_run, experiment_id=experiment_id,
+                          run_name=None if resumed_run or opened_run else tracking.run_name()) as run:
         state.remember_run(run.info.run_id)
         if not resumed_run:
             mlflow.set_tags({**tracking.run_tags(manifest), "stage": "train"})
-            mlflow.log_params({**tracking.flatten(dataclasses.asdict(config)), "train_rows": len(x_train),
-                               "val_rows": len(x_val), "data": manifest["data"]})
+            params = {**tracking.flatten(dataclasses.asdict(config)), "train_rows": len(x_train),
+                      "val_rows": len(x_val), "data": manifest["data"]}
+            already = run.data.params  # `mlflow run` logs its -P values ("1e-4") under the same keys
+            mlflow.log_params({k: v for k, v in params.items() if k not in already})
         else:
             log.info("resuming MLflow run %s from the last checkpoint in %s", resumed_run, outputs.checkpoints)
         if manifest["data"] == "synthetic":

@@ -1,49 +1,24 @@
 """`dvc repro` end to end on the embedded synthetic data, in a temporary copy of the repository."""
 
 import json
-import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import TINY_ROWS, copy_repository, sh
 
 pytestmark = pytest.mark.pipeline
-TINY_ROWS = {"Training": 140, "PublicTest": 35, "PrivateTest": 35}
 TINY_TRAIN = {"arch": "tiny_cnn", "epochs": 2, "batch_size": 32, "lr": 3e-3}
-LOCAL_RESULTS = ("reports/", "dvc.lock")  # this checkout's own results: a clone has none
-
-
-def sh(*command, cwd):
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
-    assert done.returncode == 0, f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}"
-    return done.stdout + done.stderr
 
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
     """A fresh clone-like copy: the files git would have, committed in a new repository."""
     copy = tmp_path_factory.mktemp("repo")
-    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO_ROOT,
-                            capture_output=True, text=True, check=True).stdout.splitlines()
-    for name in listed:
-        if (REPO_ROOT / name).is_file() and not name.startswith(LOCAL_RESULTS):
-            (copy / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO_ROOT / name, copy / name)
-    params = yaml.safe_load((copy / "params.yaml").read_text())
-    params["synthetic"]["rows"] = TINY_ROWS
-    params["train"].update(TINY_TRAIN)
-    (copy / "params.yaml").write_text(yaml.safe_dump(params))
-    sh("git", "init", "-q", cwd=copy)
-    sh("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy", "--allow-empty", cwd=copy)
-    sh("git", "add", "-A", cwd=copy)
-    sh("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy", cwd=copy)
+    copy_repository(copy, {"synthetic": {"rows": TINY_ROWS}, "train": TINY_TRAIN})
     sh("ferpipe", "synthesize", "--if-missing", cwd=copy)
     first = sh("dvc", "repro", cwd=copy)
     return copy, first

@@ -33,3 +33,19 @@ def test_repository_params_file_loads(tmp_path):
     config = load_config(REPO_ROOT / "params.yaml")
     assert config.ingest.source == "data/raw/fer2013.csv"
     assert sum(config.synthetic.rows.values()) > 0
+
+
+def test_overrides_apply_like_dvc_set_params(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text("train:\n  lr: 0.001\n  epochs: 14\n")
+    config = load_config(params, ["train.lr=1e-4", "train.epochs=3.0", "train.augment.flip=false"])
+    assert config.train.lr == 0.0001 and config.train.epochs == 3 and config.train.augment.flip is False
+
+
+def test_malformed_override_and_fractional_integer_are_rejected(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text("{}\n")
+    with pytest.raises(ConfigError, match="expected group.key=value"):
+        load_config(params, ["train.lr"])
+    with pytest.raises(ConfigError, match="expected an integer"):
+        load_config(params, ["train.epochs=2.5"])
