@@ -31,6 +31,18 @@ def fer_csv_text(labels, usages, faces, newline: str = "\n") -> str:
     return newline.join(lines) + newline
 
 
+@pytest.fixture(autouse=True)
+def no_leaked_tracking_uri():
+    """mlflow.set_tracking_uri() also sets MLFLOW_TRACKING_URI in os.environ; without this, one
+    test's store would leak into the subprocesses (dvc repro, mlflow run) of the next."""
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    yield
+    if before is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = before
+
+
 @pytest.fixture
 def small_fer():
     """21 faces: every class in Training, PublicTest and PrivateTest."""
