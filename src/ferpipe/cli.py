@@ -135,3 +135,28 @@ def rollback(
     except ValueError as error:
         _fail(str(error))
     typer.echo(f"{name}: champion is back on v{version}")
+
+
+@app.command()
+def predict(
+    model: str = typer.Argument(..., help="models:/name@alias, runs:/<id>/model, an MLflow model folder, or a .keras file"),
+    inputs: list[Path] = typer.Argument(..., help="images of any size, folders of them, or FER-format CSVs"),
+    output: Path = typer.Option(None, "--output", "-o", help="write CSV, or JSON if it ends in .json [default: stdout]"),
+    batch_size: int = typer.Option(256, help="images per prediction batch"),
+) -> None:
+    """Predict the expression of every face in the inputs; bad files are reported, not fatal."""
+    from ferpipe import predict as prediction
+
+    try:
+        loaded = prediction.load_model(model)
+    except Exception as error:  # MLflow and Keras raise many kinds; all mean "cannot load this model"
+        _fail(f"cannot load model {model}: {error}")
+    results = prediction.predict(loaded, inputs, batch_size)
+    text = prediction.write(results, output)
+    if output is None:
+        typer.echo(text, nl=False)
+    for source, reason in results.failures:
+        typer.echo(f"{source}: {reason}", err=True)
+    typer.echo(results.summary(), err=True)
+    if not results.faces:
+        raise typer.Exit(1)

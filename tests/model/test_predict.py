@@ -1,0 +1,114 @@
+"""`ferpipe predict` on people's own inputs: crops, photos, folders, CSVs, and bad files."""
+
+import gzip
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from ferpipe.cli import app
+from ferpipe.models import build_model
+from ferpipe.predict import predict
+from tests.conftest import fer_csv_text, random_faces, require_real_data
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "model.keras"
+    build_model("tiny_cnn").save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def model(model_file):
+    import keras
+
+    return keras.saving.load_model(model_file)
+
+
+def test_face_crops_of_any_colour_are_predicted_as_they_are(tmp_path, model):
+    faces = random_faces(2, seed=3).reshape(2, 48, 48)
+    Image.fromarray(faces[0]).save(tmp_path / "grey.png")
+    Image.fromarray(np.stack([faces[1]] * 3, axis=-1)).save(tmp_path / "colour.png")
+    results = predict(model, [tmp_path / "grey.png", tmp_path / "colour.png"])
+    assert results.failures == []
+    assert [f.box for f in results.faces] == [None, None]
+    expected = model.predict(faces[..., None].astype("float32"), verbose=0)
+    np.testing.assert_allclose(results.probabilities, expected, rtol=1e-5)
+
+
+def test_one_bad_file_in_a_folder_does_not_stop_the_rest(tmp_path, model):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.fromarray(random_faces(1).reshape(48, 48)).save(folder / "a_face.png")
+    (folder / "b_corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    whole = (folder / "a_face.png").read_bytes()
+    (folder / "c_truncated.png").write_bytes(whole[: len(whole) // 2])
+    gradient = np.tile(np.linspace(0, 255, 400, dtype=np.uint8), (300, 1))
+    Image.fromarray(gradient).save(folder / "d_landscape.jpg")
+    (folder / "notes.txt").write_text("ignored: not an image")
+    results = predict(model, [folder])
+    assert [Path(f.source).name for f in results.faces] == ["a_face.png"]
+    reasons = {Path(source).name: reason for source, reason in results.failures}
+    assert reasons["b_corrupt.jpg"].startswith(("not an image", "unreadable"))
+    assert reasons["c_truncated.png"].startswith("unreadable")
+    assert reasons["d_landscape.jpg"].startswith("no face")
+    assert "notes.txt" not in reasons
+    assert "1 face(s)" in results.summary() and "3 input(s) failed" in results.summary()
+
+
+def test_decompression_bombs_are_refused(tmp_path, model):
+    Image.new("L", (8000, 6000)).save(tmp_path / "bomb.png")  # 48M pixels, a few kB on disk
+    results = predict(model, [tmp_path / "bomb.png"])
+    assert results.faces == []
+    assert results.failures[0][1].startswith("too large")
+
+
+def test_fer_csv_rows_are_predicted_and_bad_rows_named(tmp_path, model):
+    labels, usages, faces = [0, 3, 6], ["Training"] * 3, random_faces(3)
+    lines = fer_csv_text(labels, usages, faces).splitlines()
+    lines[2] = "3,1 2 3,Training"
+    (tmp_path / "faces.csv").write_text("\n".join(lines) + "\n")
+    results = predict(model, [tmp_path / "faces.csv"])
+    assert [f.index for f in results.faces] == [0, 2]
+    assert results.failures == [(f"{tmp_path / 'faces.csv'}:line 3", "bad row: pixels: 3 values, expected 2304 (48x48)")]
+
+
+def test_cli_writes_json_and_fails_when_nothing_could_be_predicted(tmp_path, model_file):
+    Image.fromarray(random_faces(1).reshape(48, 48)).save(tmp_path / "face.png")
+    runner = CliRunner()
+    result = runner.invoke(app, ["predict", str(model_file), str(tmp_path / "face.png"), "-o", str(tmp_path / "out.json")])
+    assert result.exit_code == 0, result.output
+    written = json.loads((tmp_path / "out.json").read_text())
+    (row,) = written["predictions"]
+    assert row["emotion"] in ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+    assert sum(row[name] for name in ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")) == pytest.approx(1, abs=1e-4)
+
+    (tmp_path / "broken.png").write_bytes(b"nope")
+    result = runner.invoke(app, ["predict", str(model_file), str(tmp_path / "broken.png")])
+    assert result.exit_code == 1
+    assert "broken.png: not an image" in result.output
+
+
+def test_faces_in_larger_photos_are_detected_with_their_box(tmp_path, model):
+    import pyarrow.csv as pacsv
+
+    source = require_real_data()
+    with gzip.open(source) as stream:
+        first_rows = pacsv.read_csv(stream, read_options=pacsv.ReadOptions(block_size=1 << 20)).slice(0, 20)
+    for i, text in enumerate(first_rows["pixels"].to_pylist()):
+        face = np.array(text.split(), dtype=np.uint8).reshape(48, 48)
+        photo = np.full((360, 480), 120, np.uint8)
+        photo[80:224, 150:294] = np.asarray(Image.fromarray(face).resize((144, 144), Image.BICUBIC))
+        Image.fromarray(photo).save(tmp_path / f"photo_{i:02d}.jpg", quality=95)
+    results = predict(model, [tmp_path])
+    found = {Path(face.source).name for face in results.faces}
+    # The Haar cascade finds about 3 in 4 tightly cropped FER2013 faces; far fewer would be a regression.
+    assert len(found) >= 12, results.summary()
+    for face in results.faces:
+        x, y, w, h = face.box
+        assert 150 <= x + w / 2 <= 294 and 80 <= y + h / 2 <= 224  # on the placed face
+    assert all(reason.startswith("no face") for _, reason in results.failures)
