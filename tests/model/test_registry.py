@@ -127,3 +127,47 @@ def test_margin_must_be_cleared(on_server):
     decision = registry.promote(NAME, "val_accuracy", margin=0.01)
     assert not decision.promoted and aliases()["challenger"] == slightly_better
     assert aliases()["champion"] == champion.version
+
+
+def test_served_champion_answers_like_predict(on_server, mlflow_server, tmp_path):
+    tracking = TrackingConfig(experiment="registry-tests")
+    train(replace(TINY, epochs=2), tracking)
+    evaluate(EvaluateConfig(bootstrap_samples=50), tracking)
+    registry.promote(NAME, "val_accuracy", margin=0.0, force=True)
+
+    faces = np.load("data/arrays/x_test.npy")[:5]
+    for i, face in enumerate(faces):
+        from PIL import Image
+
+        Image.fromarray(face[..., 0]).save(tmp_path / f"face_{i}.png")
+    from ferpipe.predict import load_model, predict
+
+    expected = predict(load_model(f"models:/{NAME}@champion"), sorted(tmp_path.glob("face_*.png"))).probabilities
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = open(tmp_path / "serve.log", "w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{NAME}@champion", "--env-manager", "local",
+         "-h", "127.0.0.1", "-p", str(port)],
+        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "MLFLOW_TRACKING_URI": mlflow_server},
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"model server did not start:\n{(tmp_path / 'serve.log').read_text()[-3000:]}")
+                time.sleep(1)
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations", data=json.dumps({"inputs": faces.tolist()}).encode(),
+            headers={"Content-Type": "application/json"})
+        answer = json.loads(urllib.request.urlopen(request, timeout=60).read())
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    np.testing.assert_allclose(np.asarray(answer["predictions"]), expected, rtol=1e-4, atol=1e-6)
