@@ -96,18 +96,28 @@ def evaluate(params: Path = PARAMS, overrides: list[str] = SET) -> None:
     run_evaluate(config.evaluate, config.tracking)
 
 
-@app.command()
-def promote(
-    force: bool = typer.Option(False, "--force", help="promote even when the challenger is not better"),
-    data: str = typer.Option("real", help="which registered model: trained on real or synthetic data"),
-    params: Path = PARAMS,
-) -> None:
-    """Move alias champion to the challenger if it beats the champion on the validation metric."""
+DATA = typer.Option("real", help="which registered model: the one trained on real or on synthetic data")
+
+
+def _registered_model(params: Path, data: str):
+    """The tracking config and the registered model's name, with MLflow pointed at the store."""
     from ferpipe import registry, tracking
 
     config = load_config(params).tracking
     tracking.configure(config.experiment)
-    name = registry.registered_name(config.registered_model, data)
+    return config, registry.registered_name(config.registered_model, data)
+
+
+@app.command()
+def promote(
+    force: bool = typer.Option(False, "--force", help="promote even when the challenger is not better"),
+    data: str = DATA,
+    params: Path = PARAMS,
+) -> None:
+    """Move alias champion to the challenger if it beats the champion on the validation metric."""
+    from ferpipe import registry
+
+    config, name = _registered_model(params, data)
     try:
         decision = registry.promote(name, config.promotion_metric, config.promotion_margin, force)
     except ValueError as error:
@@ -120,16 +130,11 @@ def promote(
 
 
 @app.command()
-def rollback(
-    data: str = typer.Option("real", help="which registered model: trained on real or synthetic data"),
-    params: Path = PARAMS,
-) -> None:
+def rollback(data: str = DATA, params: Path = PARAMS) -> None:
     """Return alias champion to the version the current champion replaced."""
-    from ferpipe import registry, tracking
+    from ferpipe import registry
 
-    config = load_config(params).tracking
-    tracking.configure(config.experiment)
-    name = registry.registered_name(config.registered_model, data)
+    _, name = _registered_model(params, data)
     try:
         version = registry.rollback(name)
     except ValueError as error:

@@ -27,12 +27,29 @@ from tests.model.conftest import TINY
 NAME = "fer2013-expression-synthetic"  # the stage registers synthetic-data models under this name
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until_up(url: str, server: subprocess.Popen, log: Path, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                pytest.fail(f"{url} did not come up:\n{log.read_text()[-3000:]}")
+            time.sleep(0.5)
+
+
 @pytest.fixture(scope="module")
 def mlflow_server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("server")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
          "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
@@ -40,16 +57,7 @@ def mlflow_server(tmp_path_factory):
         stdout=subprocess.DEVNULL, stderr=open(folder / "server.log", "w"),
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/health", timeout=2)
-            break
-        except OSError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                server.kill()
-                pytest.fail(f"mlflow server did not start:\n{(folder / 'server.log').read_text()[-2000:]}")
-            time.sleep(0.5)
+    wait_until_up(f"{url}/health", server, folder / "server.log")
     yield url
     server.terminate()
     server.wait(timeout=30)
@@ -106,6 +114,13 @@ def test_evaluated_models_become_versions_and_promotion_is_gated(on_server):
     assert result.exit_code == 0, result.output
     assert aliases()["champion"] == better
 
+    # A challenger must clear the configured margin, not just edge ahead.
+    edge = registry.register(run_id, NAME, {"val_accuracy": metrics["val_accuracy"] + 0.051})
+    write_params("  promotion_margin: 0.01\n")
+    result = runner.invoke(app, ["promote", "--data", "synthetic"])
+    assert result.exit_code == 2 and "required margin +0.0100" in result.output
+    assert aliases() == {"champion": better, "challenger": edge}
+
     # A fresh process loads the champion by alias over HTTP and predicts.
     images = np.load("data/arrays/x_test.npy")[:4]
     np.save("images.npy", images)
@@ -115,18 +130,6 @@ def test_evaluated_models_become_versions_and_promotion_is_gated(on_server):
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "(4, 7)"
-
-
-def test_margin_must_be_cleared(on_server):
-    client = MlflowClient()
-    run_id = client.get_model_version_by_alias(NAME, "champion").run_id if aliases().get("champion") else None
-    if run_id is None:
-        pytest.skip("needs the previous test's registry")
-    champion = client.get_model_version_by_alias(NAME, "champion")
-    slightly_better = registry.register(run_id, NAME, {"val_accuracy": float(champion.tags["val_accuracy"]) + 0.001})
-    decision = registry.promote(NAME, "val_accuracy", margin=0.01)
-    assert not decision.promoted and aliases()["challenger"] == slightly_better
-    assert aliases()["champion"] == champion.version
 
 
 def test_served_champion_answers_like_predict(on_server, mlflow_server, tmp_path):
@@ -144,9 +147,7 @@ def test_served_champion_answers_like_predict(on_server, mlflow_server, tmp_path
 
     expected = predict(load_model(f"models:/{NAME}@champion"), sorted(tmp_path.glob("face_*.png"))).probabilities
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     log = open(tmp_path / "serve.log", "w")
     server = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{NAME}@champion", "--env-manager", "local",
@@ -154,15 +155,7 @@ def test_served_champion_answers_like_predict(on_server, mlflow_server, tmp_path
         stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "MLFLOW_TRACKING_URI": mlflow_server},
     )
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"model server did not start:\n{(tmp_path / 'serve.log').read_text()[-3000:]}")
-                time.sleep(1)
+        wait_until_up(f"http://127.0.0.1:{port}/ping", server, tmp_path / "serve.log")
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}/invocations", data=json.dumps({"inputs": faces.tolist()}).encode(),
             headers={"Content-Type": "application/json"})
