@@ -53,7 +53,7 @@ def child(side: str, arrays: Path, images: int, arch: str, batch_size: int) -> N
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
-        model = compile_model(config, 7, x.shape[1:], y)
+        model = compile_model(config, 7, x.shape[1:])
         data = make_dataset(x, y, 7, batch_size, config.seed, config.augment, training=True)
         model.fit(data, epochs=2, steps_per_epoch=steps, callbacks=[Timer()], verbose=0)
     print(json.dumps({"side": side, "images_per_second": steps * batch_size / epoch_times[-1],

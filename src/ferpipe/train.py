@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from ferpipe import tracking
-from ferpipe.config import AugmentConfig, TrainConfig, TrackingConfig
+from ferpipe.config import NO_AUGMENTATION, AugmentConfig, TrainConfig, TrackingConfig
 from ferpipe.data.convert import DEFAULT_ARRAYS, load_split
 from ferpipe.files import atomic_outputs, write_json
 
@@ -77,7 +77,7 @@ def train(config: TrainConfig, tracking_config: TrackingConfig, arrays: Path = D
         if manifest["data"] == "synthetic":
             log.warning("training on SYNTHETIC data: the metrics say nothing about real faces")
 
-        model = compile_model(config, num_classes, x_train.shape[1:], y_train)
+        model = compile_model(config, num_classes, x_train.shape[1:])
         steps = math.ceil(len(x_train) / config.batch_size)
         train_data = make_dataset(x_train, y_train, num_classes, config.batch_size, config.seed, config.augment, True)
         val_data = make_dataset(x_val, y_val, num_classes, config.batch_size, config.seed, None, False)
@@ -117,14 +117,13 @@ def subset(x: np.ndarray, y: np.ndarray, size: int, seed: int) -> tuple[np.ndarr
 
 def make_dataset(x: np.ndarray, y: np.ndarray, num_classes: int, batch_size: int, seed: int,
                  augment: AugmentConfig | None, training: bool):
-    import keras
     import tensorflow as tf
 
     data = tf.data.Dataset.from_tensor_slices((x, y))
     if training:
         data = data.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     data = data.batch(batch_size).map(lambda images, labels: (tf.cast(images, tf.float32), tf.one_hot(labels, num_classes)))
-    if training and augment is not None and augment != AugmentConfig(False, 0.0, 0.0, 0.0):
+    if training and augment is not None and augment != NO_AUGMENTATION:
         augmenter = augmentation(augment, seed)
         data = data.map(lambda images, labels: (augmenter(images, training=True), labels))
     if training:
@@ -148,7 +147,7 @@ def augmentation(config: AugmentConfig, seed: int):
     return keras.Sequential(steps, name="augmentation")
 
 
-def compile_model(config: TrainConfig, num_classes: int, input_shape, y_train: np.ndarray):
+def compile_model(config: TrainConfig, num_classes: int, input_shape):
     import keras
 
     from ferpipe.models import build_model

@@ -33,7 +33,7 @@ def test_unknown_architecture_is_named():
 def test_accuracy_is_true_accuracy_not_keras_binary_accuracy():
     # The seed's "88.6%" was binary accuracy over 7 one-hot outputs. Our "accuracy" must be the
     # share of images whose top class is right.
-    model = compile_model(TrainConfig(arch="tiny_cnn"), 7, (48, 48, 1), np.arange(7))
+    model = compile_model(TrainConfig(arch="tiny_cnn"), 7, (48, 48, 1))
     images = np.random.default_rng(1).integers(0, 256, (64, 48, 48, 1)).astype("float32")
     labels = np.random.default_rng(2).integers(0, 7, 64)
     scores = model.evaluate(images, np.eye(7)[labels], return_dict=True, verbose=0)
@@ -48,7 +48,7 @@ def test_seed_recipe_preset_reproduces_the_seed_training():
     assert (config.arch, config.loss, config.optimizer, config.lr, config.batch_size, config.epochs) == \
         ("alexnet_seed", "binary_crossentropy", "adam", 1e-3, 128, 9)
     assert not config.augment.flip and config.augment.shift == 0
-    model = compile_model(TrainConfig(preset="seed_recipe").resolved(), 7, (48, 48, 1), np.arange(7))
+    model = compile_model(TrainConfig(preset="seed_recipe").resolved(), 7, (48, 48, 1))
     assert model.loss.__class__.__name__ == "BinaryCrossentropy"
 
 
