@@ -42,7 +42,6 @@ def evaluate(config: EvaluateConfig, tracking_config: TrackingConfig, model_path
              arrays: Path = DEFAULT_ARRAYS, run_file: Path = TrainOutputs.run,
              outputs: EvaluateOutputs = EvaluateOutputs()) -> dict[str, Any]:
     import keras
-    import mlflow
 
     arrays = Path(arrays)
     manifest = json.loads((arrays / "manifest.json").read_text())

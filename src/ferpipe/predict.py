@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image, ImageOps
 from tqdm import tqdm
 
-from ferpipe.data.schema import EMOTIONS, IMAGE_SIDE, PIXELS_PER_IMAGE
+from ferpipe.data.schema import EMOTIONS, IMAGE_SIDE
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 CSV_SUFFIXES = (".csv", ".csv.gz")

@@ -87,7 +87,7 @@ def read_archive(path: Path) -> RawTable:
     for name in CSV_NAMES_IN_ARCHIVE:
         if name in by_name:
             member = by_name[name]
-            return read_csv(f"{path}:{member.name}", lambda: archive.extractfile(member))
+            return read_csv(f"{path}:{member.name}", lambda member=member: archive.extractfile(member))
     listed = ", ".join(m.name for m in members[:10]) or "nothing"
     raise DataError(f"{path}: archive holds no {' / '.join(CSV_NAMES_IN_ARCHIVE)} (it holds: {listed})")
 
