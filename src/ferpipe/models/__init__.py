@@ -11,11 +11,12 @@ from collections.abc import Callable
 
 import keras
 
-from ferpipe.models import alexnet_seed, tiny_cnn
+from ferpipe.models import alexnet_seed, tiny_cnn, vgg_bn
 
 ARCHITECTURES: dict[str, Callable[[tuple[int, int, int], int], keras.Model]] = {
     "alexnet_seed": alexnet_seed.build,
     "tiny_cnn": tiny_cnn.build,
+    "vgg_bn": vgg_bn.build,
 }
 
 

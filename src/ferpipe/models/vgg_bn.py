@@ -1,0 +1,31 @@
+"""A VGG-style CNN with batch norm sized for 48x48 faces (after Pramerdorfer & Kampel, 2016).
+
+Four blocks of two 3x3 convolutions (64, 128, 256, 512 filters), each block halving the
+resolution (48 → 3), then two dense layers with dropout.
+"""
+
+import keras
+from keras import layers
+
+
+def build(input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
+    blocks = []
+    for filters in (64, 128, 256, 512):
+        for _ in range(2):
+            blocks += [layers.Conv2D(filters, 3, padding="same", use_bias=False), layers.BatchNormalization(),
+                       layers.ReLU()]
+        blocks += [layers.MaxPooling2D(2), layers.Dropout(0.25)]
+    return keras.Sequential(
+        [
+            keras.Input(shape=input_shape),
+            layers.Rescaling(1 / 255),
+            *blocks,
+            layers.Flatten(),
+            layers.Dense(1024, activation="relu"),
+            layers.Dropout(0.5),
+            layers.Dense(1024, activation="relu"),
+            layers.Dropout(0.5),
+            layers.Dense(num_classes, activation="softmax"),
+        ],
+        name="vgg_bn",
+    )
