@@ -36,6 +36,19 @@ def configure(experiment: str) -> str:
     return mlflow.create_experiment(experiment)
 
 
+def mark_failed_if_running(run_id: str) -> None:
+    """A run whose process died without ending it stays RUNNING; record it as FAILED."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient()
+    try:
+        if client.get_run(run_id).info.status == "RUNNING":
+            client.set_terminated(run_id, status="FAILED")
+    except MlflowException:
+        pass  # the run is gone from this store: nothing to mark
+
+
 def run_name() -> str | None:
     """The DVC experiment's name, when DVC runs this as part of `dvc exp run`."""
     return os.environ.get("DVC_EXP_NAME")

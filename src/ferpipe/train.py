@@ -60,6 +60,8 @@ def train(config: TrainConfig, tracking_config: TrackingConfig, arrays: Path = D
 
     state = ResumeState(outputs.checkpoints, fingerprint(config, manifest))
     experiment_id = tracking.configure(tracking_config.experiment)
+    if state.abandoned_run:
+        tracking.mark_failed_if_running(state.abandoned_run)  # e.g. killed (-9) before it could say so
     resumed_run = state.run_id()
     # Under `mlflow run`, MLflow has already opened the run this stage must log into.
     opened_run = os.environ.get("MLFLOW_RUN_ID")
@@ -287,9 +289,11 @@ class ResumeState:
         self.log_file = self.folder / "history.csv"
         self._state_file = self.folder / "state.json"
         saved = json.loads(self._state_file.read_text()) if self._state_file.exists() else {}
+        self.abandoned_run: str | None = None  # the MLflow run of a discarded checkpoint
         if saved.get("fingerprint") != fingerprint or not (self.folder / "backup").exists():
             if self.folder.exists():
                 log.info("starting afresh: %s holds no checkpoint for these params and data", self.folder)
+            self.abandoned_run = saved.get("run_id")
             shutil.rmtree(self.folder, ignore_errors=True)
             saved = {}
         self.folder.mkdir(parents=True, exist_ok=True)

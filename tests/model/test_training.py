@@ -90,6 +90,20 @@ def test_changed_params_do_not_resume_a_stale_checkpoint(workspace, monkeypatch)
     assert len(runs()) == 2
 
 
+def test_run_of_a_killed_training_is_marked_failed_not_left_running(workspace):
+    # What `kill -9` before the first checkpoint leaves: a RUNNING run, recorded in the state file.
+    from ferpipe import tracking
+
+    experiment_id = tracking.configure(TRACKING.experiment)
+    orphan = mlflow.tracking.MlflowClient().create_run(experiment_id).info.run_id
+    state = Path(TrainOutputs.checkpoints)
+    state.mkdir(parents=True)
+    (state / "state.json").write_text(json.dumps({"fingerprint": "x", "run_id": orphan}))
+    train(replace(TINY, epochs=1), TRACKING)
+    assert mlflow.get_run(orphan).info.status == "FAILED"
+    assert {r.info.status for r in runs()} == {"FAILED", "FINISHED"}
+
+
 def test_evaluation_reports_honest_metrics_into_the_same_mlflow_run(workspace):
     train(replace(TINY, epochs=4), TRACKING)
     metrics = evaluate(EvaluateConfig(bootstrap_samples=200), TRACKING)
