@@ -1,6 +1,7 @@
 """`dvc repro` end to end on the embedded synthetic data, in a temporary copy of the repository."""
 
 import json
+import shutil
 import subprocess
 
 import numpy as np
@@ -88,3 +89,33 @@ def test_changed_param_reruns_ingest(repo):
     (copy / "params.yaml").write_text(yaml.safe_dump(params))
     out = sh("dvc", "repro", cwd=copy)
     assert "Running stage 'ingest'" in out
+
+
+def test_data_and_model_round_trip_through_a_dvc_remote(repo, tmp_path):
+    copy, _ = repo
+    sh("dvc", "repro", cwd=copy)  # back to the committed params' outputs
+    sh("dvc", "remote", "add", "--local", "-f", "-d", "storage", str(tmp_path / "remote"), cwd=copy)
+    sh("dvc", "push", cwd=copy)
+    model = (copy / "models/model.keras").read_bytes()
+    shutil.rmtree(copy / ".dvc/cache")
+    for output in ("models/model.keras", "data/arrays", "data/validated/faces.parquet"):
+        path = copy / output
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    sh("dvc", "pull", cwd=copy)
+    assert (copy / "models/model.keras").read_bytes() == model
+    assert np.load(copy / "data/arrays/x_train.npy").shape == (140, 48, 48, 1)
+    assert "up to date" in sh("dvc", "status", cwd=copy)
+
+
+def test_dvc_experiment_becomes_a_named_mlflow_run_with_its_params(repo):
+    import mlflow
+
+    copy, _ = repo
+    sh("dvc", "exp", "run", "-S", "train.lr=1e-4", "--name", "lr-1e-4", cwd=copy)
+    mlflow.set_tracking_uri(f"sqlite:///{copy / 'mlflow.db'}")
+    (run,) = mlflow.search_runs(experiment_names=["fer2013"], filter_string="attributes.run_name = 'lr-1e-4'",
+                                output_format="list")
+    assert float(run.data.params["lr"]) == 0.0001
+    assert run.data.tags["dvc_exp_name"] == "lr-1e-4"
+    shown = json.loads(sh("dvc", "exp", "show", "--json", cwd=copy))
+    assert "lr-1e-4" in json.dumps(shown)
