@@ -165,3 +165,23 @@ def predict(
     typer.echo(results.summary(), err=True)
     if not results.faces:
         raise typer.Exit(1)
+
+
+@app.command()
+def compare(
+    run_ids: list[str] = typer.Argument(None, help="runs to compare [default: the latest evaluated runs]"),
+    last: int = typer.Option(10, help="how many of the latest evaluated runs"),
+    out: Path = typer.Option(Path("reports/compare"), help="folder for runs.md and confusion_matrices.png"),
+    params: Path = PARAMS,
+) -> None:
+    """Runs side by side: params, val/test accuracy with intervals, confusion matrices (markdown + PNG)."""
+    from ferpipe import tracking
+    from ferpipe.compare import compare as run_compare
+
+    config = load_config(params).tracking
+    tracking.configure(config.experiment)
+    try:
+        typer.echo(run_compare(config.experiment, out, last, run_ids or None))
+    except ValueError as error:
+        _fail(str(error))
+    typer.echo(f"wrote {out / 'runs.md'} and {out / 'confusion_matrices.png'}", err=True)

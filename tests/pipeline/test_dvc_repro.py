@@ -119,3 +119,12 @@ def test_dvc_experiment_becomes_a_named_mlflow_run_with_its_params(repo):
     assert run.data.tags["dvc_exp_name"] == "lr-1e-4"
     shown = json.loads(sh("dvc", "exp", "show", "--json", cwd=copy))
     assert "lr-1e-4" in json.dumps(shown)
+
+
+def test_compare_renders_the_runs_side_by_side(repo):
+    copy, _ = repo
+    table = sh("ferpipe", "compare", cwd=copy)
+    assert "lr-1e-4" in table and "test accuracy (95% CI)" in table
+    rows = [line for line in (copy / "reports/compare/runs.md").read_text().splitlines() if line.startswith("| ")]
+    assert len(rows) >= 1 + 2  # header and at least the first repro and the experiment
+    assert (copy / "reports/compare/confusion_matrices.png").stat().st_size > 10_000
