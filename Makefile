@@ -17,10 +17,10 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
+# The raw data is DVC-tracked when it lies inside the repository, so that the repository copies
+# that `dvc exp run --temp/--queue` work in can have it too.
 pipeline: setup
 	$(BIN)/ferpipe synthesize --if-missing
-	# DVC-track the raw data (when it lies inside the repository), so that the repository copies
-	# `dvc exp run --temp/--queue` work in have it too.
 	@source=$$($(BIN)/python -c 'from ferpipe.config import load_config; print(load_config().ingest.source)'); \
 	case "$$source" in /*|../*) echo "$$source is outside the repository: not DVC-tracked";; \
 	  *) $(BIN)/dvc add --quiet "$$source";; esac
