@@ -2,8 +2,8 @@
 
 Default store: `sqlite:///<repository root>/mlflow.db` with artifacts in
 `<repository root>/mlartifacts`, so `mlflow ui` started at the root shows every run. The root
-is DVC_ROOT when DVC runs the stage (also for `dvc exp run --temp` and queued experiments,
-which run in a copy of the repository), else the current folder. MLFLOW_TRACKING_URI
+is DVC_ROOT when DVC runs the stage, else the current folder; experiments that DVC runs in a
+copy of the repository (`dvc exp run --temp`, queued runs) write to the original's store. MLFLOW_TRACKING_URI
 overrides the store, for a shared tracking server.
 """
 
@@ -20,7 +20,14 @@ RUN_FILE = Path("reports/train/mlflow_run.json")
 
 
 def repository_root() -> Path:
-    return Path(os.environ.get("DVC_ROOT") or Path.cwd()).resolve()
+    root = Path(os.environ.get("DVC_ROOT") or Path.cwd()).resolve()
+    # `dvc exp run --temp` runs in <repository>/.dvc/tmp/exps/... and names that copy DVC_ROOT
+    # (queued runs get the parent): anchor the store at the real repository either way.
+    parts = root.parts
+    for i in range(len(parts) - 2):
+        if parts[i : i + 3] == (".dvc", "tmp", "exps"):
+            return Path(*parts[:i])
+    return root
 
 
 def configure(experiment: str) -> str:

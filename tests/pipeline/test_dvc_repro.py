@@ -128,3 +128,32 @@ def test_compare_renders_the_runs_side_by_side(repo):
     rows = [line for line in (copy / "reports/compare/runs.md").read_text().splitlines() if line.startswith("| ")]
     assert len(rows) >= 1 + 2  # header and at least the first repro and the experiment
     assert (copy / "reports/compare/confusion_matrices.png").stat().st_size > 10_000
+
+
+def test_queued_and_temporary_experiments_all_land_once_in_the_shared_store(repo):
+    import time
+
+    import mlflow
+
+    copy, _ = repo
+    # As `make pipeline` does: DVC-track the raw data, so that repository copies can check it out.
+    sh("dvc", "add", "data/raw/fer2013.csv", cwd=copy)
+    sh("git", "add", "-A", cwd=copy)
+    sh("git", "-c", "user.name=t", "-c", "user.email=t@t.invalid", "commit", "-qm", "track raw data", cwd=copy)
+    # New params: unchanged ones would be restored from DVC's run-cache without running anything.
+    sh("dvc", "exp", "run", "--temp", "--pull", "-S", "train.lr=2e-3", "--name", "temporary", cwd=copy)
+    sh("dvc", "exp", "run", "--queue", "--pull", "-S", "train.lr=1e-3,5e-3,1e-2,3e-2", cwd=copy)
+    sh("dvc", "queue", "start", "-j", "2", cwd=copy)
+    deadline = time.monotonic() + 600
+    while any(state in sh("dvc", "queue", "status", cwd=copy) for state in ("Queued", "Running")):
+        assert time.monotonic() < deadline, sh("dvc", "queue", "status", cwd=copy)
+        time.sleep(3)
+    assert "Failed" not in sh("dvc", "queue", "status", cwd=copy)
+
+    mlflow.set_tracking_uri(f"sqlite:///{copy / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["fer2013"], output_format="list")
+    queued = sorted(float(r.data.params["lr"]) for r in runs if r.data.tags.get("dvc_exp_name")
+                    and r.info.run_name not in ("lr-1e-4", "temporary"))
+    assert queued == [0.001, 0.005, 0.01, 0.03]
+    assert [r.info.run_name for r in runs].count("temporary") == 1
+    assert all(r.info.status == "FINISHED" for r in runs)
