@@ -26,7 +26,8 @@ def child(side: str, arrays: Path, images: int, arch: str, batch_size: int) -> N
     from ferpipe.config import NO_AUGMENTATION, TrainConfig
     from ferpipe.data.convert import load_split
     from ferpipe.models import build_model
-    from ferpipe.train import compile_model, make_dataset
+    from ferpipe.inputs import training_stream
+    from ferpipe.train import compile_model
 
     x, y = load_split(arrays, "train")
     x, y = np.asarray(x[:images]), np.asarray(y[:images])
@@ -54,7 +55,7 @@ def child(side: str, arrays: Path, images: int, arch: str, batch_size: int) -> N
 
         tf.config.experimental.enable_op_determinism()
         model = compile_model(config, 7, x.shape[1:])
-        data = make_dataset(x, y, 7, batch_size, config.seed, config.augment, training=True)
+        data = training_stream(x, y, 7, batch_size, config.seed, config.augment, first_epoch=0, epochs=2)
         model.fit(data, epochs=2, steps_per_epoch=steps, callbacks=[Timer()], verbose=0)
     print(json.dumps({"side": side, "images_per_second": steps * batch_size / epoch_times[-1],
                       "epoch_seconds": epoch_times[-1]}))

@@ -25,9 +25,10 @@ from typing import Any
 import numpy as np
 
 from ferpipe import tracking
-from ferpipe.config import NO_AUGMENTATION, AugmentConfig, TrainConfig, TrackingConfig
+from ferpipe.config import TrainConfig, TrackingConfig
 from ferpipe.data.convert import DEFAULT_ARRAYS, load_split
 from ferpipe.files import atomic_outputs, write_json
+from ferpipe.inputs import evaluation_batches, training_stream
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +82,10 @@ def train(config: TrainConfig, tracking_config: TrackingConfig, arrays: Path = D
 
         model = compile_model(config, num_classes, x_train.shape[1:])
         steps = math.ceil(len(x_train) / config.batch_size)
-        train_data = make_dataset(x_train, y_train, num_classes, config.batch_size, config.seed, config.augment, True)
-        val_data = make_dataset(x_val, y_val, num_classes, config.batch_size, config.seed, None, False)
+        first_epoch = state.completed_epochs()
+        train_data = training_stream(x_train, y_train, num_classes, config.batch_size, config.seed, config.augment,
+                                     first_epoch, config.epochs)
+        val_data = evaluation_batches(x_val, y_val, num_classes, config.batch_size)
         started = time.perf_counter()
         history = model.fit(
             train_data, validation_data=val_data, epochs=config.epochs, steps_per_epoch=steps,
@@ -115,38 +118,6 @@ def subset(x: np.ndarray, y: np.ndarray, size: int, seed: int) -> tuple[np.ndarr
         return np.asarray(x), np.asarray(y)
     rows = np.sort(np.random.default_rng(seed).permutation(len(x))[:size])
     return np.asarray(x[rows]), np.asarray(y[rows])
-
-
-def make_dataset(x: np.ndarray, y: np.ndarray, num_classes: int, batch_size: int, seed: int,
-                 augment: AugmentConfig | None, training: bool):
-    import tensorflow as tf
-
-    data = tf.data.Dataset.from_tensor_slices((x, y))
-    if training:
-        data = data.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    data = data.batch(batch_size).map(lambda images, labels: (tf.cast(images, tf.float32), tf.one_hot(labels, num_classes)))
-    if training and augment is not None and augment != NO_AUGMENTATION:
-        augmenter = augmentation(augment, seed)
-        data = data.map(lambda images, labels: (augmenter(images, training=True), labels))
-    if training:
-        data = data.repeat()
-    return data.prefetch(tf.data.AUTOTUNE)
-
-
-def augmentation(config: AugmentConfig, seed: int):
-    import keras
-    from keras import layers
-
-    steps = []
-    if config.flip:
-        steps.append(layers.RandomFlip("horizontal", seed=seed))
-    if config.shift:
-        steps.append(layers.RandomTranslation(config.shift, config.shift, fill_mode="nearest", seed=seed + 1))
-    if config.rotation:
-        steps.append(layers.RandomRotation(config.rotation / 360, fill_mode="nearest", seed=seed + 2))
-    if config.zoom:
-        steps.append(layers.RandomZoom(config.zoom, fill_mode="nearest", seed=seed + 3))
-    return keras.Sequential(steps, name="augmentation")
 
 
 def compile_model(config: TrainConfig, num_classes: int, input_shape):
@@ -190,9 +161,22 @@ def callbacks(config: TrainConfig, state: "ResumeState") -> list:
     import keras
     import mlflow
 
-    Progress = _progress_callback_class()
-    chosen = [
-        keras.callbacks.BackupAndRestore(str(state.folder / "backup"), save_freq="epoch", delete_checkpoint=False),
+    from ferpipe.callbacks import Progress, RandomStateBackup, ReplayHistory
+
+    schedule = []
+    if config.early_stopping_patience > 0:
+        schedule.append(keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max",
+                                                      patience=config.early_stopping_patience))
+    if config.schedule.kind == "plateau":
+        schedule.append(keras.callbacks.ReduceLROnPlateau(monitor="val_accuracy", mode="max", factor=config.schedule.factor,
+                                                          patience=config.schedule.patience, min_lr=config.schedule.min_lr))
+    elif config.schedule.kind == "cosine":
+        low, high, total = config.schedule.min_lr, config.lr, max(config.epochs - 1, 1)
+        schedule.append(keras.callbacks.LearningRateScheduler(
+            lambda epoch: low + 0.5 * (high - low) * (1 + math.cos(math.pi * epoch / total))))
+    return [
+        *schedule,
+        ReplayHistory(state.history(), schedule),
         keras.callbacks.ModelCheckpoint(
             str(state.best_weights), monitor="val_accuracy", mode="max", save_best_only=True,
             save_weights_only=True, initial_value_threshold=state.best_val_accuracy(),
@@ -200,39 +184,10 @@ def callbacks(config: TrainConfig, state: "ResumeState") -> list:
         keras.callbacks.CSVLogger(str(state.log_file), append=True),
         mlflow.keras.MlflowCallback(log_every_epoch=True),
         Progress(),
+        RandomStateBackup(state.random_states, state.completed_epochs()),
+        # Last: an epoch counts as done only once everything above has recorded it.
+        keras.callbacks.BackupAndRestore(str(state.backup), save_freq="epoch", delete_checkpoint=False),
     ]
-    if config.early_stopping_patience > 0:
-        chosen.append(keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max",
-                                                    patience=config.early_stopping_patience))
-    if config.schedule.kind == "plateau":
-        chosen.append(keras.callbacks.ReduceLROnPlateau(monitor="val_accuracy", mode="max", factor=config.schedule.factor,
-                                                        patience=config.schedule.patience, min_lr=config.schedule.min_lr))
-    elif config.schedule.kind == "cosine":
-        low, high, total = config.schedule.min_lr, config.lr, max(config.epochs - 1, 1)
-        chosen.append(keras.callbacks.LearningRateScheduler(
-            lambda epoch: low + 0.5 * (high - low) * (1 + math.cos(math.pi * epoch / total))))
-    return chosen
-
-
-def _progress_callback_class():
-    import keras
-
-    class Progress(keras.callbacks.Callback):
-        """A log line every 10% of an epoch: progress that reads well in a log file."""
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.epoch, self.started, self.next_report = epoch, time.perf_counter(), 0.1
-
-        def on_train_batch_end(self, batch, logs=None):
-            steps = self.params.get("steps") or 1
-            if (batch + 1) / steps >= self.next_report:
-                self.next_report += 0.1
-                elapsed = time.perf_counter() - self.started
-                log.info("epoch %d: step %d/%d, %.0f s (%.2f steps/s), loss %.4f, accuracy %.4f", self.epoch + 1,
-                         batch + 1, steps, elapsed, (batch + 1) / elapsed, logs.get("loss", float("nan")),
-                         logs.get("accuracy", float("nan")))
-
-    return Progress
 
 
 def build_inference_copy(config: TrainConfig, num_classes: int, input_shape, weights: Path):
@@ -278,26 +233,64 @@ def fingerprint(config: TrainConfig, manifest: dict[str, Any]) -> str:
 
 
 class ResumeState:
-    """The checkpoint folder: Keras' backup, the best weights, the epoch log and the MLflow run id.
+    """The checkpoint folder: Keras' backup, the best weights, the epoch log, the random-generator
+    states and the MLflow run id.
 
-    Kept only while it matches the params and data it was made for.
+    Kept only while it matches the params and data it was made for and its backup is readable.
     """
 
     def __init__(self, folder: Path, fingerprint: str):
         self.folder = Path(folder)
+        self.backup = self.folder / "backup"
         self.best_weights = self.folder / "best.weights.h5"
         self.log_file = self.folder / "history.csv"
+        self.random_states = self.folder / "random_states.json"
         self._state_file = self.folder / "state.json"
         saved = json.loads(self._state_file.read_text()) if self._state_file.exists() else {}
         self.abandoned_run: str | None = None  # the MLflow run of a discarded checkpoint
-        if saved.get("fingerprint") != fingerprint or not (self.folder / "backup").exists():
+        problem = self._problem(saved, fingerprint)
+        if problem:
             if self.folder.exists():
-                log.info("starting afresh: %s holds no checkpoint for these params and data", self.folder)
+                log.info("starting afresh: %s %s", self.folder, problem)
             self.abandoned_run = saved.get("run_id")
             shutil.rmtree(self.folder, ignore_errors=True)
             saved = {}
         self.folder.mkdir(parents=True, exist_ok=True)
         self._saved = {**saved, "fingerprint": fingerprint}
+        self._forget_epochs_after(self.completed_epochs())
+
+    def _problem(self, saved: dict[str, Any], fingerprint: str) -> str | None:
+        if saved.get("fingerprint") != fingerprint or not (self.backup / "training_metadata.json").exists():
+            return "holds no checkpoint for these params and data"
+        import h5py
+
+        try:
+            with h5py.File(self.backup / "latest.weights.h5", "r"):
+                return None
+        except OSError:  # killed while writing it; a fresh start reaches the same result
+            return "holds a checkpoint that cannot be read"
+
+    def completed_epochs(self) -> int:
+        metadata = self.backup / "training_metadata.json"
+        return int(json.loads(metadata.read_text())["epoch"]) if metadata.exists() else 0
+
+    def _forget_epochs_after(self, completed: int) -> None:
+        """Drop log rows of an epoch that was logged but not checkpointed: it is trained again."""
+        history = self.history()
+        kept = [row for row in history if int(row["epoch"]) < completed]
+        if not kept:
+            self.log_file.unlink(missing_ok=True)
+        elif len(kept) < len(history):
+            import pandas as pd
+
+            pd.DataFrame(kept).to_csv(self.log_file, index=False)
+
+    def history(self) -> list[dict[str, Any]]:
+        if not self.log_file.exists():
+            return []
+        import pandas as pd
+
+        return pd.read_csv(self.log_file).to_dict("records")
 
     def run_id(self) -> str | None:
         return self._saved.get("run_id")
@@ -307,12 +300,8 @@ class ResumeState:
         write_json(self._state_file, self._saved)
 
     def best_val_accuracy(self) -> float | None:
-        if not self.log_file.exists():
-            return None
-        import pandas as pd
-
-        history = pd.read_csv(self.log_file)
-        return float(history["val_accuracy"].max()) if len(history) else None
+        scores = [row["val_accuracy"] for row in self.history()]
+        return float(max(scores)) if scores else None
 
     def clear(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)

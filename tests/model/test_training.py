@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from ferpipe import train as train_module
-from ferpipe.config import EvaluateConfig, TrackingConfig
+from ferpipe.config import AugmentConfig, EvaluateConfig, ScheduleConfig, TrackingConfig
 from ferpipe.evaluate import EvaluateOutputs, bootstrap_interval, evaluate, seed_binary_accuracy
 from ferpipe.train import TrainOutputs, train
 from tests.model.conftest import TINY
@@ -78,6 +78,32 @@ def test_rerun_after_interruption_resumes_from_the_last_epoch(workspace, monkeyp
     assert pd.read_csv(TrainOutputs.history)["epoch"].tolist() == [0, 1, 2, 3]
     assert json.loads(Path(TrainOutputs.run).read_text())["run_id"] == failed.info.run_id
     assert len(runs()) == 1
+
+
+def test_resumed_plateau_schedule_and_early_stopping_behave_as_if_never_interrupted(workspace, monkeypatch):
+    # patience 1 and a tiny min_lr: the learning rate is cut several times, across the interruption.
+    config = replace(TINY, epochs=7, augment=AugmentConfig(), early_stopping_patience=3,
+                     schedule=ScheduleConfig(kind="plateau", factor=0.3, patience=1, min_lr=1e-7))
+    train(config, TRACKING)
+    uninterrupted = pd.read_csv(TrainOutputs.history)
+    assert uninterrupted["learning_rate"].nunique() > 1
+
+    with monkeypatch.context() as patch:
+        patch.setattr(train_module, "callbacks", interrupt_after(3))
+        with pytest.raises(Interrupt):
+            train(config, TRACKING)
+    assert train(config, TRACKING)["epochs_this_run"] == len(uninterrupted) - 3
+    pd.testing.assert_frame_equal(pd.read_csv(TrainOutputs.history), uninterrupted)
+
+
+def test_an_unreadable_checkpoint_means_a_fresh_start_not_a_crash(workspace, monkeypatch):
+    config = replace(TINY, epochs=3)
+    with monkeypatch.context() as patch:
+        patch.setattr(train_module, "callbacks", interrupt_after(2))
+        with pytest.raises(Interrupt):
+            train(config, TRACKING)
+    (Path(TrainOutputs.checkpoints) / "backup/latest.weights.h5").write_bytes(b"half-written")
+    assert train(config, TRACKING)["epochs_this_run"] == 3
 
 
 def test_changed_params_do_not_resume_a_stale_checkpoint(workspace, monkeypatch):
