@@ -60,7 +60,7 @@ class ScheduleConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     # A preset fixes the recipe fields it names (see PRESETS), whatever else params.yaml says.
-    preset: Literal["none", "seed_recipe"] = "none"
+    preset: Literal["auto", "none", "smoke", "seed_recipe"] = "none"
     arch: str = "alexnet_seed"
     loss: Literal["categorical_crossentropy", "binary_crossentropy"] = "categorical_crossentropy"
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
@@ -76,14 +76,18 @@ class TrainConfig:
     class_weights: bool = False  # weight the loss by inverse class frequency
     subset: int = 0  # train and validate on at most this many rows per split (0: all); for smoke runs
 
-    def resolved(self) -> "TrainConfig":
-        """This config with its preset applied."""
-        return dataclasses.replace(self, **PRESETS[self.preset])
+    def resolved(self, data: str = "real") -> "TrainConfig":
+        """This config with its preset applied; `auto` means `smoke` on synthetic data and `none` on real data."""
+        preset = self.preset if self.preset != "auto" else ("smoke" if data == "synthetic" else "none")
+        return dataclasses.replace(self, preset=preset, **PRESETS[preset])
 
 
 NO_AUGMENTATION = AugmentConfig(flip=False, shift=0.0, rotation=0.0, zoom=0.0)
 PRESETS: dict[str, dict[str, Any]] = {
     "none": {},
+    # The embedded synthetic faces say nothing about real ones: train a small model on them, in
+    # about a minute, so that the whole pipeline can be seen working end to end.
+    "smoke": dict(arch="tiny_cnn", epochs=10, batch_size=64),
     # The seed notebook: binary cross-entropy on one-hot labels, Adam 1e-3, batch 128, 9 epochs,
     # no augmentation, schedule, early stopping or class weights.
     "seed_recipe": dict(

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from ferpipe import tracking
-from ferpipe.config import TrainConfig, TrackingConfig
+from ferpipe.config import PRESETS, TrainConfig, TrackingConfig
 from ferpipe.data.convert import DEFAULT_ARRAYS, load_split
 from ferpipe.files import atomic_outputs, write_json
 from ferpipe.inputs import evaluation_batches, training_stream
@@ -48,8 +48,11 @@ def train(config: TrainConfig, tracking_config: TrackingConfig, arrays: Path = D
     import mlflow
     import tensorflow as tf
 
-    config = config.resolved()
     manifest = json.loads((Path(arrays) / "manifest.json").read_text())
+    if config.preset == "auto" and manifest["data"] == "synthetic":
+        log.warning("train.preset auto on synthetic data: the smoke preset sets %s; set train.preset=none to "
+                    "train exactly what params.yaml says", ", ".join(f"{k}={v}" for k, v in PRESETS["smoke"].items()))
+    config = config.resolved(manifest["data"])
     x_train, y_train = subset(*load_split(arrays, "train"), config.subset, config.seed)
     x_val, y_val = subset(*load_split(arrays, "val"), config.subset, config.seed)
     if len(x_train) == 0 or len(x_val) == 0:
@@ -79,6 +82,8 @@ def train(config: TrainConfig, tracking_config: TrackingConfig, arrays: Path = D
             log.info("resuming MLflow run %s from the last checkpoint in %s", resumed_run, outputs.checkpoints)
         if manifest["data"] == "synthetic":
             log.warning("training on SYNTHETIC data: the metrics say nothing about real faces")
+        log.info("training %s for %d epochs (preset %s), lr %g, batch %d", config.arch, config.epochs, config.preset,
+                 config.lr, config.batch_size)
 
         model = compile_model(config, num_classes, x_train.shape[1:])
         steps = math.ceil(len(x_train) / config.batch_size)

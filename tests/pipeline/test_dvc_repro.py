@@ -11,7 +11,7 @@ import yaml
 from tests.conftest import TINY_ROWS, copy_repository, sh
 
 pytestmark = pytest.mark.pipeline
-TINY_TRAIN = {"arch": "tiny_cnn", "epochs": 2, "batch_size": 32, "lr": 3e-3}
+TINY_TRAIN = {"preset": "none", "arch": "tiny_cnn", "epochs": 2, "batch_size": 32, "lr": 3e-3}
 
 
 @pytest.fixture(scope="module")

@@ -49,3 +49,14 @@ def test_malformed_override_and_fractional_integer_are_rejected(tmp_path):
         load_config(params, ["train.lr"])
     with pytest.raises(ConfigError, match="expected an integer"):
         load_config(params, ["train.epochs=2.5"])
+
+
+def test_auto_preset_trains_a_small_model_on_synthetic_data_and_the_recipe_on_real_data():
+    from ferpipe.config import TrainConfig
+
+    recipe = TrainConfig(preset="auto", arch="alexnet_seed", epochs=14, lr=5e-4)
+    smoke = recipe.resolved("synthetic")
+    assert (smoke.preset, smoke.arch, smoke.epochs) == ("smoke", "tiny_cnn", 10)
+    assert smoke.lr == 5e-4  # what a smoke run keeps from params.yaml, `dvc exp run -S train.lr=...` included
+    real = recipe.resolved("real")
+    assert (real.preset, real.arch, real.epochs) == ("none", "alexnet_seed", 14)
