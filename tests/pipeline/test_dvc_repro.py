@@ -140,6 +140,10 @@ def test_queued_and_temporary_experiments_all_land_once_in_the_shared_store(repo
     sh("dvc", "add", "data/raw/fer2013.csv", cwd=copy)
     sh("git", "add", "-A", cwd=copy)
     sh("git", "-c", "user.name=t", "-c", "user.email=t@t.invalid", "commit", "-qm", "track raw data", cwd=copy)
+    # DVC must see the .dvc file (a .gitignore that hid data/raw/ from DVC made checkout delete the data).
+    assert "data/raw/fer2013.csv.dvc" in sh("dvc", "stage", "list", "--all", cwd=copy)
+    sh("dvc", "checkout", cwd=copy)
+    assert (copy / "data/raw/fer2013.csv").is_file()
     # New params: unchanged ones would be restored from DVC's run-cache without running anything.
     sh("dvc", "exp", "run", "--temp", "--pull", "-S", "train.lr=2e-3", "--name", "temporary", cwd=copy)
     sh("dvc", "exp", "run", "--queue", "--pull", "-S", "train.lr=1e-3,5e-3,1e-2,3e-2", cwd=copy)
