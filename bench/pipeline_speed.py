@@ -56,15 +56,17 @@ def main() -> None:
 
         serial = sum(timed("dvc", "exp", "run", "-S", f"train.lr={lr}", cwd=clone) for lr in ("1e-3", "2e-3", "3e-3"))
         print(f"3 experiments one after another  {serial:7.1f} s", flush=True)
-        run("dvc", "exp", "run", "--queue", "--pull", "-S", "train.lr=1.5e-3,2.5e-3,3.5e-3", cwd=clone)
+        run("dvc", "exp", "run", "--queue", "-S", "train.lr=1.5e-3,2.5e-3,3.5e-3", cwd=clone)
         started = time.perf_counter()
         run("dvc", "queue", "start", "-j", str(args.workers), cwd=clone)
         while any(state in run("dvc", "queue", "status", cwd=clone) for state in ("Queued", "Running")):
             time.sleep(1)
         queued = time.perf_counter() - started
         status = run("dvc", "queue", "status", cwd=clone)
-        if "Failed" in status:
-            raise SystemExit(f"a queued experiment failed:\n{status}")
+        failed = [line.split()[0] for line in status.splitlines() if "Failed" in line]
+        if failed:
+            logs = subprocess.run(["dvc", "queue", "logs", failed[0]], cwd=clone, env=ENV, capture_output=True, text=True)
+            raise SystemExit(f"a queued experiment failed:\n{status}\n{logs.stdout[-3000:]}{logs.stderr[-2000:]}")
         print(f"3 experiments, queue of {args.workers} workers {queued:7.1f} s", flush=True)
         print(f"queue speed-up: {serial / queued:.2f}x on {os.cpu_count()} cores")
 

@@ -75,6 +75,7 @@ class TrainConfig:
     early_stopping_patience: int = 0  # 0: off
     class_weights: bool = False  # weight the loss by inverse class frequency
     subset: int = 0  # train and validate on at most this many rows per split (0: all); for smoke runs
+    distribute: Literal["none", "mirrored", "multi_worker"] = "none"  # see ferpipe.distribute
 
     def resolved(self, data: str = "real") -> "TrainConfig":
         """This config with its preset applied; `auto` means `smoke` on synthetic data and `none` on real data."""

@@ -1,15 +1,17 @@
 """Stage `train`: fit an architecture on `train`, select on `val` (PublicTest), save the best.
 
-The input pipeline is tf.data over the uint8 arrays (augmentation inside it, scaling inside
-the model) with `.repeat()` and `steps_per_epoch`, which avoids the idle stall `fit` shows at
-every epoch end on plain numpy arrays. Seeds are set and op determinism is on, so the same
-params give the same metrics on a CPU. Each epoch is checkpointed (Keras BackupAndRestore);
-a re-run after an interruption resumes from the last epoch in the same MLflow run, unless
-params or data changed, in which case it starts over.
+The input pipeline (ferpipe.inputs) is tf.data over the uint8 arrays, augmentation inside it
+and scaling inside the model, repeated with `steps_per_epoch`, which avoids the idle stall
+`fit` shows at every epoch end on plain numpy arrays. Seeds are set and op determinism is on,
+so the same params give the same metrics on a CPU. Each epoch is checkpointed (Keras
+BackupAndRestore plus ferpipe.callbacks); a re-run after an interruption, `kill -9` included,
+resumes from the last epoch in the same MLflow run and ends as an uninterrupted run would,
+unless params or data changed, in which case it starts over.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -48,6 +50,9 @@ def train(config: TrainConfig, tracking_config: TrackingConfig, arrays: Path = D
     import mlflow
     import tensorflow as tf
 
+    from ferpipe.distribute import distribution
+
+    strategy, chief = distribution(config.distribute)  # before any other TensorFlow work, as MWMS requires
     manifest = json.loads((Path(arrays) / "manifest.json").read_text())
     if config.preset == "auto" and manifest["data"] == "synthetic":
         log.warning("train.preset auto on synthetic data: the smoke preset sets %s; set train.preset=none to "
@@ -63,29 +68,16 @@ def train(config: TrainConfig, tracking_config: TrackingConfig, arrays: Path = D
     tf.config.experimental.enable_op_determinism()
 
     state = ResumeState(outputs.checkpoints, fingerprint(config, manifest))
-    experiment_id = tracking.configure(tracking_config.experiment)
-    if state.abandoned_run:
-        tracking.mark_failed_if_running(state.abandoned_run)  # e.g. killed (-9) before it could say so
-    resumed_run = state.run_id()
-    # Under `mlflow run`, MLflow has already opened the run this stage must log into.
-    opened_run = os.environ.get("MLFLOW_RUN_ID")
-    with mlflow.start_run(run_id=resumed_run or opened_run, experiment_id=experiment_id,
-                          run_name=None if resumed_run or opened_run else tracking.run_name()) as run:
-        state.remember_run(run.info.run_id)
-        if not resumed_run:
-            mlflow.set_tags({**tracking.run_tags(manifest), "stage": "train"})
-            params = {**tracking.flatten(dataclasses.asdict(config)), "train_rows": len(x_train),
-                      "val_rows": len(x_val), "data": manifest["data"]}
-            already = run.data.params  # `mlflow run` logs its -P values ("1e-4") under the same keys
-            mlflow.log_params({k: v for k, v in params.items() if k not in already})
-        else:
-            log.info("resuming MLflow run %s from the last checkpoint in %s", resumed_run, outputs.checkpoints)
+    # Every worker writes its own outputs; only the chief logs to MLflow.
+    with tracked_run(config, tracking_config, manifest, state, len(x_train), len(x_val)) if chief \
+            else contextlib.nullcontext() as run:
         if manifest["data"] == "synthetic":
             log.warning("training on SYNTHETIC data: the metrics say nothing about real faces")
-        log.info("training %s for %d epochs (preset %s), lr %g, batch %d", config.arch, config.epochs, config.preset,
-                 config.lr, config.batch_size)
+        log.info("training %s for %d epochs (preset %s), lr %g, batch %d, %d replica(s)", config.arch, config.epochs,
+                 config.preset, config.lr, config.batch_size, strategy.num_replicas_in_sync)
 
-        model = compile_model(config, num_classes, x_train.shape[1:])
+        with strategy.scope():
+            model = compile_model(config, num_classes, x_train.shape[1:])
         steps = math.ceil(len(x_train) / config.batch_size)
         first_epoch = state.completed_epochs()
         train_data = training_stream(x_train, y_train, num_classes, config.batch_size, config.seed, config.augment,
@@ -95,26 +87,56 @@ def train(config: TrainConfig, tracking_config: TrackingConfig, arrays: Path = D
         history = model.fit(
             train_data, validation_data=val_data, epochs=config.epochs, steps_per_epoch=steps,
             class_weight=class_weights(y_train, num_classes) if config.class_weights else None,
-            callbacks=callbacks(config, state), shuffle=False, verbose=2,  # shuffled in tf.data
+            callbacks=callbacks(config, state, tracked=run is not None), shuffle=False, verbose=2,  # shuffled in tf.data
         )
         seconds = time.perf_counter() - started
 
         best = build_inference_copy(config, num_classes, x_train.shape[1:], state.best_weights)
         epochs_run = len(history.epoch)
         summary = summarise(state.log_file, epochs_run, seconds, steps * config.batch_size, best)
-        mlflow.log_metrics({"best_val_accuracy": summary["best_val_accuracy"],
-                            "train_images_per_second": summary["images_per_second"]})
-        log_model(best, x_val[:8])
-        with atomic_outputs(outputs.model, outputs.history, outputs.metrics, outputs.run) as staged:
+        written = [outputs.model, outputs.history, outputs.metrics]
+        if run is not None:
+            mlflow.log_metrics({"best_val_accuracy": summary["best_val_accuracy"],
+                                "train_images_per_second": summary["images_per_second"]})
+            log_model(best, x_val[:8])
+            written.append(outputs.run)
+        with atomic_outputs(*written) as staged:
             best.save(staged(outputs.model))
             shutil.copyfile(state.log_file, staged(outputs.history))
             write_json(staged(outputs.metrics), summary)
-            write_json(staged(outputs.run), {"run_id": run.info.run_id, "experiment_id": experiment_id,
-                                             "tracking_uri": mlflow.get_tracking_uri()})
+            if run is not None:
+                write_json(staged(outputs.run), {"run_id": run.info.run_id, "experiment_id": run.info.experiment_id,
+                                                 "tracking_uri": mlflow.get_tracking_uri()})
     state.clear()
     log.info("best val accuracy %.4f at epoch %d; model saved to %s",
              summary["best_val_accuracy"], summary["best_epoch"], outputs.model)
     return summary
+
+
+@contextlib.contextmanager
+def tracked_run(config: TrainConfig, tracking_config: TrackingConfig, manifest: dict[str, Any], state: "ResumeState",
+                train_rows: int, val_rows: int):
+    """The MLflow run this training logs into: the interrupted run it resumes, the one `mlflow run`
+    opened, or a new one with the params and tags."""
+    import mlflow
+
+    experiment_id = tracking.configure(tracking_config.experiment)
+    if state.abandoned_run:
+        tracking.mark_failed_if_running(state.abandoned_run)  # e.g. killed (-9) before it could say so
+    resumed_run = state.run_id()
+    opened_run = os.environ.get("MLFLOW_RUN_ID")
+    with mlflow.start_run(run_id=resumed_run or opened_run, experiment_id=experiment_id,
+                          run_name=None if resumed_run or opened_run else tracking.run_name()) as run:
+        state.remember_run(run.info.run_id)
+        if resumed_run:
+            log.info("resuming MLflow run %s from the last checkpoint in %s", resumed_run, state.folder)
+        else:
+            mlflow.set_tags({**tracking.run_tags(manifest), "stage": "train"})
+            params = {**tracking.flatten(dataclasses.asdict(config)), "train_rows": train_rows,
+                      "val_rows": val_rows, "data": manifest["data"]}
+            already = run.data.params  # `mlflow run` logs its -P values ("1e-4") under the same keys
+            mlflow.log_params({k: v for k, v in params.items() if k not in already})
+        yield run
 
 
 def subset(x: np.ndarray, y: np.ndarray, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -162,7 +184,7 @@ def class_weights(y: np.ndarray, num_classes: int) -> dict[int, float]:
     return {int(c): float(w) for c, w in zip(present, weights)} | {c: 1.0 for c in range(num_classes) if c not in present}
 
 
-def callbacks(config: TrainConfig, state: "ResumeState") -> list:
+def callbacks(config: TrainConfig, state: "ResumeState", tracked: bool = True) -> list:
     import keras
     import mlflow
 
@@ -187,7 +209,7 @@ def callbacks(config: TrainConfig, state: "ResumeState") -> list:
             save_weights_only=True, initial_value_threshold=state.best_val_accuracy(),
         ),
         keras.callbacks.CSVLogger(str(state.log_file), append=True),
-        mlflow.keras.MlflowCallback(log_every_epoch=True),
+        *([mlflow.keras.MlflowCallback(log_every_epoch=True)] if tracked else []),
         Progress(),
         RandomStateBackup(state.random_states, state.completed_epochs()),
         # Last: an epoch counts as done only once everything above has recorded it.

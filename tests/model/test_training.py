@@ -61,7 +61,7 @@ def interrupt_after(epochs: int):
             if epoch + 1 == epochs:
                 raise Interrupt("power cut")
 
-    return lambda config, state: real_callbacks(config, state) + [Stop()]
+    return lambda config, state, **kwargs: real_callbacks(config, state, **kwargs) + [Stop()]
 
 
 def test_rerun_after_interruption_resumes_from_the_last_epoch(workspace, monkeypatch):

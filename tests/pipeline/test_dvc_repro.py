@@ -145,8 +145,8 @@ def test_queued_and_temporary_experiments_all_land_once_in_the_shared_store(repo
     sh("dvc", "checkout", cwd=copy)
     assert (copy / "data/raw/fer2013.csv").is_file()
     # New params: unchanged ones would be restored from DVC's run-cache without running anything.
-    sh("dvc", "exp", "run", "--temp", "--pull", "-S", "train.lr=2e-3", "--name", "temporary", cwd=copy)
-    sh("dvc", "exp", "run", "--queue", "--pull", "-S", "train.lr=1e-3,5e-3,1e-2,3e-2", cwd=copy)
+    sh("dvc", "exp", "run", "--temp", "-S", "train.lr=2e-3", "--name", "temporary", cwd=copy)
+    sh("dvc", "exp", "run", "--queue", "-S", "train.lr=1e-3,5e-3,1e-2,3e-2", cwd=copy)
     sh("dvc", "queue", "start", "-j", "2", cwd=copy)
     deadline = time.monotonic() + 600
     while any(state in sh("dvc", "queue", "status", cwd=copy) for state in ("Queued", "Running")):

@@ -1,0 +1,54 @@
+"""`train.distribute`: how training spreads over devices and machines, with tf.distribute's own strategies.
+
+- none: the default device.
+- mirrored: every local GPU (MirroredStrategy); on a machine without one, its CPU as a single replica.
+- multi_worker: synchronous training over the machines listed in the TF_CONFIG environment
+  variable (MultiWorkerMirroredStrategy). Each machine runs the same `ferpipe train` in its own
+  checkout; the global batch (`train.batch_size`) is split between the workers, gradients are
+  all-reduced, and every worker ends with the same weights. The chief (task "chief", or worker 0
+  when there is none) logs to MLflow; every worker writes its own outputs and checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import tensorflow as tf
+
+
+class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+    """tf.distribute's multi-worker strategy, reducing nested values one by one.
+
+    Keras 3's `fit` reduces its first (images, labels) batch across replicas to learn the input
+    shapes; MirroredStrategy reduces such a pair, MultiWorkerMirroredStrategy raises "Attempt to
+    convert a value (PerReplica...)" (keras-team/keras#20585, open against Keras 3.15).
+    """
+
+    def reduce(self, reduce_op, value, axis):
+        reduce_one = super().reduce
+        return tf.nest.map_structure(lambda one: reduce_one(reduce_op, one, axis), value)
+
+
+def distribution(kind: str) -> tuple[Any, bool]:
+    """The strategy for `kind` and whether this process is the chief. Call before any other TensorFlow work."""
+    if kind == "none":
+        return tf.distribute.get_strategy(), True
+    if kind == "mirrored":
+        return tf.distribute.MirroredStrategy(), True
+    if kind != "multi_worker":
+        raise ValueError(f"train.distribute: unknown strategy {kind!r}; known: none, mirrored, multi_worker")
+    try:
+        cluster = json.loads(os.environ["TF_CONFIG"])
+        workers = cluster["cluster"]
+        int(cluster["task"]["index"])
+    except (KeyError, TypeError):
+        raise ValueError("train.distribute=multi_worker needs TF_CONFIG: {\"cluster\": {\"worker\": [\"host:port\", ...]}, "
+                         "\"task\": {\"type\": \"worker\", \"index\": i}}") from None
+    except json.JSONDecodeError as error:
+        raise ValueError(f"TF_CONFIG is not valid JSON: {error}") from None
+    strategy = MultiWorkerMirroredStrategy()
+    task_type, task_id = strategy.cluster_resolver.task_type, strategy.cluster_resolver.task_id
+    chief = task_type == "chief" or (task_type == "worker" and task_id == 0 and "chief" not in workers)
+    return strategy, chief
