@@ -19,16 +19,22 @@ import tensorflow as tf
 
 
 class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
-    """tf.distribute's multi-worker strategy, reducing nested values one by one.
+    """tf.distribute's multi-worker strategy, with `reduce` taking what Keras 3's `fit` hands it.
 
-    Keras 3's `fit` reduces its first (images, labels) batch across replicas to learn the input
-    shapes; MirroredStrategy reduces such a pair, MultiWorkerMirroredStrategy raises "Attempt to
-    convert a value (PerReplica...)" (keras-team/keras#20585, open against Keras 3.15).
+    Keras 3.15 (keras-team/keras#20585, open) asks this strategy to reduce a nested (images,
+    labels) batch, which MirroredStrategy accepts and this one rejects, and to reduce scalar
+    step logs "along axis 0", which no scalar has. Reducing each value on its own, across
+    replicas only when it is a scalar, is what both calls mean.
     """
 
     def reduce(self, reduce_op, value, axis):
-        reduce_one = super().reduce
-        return tf.nest.map_structure(lambda one: reduce_one(reduce_op, one, axis), value)
+        reduce_across_replicas = super().reduce
+
+        def reduce_one(one):
+            local = one.values[0] if isinstance(one, tf.distribute.DistributedValues) else one
+            return reduce_across_replicas(reduce_op, one, axis if tf.convert_to_tensor(local).shape.rank else None)
+
+        return tf.nest.map_structure(reduce_one, value)
 
 
 def distribution(kind: str) -> tuple[Any, bool]:

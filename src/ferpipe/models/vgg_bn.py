@@ -1,7 +1,8 @@
 """A VGG-style CNN with batch norm sized for 48x48 faces (after Pramerdorfer & Kampel, 2016).
 
 Four blocks of two 3x3 convolutions (64, 128, 256, 512 filters), each block halving the
-resolution (48 → 3), then two dense layers with dropout.
+resolution (48 → 3), then two dense layers with dropout. Batch norm is synchronized, so
+data-parallel replicas (train.distribute) keep the same statistics.
 """
 
 import keras
@@ -12,7 +13,7 @@ def build(input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
     blocks = []
     for filters in (64, 128, 256, 512):
         for _ in range(2):
-            blocks += [layers.Conv2D(filters, 3, padding="same", use_bias=False), layers.BatchNormalization(),
+            blocks += [layers.Conv2D(filters, 3, padding="same", use_bias=False), layers.BatchNormalization(synchronized=True),
                        layers.ReLU()]
         blocks += [layers.MaxPooling2D(2), layers.Dropout(0.25)]
     return keras.Sequential(
