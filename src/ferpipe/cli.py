@@ -168,6 +168,29 @@ def predict(
 
 
 @app.command()
+def ensemble(
+    models: list[str] = typer.Argument(..., help="candidates: models:/name/version, models:/name@alias, runs:/<id>/model, "
+                                                 "or .keras files"),
+    keep_all: bool = typer.Option(False, "--keep-all", help="average every candidate instead of choosing on val"),
+    params: Path = PARAMS,
+    overrides: list[str] = SET,
+) -> None:
+    """Average the candidates' probabilities (members chosen on val), evaluate, log and register the ensemble."""
+    from ferpipe.ensemble import EnsembleOutputs
+    from ferpipe.ensemble import ensemble as run_ensemble
+
+    try:
+        config = load_config(params, overrides)
+        result = run_ensemble(models, config.evaluate, config.tracking, select=not keep_all)
+    except (ConfigError, ValueError, FileNotFoundError) as error:
+        _fail(str(error))
+    typer.echo(f"members: {' '.join(result['members'])}")
+    typer.echo(f"val accuracy {result['val_accuracy']:.4f}; test accuracy {result['test']['accuracy']:.4f} "
+               f"(95% CI {result['test']['accuracy_ci95'][0]:.4f}-{result['test']['accuracy_ci95'][1]:.4f}); "
+               f"reports in {EnsembleOutputs().members.parent}")
+
+
+@app.command()
 def compare(
     run_ids: list[str] = typer.Argument(None, help="runs to compare [default: the latest evaluated runs]"),
     last: int = typer.Option(10, help="how many of the latest evaluated runs"),

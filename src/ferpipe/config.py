@@ -105,6 +105,9 @@ class EvaluateConfig:
     bootstrap_samples: int = 1000  # resamples for the 95% interval of accuracy
     seed: int = 0
     misclassified_shown: int = 36
+    # Test-time augmentation: average the softmax over views of each face (val and test alike).
+    # none; flip: the face and its mirror; ten_crop: 5 shifted views (centre, ±2 px) and their mirrors.
+    tta: Literal["none", "flip", "ten_crop"] = "none"
 
 
 @dataclass(frozen=True)

@@ -53,12 +53,13 @@ def evaluate(config: EvaluateConfig, tracking_config: TrackingConfig, model_path
     x_eval, y_eval = load_split(arrays, split)
     seen_in_train = np.load(arrays / f"{split}_seen_in_train.npy")
     x_val, y_val = load_split(arrays, "val")
-    eval_probabilities = predict(model, x_eval, config.batch_size)
-    val_probabilities = eval_probabilities if split == "val" else predict(model, x_val, config.batch_size)
+    eval_probabilities = predict(model, x_eval, config.batch_size, config.tta)
+    val_probabilities = eval_probabilities if split == "val" else predict(model, x_val, config.batch_size, config.tta)
 
     metrics = {
         "data": manifest["data"],
         "split": f"{split} ({'PrivateTest' if split == 'test' else 'PublicTest'})",
+        "tta": config.tta,
         "test": classification_metrics(y_eval, eval_probabilities, names, config),
         "test_unseen_in_train": classification_metrics(y_eval[~seen_in_train], eval_probabilities[~seen_in_train], names, config),
         # Validation figures: what model selection and promotion use.
@@ -95,10 +96,33 @@ def evaluate(config: EvaluateConfig, tracking_config: TrackingConfig, model_path
     return metrics
 
 
-def predict(model, images: np.ndarray, batch_size: int) -> np.ndarray:
+def predict(model, images: np.ndarray, batch_size: int, tta: str = "none") -> np.ndarray:
+    """Class probabilities, averaged over the test-time views of each image."""
     if len(images) == 0:
         return np.zeros((0, model.output_shape[-1]), dtype=np.float32)
-    return model.predict(np.asarray(images), batch_size=batch_size, verbose=0)
+    views = tta_views(np.asarray(images), tta)
+    return np.mean([model.predict(view, batch_size=batch_size, verbose=0) for view in views], axis=0)
+
+
+TTA_SHIFT = 2  # pixels: about the shift range the recipes train with (0.1 x 48 = 4.8 px at most)
+
+
+def tta_views(images: np.ndarray, tta: str) -> list[np.ndarray]:
+    """The views of an (N, H, W, C) batch that test-time augmentation averages over."""
+    if tta == "none":
+        return [images]
+    mirror = images[:, :, ::-1]
+    if tta == "flip":
+        return [images, mirror]
+    if tta != "ten_crop":
+        raise ValueError(f"evaluate.tta: unknown {tta!r}; known: none, flip, ten_crop")
+    # Shifted views keep the frame size: the face moves by TTA_SHIFT pixels, the edge repeats.
+    s = TTA_SHIFT
+    padded = np.pad(images, ((0, 0), (s, s), (s, s), (0, 0)), mode="edge")
+    height, width = images.shape[1:3]
+    shifted = [padded[:, s + dy:s + dy + height, s + dx:s + dx + width] for dy, dx in
+               ((0, 0), (-s, -s), (-s, s), (s, -s), (s, s))]
+    return shifted + [view[:, :, ::-1] for view in shifted]
 
 
 def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray, names: list[str],
@@ -148,6 +172,7 @@ def log_to_mlflow(metrics: dict[str, Any], outputs: EvaluateOutputs, run_file: P
                           run_name=None if run_id else tracking.run_name()) as run:
         if run_id is None:
             mlflow.set_tags(tracking.run_tags(manifest))
+        mlflow.set_tag("evaluate.tta", metrics["tta"])  # a tag: evaluate may run again in the same run
         flat = tracking.flatten(metrics)
         numbers = {k: v for k, v in flat.items() if isinstance(v, (int, float))}
         numbers.update({f"{k}.low": v[0] for k, v in flat.items() if k.endswith("ci95")})
