@@ -47,7 +47,7 @@ def distribution(kind: str) -> tuple[Any, bool]:
         raise ValueError(f"train.distribute: unknown strategy {kind!r}; known: none, mirrored, multi_worker")
     try:
         cluster = json.loads(os.environ["TF_CONFIG"])
-        workers = cluster["cluster"]
+        cluster_spec = cluster["cluster"]
         int(cluster["task"]["index"])
     except (KeyError, TypeError):
         raise ValueError("train.distribute=multi_worker needs TF_CONFIG: {\"cluster\": {\"worker\": [\"host:port\", ...]}, "
@@ -56,5 +56,5 @@ def distribution(kind: str) -> tuple[Any, bool]:
         raise ValueError(f"TF_CONFIG is not valid JSON: {error}") from None
     strategy = MultiWorkerMirroredStrategy()
     task_type, task_id = strategy.cluster_resolver.task_type, strategy.cluster_resolver.task_id
-    chief = task_type == "chief" or (task_type == "worker" and task_id == 0 and "chief" not in workers)
+    chief = task_type == "chief" or (task_type == "worker" and task_id == 0 and "chief" not in cluster_spec)
     return strategy, chief

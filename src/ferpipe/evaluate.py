@@ -104,7 +104,7 @@ def predict(model, images: np.ndarray, batch_size: int, tta: str = "none") -> np
     return np.mean([model.predict(view, batch_size=batch_size, verbose=0) for view in views], axis=0)
 
 
-TTA_SHIFT = 2  # pixels: about the shift range the recipes train with (0.1 x 48 = 4.8 px at most)
+TTA_SHIFT = 2  # pixels: well within the shifts the recipes train with (up to 0.1 x 48 = 4.8 px)
 
 
 def tta_views(images: np.ndarray, tta: str) -> list[np.ndarray]:
