@@ -38,6 +38,7 @@ def training_stream(x: np.ndarray, y: np.ndarray, num_classes: int, batch_size: 
         return batches.map(lambda step, rows: prepare(epoch, step, rows),
                            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
+    # At least one epoch: fit reads a first batch even when a checkpoint says training is complete.
     stream = tf.data.Dataset.range(first_epoch, max(epochs, first_epoch + 1)).flat_map(one_epoch)
     return stream.repeat().prefetch(tf.data.AUTOTUNE)
 
