@@ -86,9 +86,8 @@ def ensemble(references: list[str], evaluate_config: EvaluateConfig, tracking_co
     val_probabilities = [predict(member, x_val, evaluate_config.batch_size, evaluate_config.tta) for member in members]
     single = [float(np.mean(p.argmax(axis=1) == y_val)) for p in val_probabilities]
     chosen = choose_members(val_probabilities, y_val) if select else list(range(len(members)))
-    for reference, accuracy in zip(references, single, strict=True):
-        log.info("candidate %s: val accuracy %.4f%s", reference, accuracy,
-                 "" if references.index(reference) in chosen else " (left out)")
+    for number, (reference, accuracy) in enumerate(zip(references, single, strict=True)):
+        log.info("candidate %s: val accuracy %.4f%s", reference, accuracy, "" if number in chosen else " (left out)")
     model = average_model([members[i] for i in chosen])
     summary = {"candidates": [{"model": r, "val_accuracy": a} for r, a in zip(references, single, strict=True)],
                "members": [references[i] for i in chosen], "selected_on": "val (PublicTest)" if select else "none"}
