@@ -21,9 +21,9 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 # that `dvc exp run --temp/--queue` work in can have it too.
 pipeline: setup
 	$(BIN)/ferpipe synthesize --if-missing
-	@source=$$($(BIN)/python -c 'from ferpipe.config import load_config; print(load_config().ingest.source)'); \
-	case "$$source" in /*|../*) echo "$$source is outside the repository: not DVC-tracked";; \
-	  *) $(BIN)/dvc add --quiet "$$source";; esac
+	@for file in $$($(BIN)/python -c 'from ferpipe.config import load_config; c = load_config().ingest; print(c.source, c.ferplus_votes)'); do \
+	  case "$$file" in /*|../*) echo "$$file is outside the repository: not DVC-tracked";; \
+	    *) if [ -e "$$file" ]; then $(BIN)/dvc add --quiet "$$file"; fi;; esac; done
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc metrics show
 

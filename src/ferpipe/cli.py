@@ -34,22 +34,24 @@ def main() -> None:
 @app.command()
 def synthesize(
     out: Path = typer.Option(None, help="where to write the FER2013-format CSV [default: ingest.source]"),
+    votes_out: Path = typer.Option(None, help="where to write FER+-style votes for them [default: ingest.ferplus_votes]"),
     if_missing: bool = typer.Option(False, "--if-missing", help="do nothing when a data set is already there"),
     params: Path = PARAMS,
 ) -> None:
-    """Write the embedded synthetic data set (FER2013 CSV format, marked as synthetic)."""
+    """Write the embedded synthetic data set (FER2013 CSV format, marked as synthetic) and FER+-style votes."""
     from ferpipe.data.synthetic import write_synthetic_csv
 
     try:
         config = load_config(params)
         out = out or Path(config.ingest.source)
+        votes_out = votes_out or Path(config.ingest.ferplus_votes)
         if if_missing and out.exists():
             typer.echo(f"{out} exists: using it (delete it to regenerate synthetic data)")
             return
-        rows = write_synthetic_csv(out, config.synthetic)
+        rows = write_synthetic_csv(out, config.synthetic, votes_out)
     except (ConfigError, ValueError) as error:
         _fail(str(error))
-    typer.echo(f"wrote {rows} synthetic faces to {out} (SYNTHETIC data, not FER2013)")
+    typer.echo(f"wrote {rows} synthetic faces to {out} and their votes to {votes_out} (SYNTHETIC data, not FER2013)")
 
 
 @app.command()
@@ -97,27 +99,31 @@ def evaluate(params: Path = PARAMS, overrides: list[str] = SET) -> None:
 
 
 DATA = typer.Option("real", help="which registered model: the one trained on real or on synthetic data")
+LABELS = typer.Option("fer2013", help="which registered model: FER2013-label models (fer2013) or FER+ ones (ferplus)")
 
 
-def _registered_model(params: Path, data: str):
+def _registered_model(params: Path, data: str, labels: str):
     """The tracking config and the registered model's name, with MLflow pointed at the store."""
     from ferpipe import registry, tracking
 
+    if labels not in registry.LABEL_FAMILIES:
+        _fail(f"--labels {labels!r}: use one of {', '.join(registry.LABEL_FAMILIES)}")
     config = load_config(params).tracking
     tracking.configure(config.experiment)
-    return config, registry.registered_name(config.registered_model, data)
+    return config, registry.registered_name(config.registered_model, data, labels)
 
 
 @app.command()
 def promote(
     force: bool = typer.Option(False, "--force", help="promote even when the challenger is not better"),
     data: str = DATA,
+    labels: str = LABELS,
     params: Path = PARAMS,
 ) -> None:
     """Move alias champion to the challenger if it beats the champion on the validation metric."""
     from ferpipe import registry
 
-    config, name = _registered_model(params, data)
+    config, name = _registered_model(params, data, labels)
     try:
         decision = registry.promote(name, config.promotion_metric, config.promotion_margin, force)
     except ValueError as error:
@@ -130,11 +136,11 @@ def promote(
 
 
 @app.command()
-def rollback(data: str = DATA, params: Path = PARAMS) -> None:
+def rollback(data: str = DATA, labels: str = LABELS, params: Path = PARAMS) -> None:
     """Return alias champion to the version the current champion replaced."""
     from ferpipe import registry
 
-    _, name = _registered_model(params, data)
+    _, name = _registered_model(params, data, labels)
     try:
         version = registry.rollback(name)
     except ValueError as error:
@@ -153,10 +159,10 @@ def predict(
     from ferpipe import predict as prediction
 
     try:
-        loaded = prediction.load_model(model)
+        loaded, names = prediction.load_model(model), prediction.label_names_of(model)
     except Exception as error:  # MLflow and Keras raise many kinds; all mean "cannot load this model"
         _fail(f"cannot load model {model}: {error}")
-    results = prediction.predict(loaded, inputs, batch_size)
+    results = prediction.predict(loaded, inputs, batch_size, names)
     text = prediction.write(results, output)
     if output is None:
         typer.echo(text, nl=False)

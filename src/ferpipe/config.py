@@ -31,6 +31,10 @@ class IngestConfig:
     # Share of training rows carved off (stratified, seeded) as validation when the source has none.
     val_fraction: float = 0.1
     seed: int = 2013
+    # fer2013: the 7 original labels. ferplus_majority / ferplus_probability: the 8 FER+ classes
+    # from the vote file below (fer2013new.csv, one row per fer2013.csv row); see ferpipe.data.labels.
+    labels: Literal["fer2013", "ferplus_majority", "ferplus_probability"] = "fer2013"
+    ferplus_votes: str = "data/raw/fer2013new.csv"  # read only in the FER+ modes
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,8 @@
 """Stage `evaluate`: the trained model on `test` (PrivateTest), touched once, with honest metrics.
 
+Labels are those of `ingest.labels`: in FER+ modes, accuracy is against the FER+ majority
+label, and the agreement with the original FER2013 labels is reported beside it.
+
 Reported: accuracy with a 95% bootstrap interval, balanced accuracy, macro-F1, per-class
 precision/recall/F1, log loss; the same on the test rows whose exact image is not also in
 the training split; and, for comparison with the seed project's "88.6%", Keras' binary
@@ -21,7 +24,8 @@ from sklearn.metrics import balanced_accuracy_score, f1_score, log_loss, precisi
 
 from ferpipe import plots, registry, tracking
 from ferpipe.config import EvaluateConfig, TrackingConfig
-from ferpipe.data.convert import DEFAULT_ARRAYS, load_split
+from ferpipe.data.convert import DEFAULT_ARRAYS, load_optional, load_split
+from ferpipe.data.labels import agreement_with_fer2013
 from ferpipe.files import atomic_outputs, write_json
 from ferpipe.train import TrainOutputs
 
@@ -72,7 +76,17 @@ def evaluate(config: EvaluateConfig, tracking_config: TrackingConfig, model_path
             np.concatenate([val_probabilities, eval_probabilities]) if split == "test" else val_probabilities,
             len(names)),
         "all_zeros_binary_accuracy": (len(names) - 1) / len(names),
+        "labels": manifest["labels"],  # trained on; FER+ modes are all judged on the FER+ majority label
+        "evaluated_on": "ferplus_majority" if manifest["labels"] != "fer2013" else "fer2013",
     }
+    fer2013_labels = load_optional(arrays, f"fer2013_{split}")
+    if fer2013_labels is not None:
+        metrics["agreement_with_fer2013_labels"] = {
+            # FER+ models are scored on FER+ labels; how often they name the original label, and how
+            # often the FER+ label itself does, on the same faces.
+            "model": agreement_with_fer2013(names, eval_probabilities.argmax(axis=1), fer2013_labels),
+            "ferplus_label": agreement_with_fer2013(names, y_eval, fer2013_labels),
+        }
     predicted = eval_probabilities.argmax(axis=1)
     with atomic_outputs(*vars(outputs).values()) as staged:
         write_json(staged(outputs.metrics), metrics)
@@ -91,8 +105,9 @@ def evaluate(config: EvaluateConfig, tracking_config: TrackingConfig, model_path
 
     log_to_mlflow(metrics, outputs, run_file, tracking_config, manifest)
     test = metrics["test"]
-    log.info("%s accuracy %.4f (95%% CI %.4f-%.4f), macro-F1 %.4f; seed's binary accuracy %.4f",
-             split, test["accuracy"], *test["accuracy_ci95"], test["macro_f1"], metrics["seed_binary_accuracy"])
+    log.info("%s accuracy %.4f (95%% CI %.4f-%.4f) on %s labels, macro-F1 %.4f; seed's binary accuracy %.4f",
+             split, test["accuracy"], *test["accuracy_ci95"], metrics["evaluated_on"], test["macro_f1"],
+             metrics["seed_binary_accuracy"])
     return metrics
 
 
@@ -184,7 +199,7 @@ def log_to_mlflow(metrics: dict[str, Any], outputs: EvaluateOutputs, run_file: P
         if run_id is None:
             log.warning("no training run recorded in %s: metrics logged to a new run, model not registered", run_file)
             return
-        name = registry.registered_name(tracking_config.registered_model, manifest["data"])
+        name = registry.registered_name(tracking_config.registered_model, manifest["data"], manifest["labels"])
         tags = {
             "val_accuracy": metrics["val_accuracy"], "val_macro_f1": metrics["val_macro_f1"],
             "test_accuracy": metrics["test"]["accuracy"], "test_accuracy_ci95": metrics["test"]["accuracy_ci95"],

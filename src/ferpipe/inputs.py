@@ -19,7 +19,9 @@ from ferpipe.config import NO_AUGMENTATION, AugmentConfig
 
 def training_stream(x: np.ndarray, y: np.ndarray, num_classes: int, batch_size: int, seed: int,
                     augment: AugmentConfig, first_epoch: int, epochs: int):
-    """Batches of epochs first_epoch..epochs-1 back to back, ceil(len(x) / batch_size) per epoch, repeated."""
+    """Batches of epochs first_epoch..epochs-1 back to back, ceil(len(x) / batch_size) per epoch, repeated.
+
+    `y`: class indices (one-hot encoded here) or, for soft targets, a (rows, num_classes) array."""
     import tensorflow as tf
 
     images, labels = tf.constant(x), tf.constant(y)
@@ -30,7 +32,8 @@ def training_stream(x: np.ndarray, y: np.ndarray, num_classes: int, batch_size: 
         if augmenting:
             batch_seed = tf.random.experimental.stateless_fold_in(tf.stack([tf.constant(seed + 1, tf.int64), epoch]), step)
             batch = random_affine(batch, augment, batch_seed)
-        return batch, tf.one_hot(tf.gather(labels, rows), num_classes)
+        targets = tf.gather(labels, rows)
+        return batch, tf.one_hot(targets, num_classes) if y.ndim == 1 else tf.cast(targets, tf.float32)
 
     def one_epoch(epoch):
         order = tf.random.experimental.stateless_shuffle(tf.range(len(x)), seed=tf.stack([tf.constant(seed, tf.int64), epoch]))

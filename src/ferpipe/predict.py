@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image, ImageOps
 from tqdm import tqdm
 
+from ferpipe.data.ferplus import FERPLUS_CLASSES
 from ferpipe.data.schema import EMOTIONS, IMAGE_SIDE
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
@@ -41,6 +42,7 @@ class Results:
     faces: list[Face] = field(default_factory=list)
     probabilities: np.ndarray | None = None
     failures: list[tuple[str, str]] = field(default_factory=list)  # (source, reason)
+    label_names: tuple[str, ...] = EMOTIONS
 
     def summary(self) -> str:
         sources = len({f.source for f in self.faces})
@@ -61,6 +63,22 @@ def load_model(reference: str):
             raise FileNotFoundError(f"{reference}: no such model file")
         return keras.saving.load_model(reference)
     return mlflow.keras.load_model(reference)
+
+
+def label_names_of(reference: str) -> tuple[str, ...] | None:
+    """The class names an MLflow model was logged with; None for a bare `.keras` file."""
+    if reference.endswith(".keras"):
+        return None
+    from mlflow.models import get_model_info
+
+    names = (get_model_info(reference).metadata or {}).get("label_names")
+    return tuple(names) if names else None
+
+
+def default_label_names(classes: int) -> tuple[str, ...]:
+    """For a model without recorded names: FER2013's 7 or FER+'s 8 classes, by its output width."""
+    known = {len(EMOTIONS): EMOTIONS, len(FERPLUS_CLASSES): FERPLUS_CLASSES}
+    return known.get(classes, tuple(f"class_{i}" for i in range(classes)))
 
 
 def expand(inputs: list[Path]) -> Iterator[Path]:
@@ -158,8 +176,8 @@ def faces_in_csv(path: Path, results: Results) -> list[Face]:
     return [Face(str(path), row, None, image.reshape(IMAGE_SIDE, IMAGE_SIDE)) for row, image in zip(valid_rows, images)]
 
 
-def predict(model, paths: list[Path], batch_size: int = 256) -> Results:
-    results = Results()
+def predict(model, paths: list[Path], batch_size: int = 256, label_names: tuple[str, ...] | None = None) -> Results:
+    results = Results(label_names=tuple(label_names or default_label_names(model.output_shape[-1])))
     read_faces(paths, results)
     if results.faces:
         images = np.stack([face.pixels for face in results.faces])[..., None]
@@ -175,8 +193,8 @@ def rows(results: Results) -> list[dict]:
     for face, probabilities in zip(results.faces, results.probabilities if results.probabilities is not None else []):
         x, y, w, h = face.box if face.box else ("", "", "", "")
         out.append({"source": face.source, "face": face.index, "x": x, "y": y, "width": w, "height": h,
-                    "emotion": EMOTIONS[int(np.argmax(probabilities))],
-                    **{name: round(float(p), 6) for name, p in zip(EMOTIONS, probabilities)}})
+                    "emotion": results.label_names[int(np.argmax(probabilities))],
+                    **{name: round(float(p), 6) for name, p in zip(results.label_names, probabilities)}})
     return out
 
 
@@ -188,7 +206,8 @@ def write(results: Results, destination: Path | None) -> str:
                           indent=2)
     else:
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=["source", "face", "x", "y", "width", "height", "emotion", *EMOTIONS])
+        writer = csv.DictWriter(buffer, fieldnames=["source", "face", "x", "y", "width", "height", "emotion",
+                                                    *results.label_names])
         writer.writeheader()
         writer.writerows(table)
         text = buffer.getvalue()

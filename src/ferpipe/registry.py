@@ -17,9 +17,19 @@ from mlflow.exceptions import MlflowException
 CHALLENGER, CHAMPION = "challenger", "champion"
 
 
-def registered_name(base: str, data: str) -> str:
-    """Synthetic-data models live under their own name, so they can never replace a real one."""
-    return base if data == "real" else f"{base}-{data}"
+LABEL_FAMILIES = ("fer2013", "ferplus")
+
+
+def label_family(labels: str) -> str:
+    """fer2013 or ferplus: models of one family answer the same question on the same test faces."""
+    return "ferplus" if labels.startswith("ferplus") else "fer2013"
+
+
+def registered_name(base: str, data: str, labels: str = "fer2013") -> str:
+    """FER+ models and synthetic-data models live under their own names, so that a model is only
+    ever compared with, and can only replace, one that answers the same question on the same data."""
+    name = base if label_family(labels) == "fer2013" else f"{base}-ferplus"
+    return name if data == "real" else f"{name}-{data}"
 
 
 def register(run_id: str, name: str, tags: dict[str, Any]) -> str:
@@ -30,7 +40,8 @@ def register(run_id: str, name: str, tags: dict[str, Any]) -> str:
     try:
         client.get_registered_model(name)
     except MlflowException:
-        client.create_registered_model(name, description="FER2013 facial-expression classifiers (7 classes).")
+        family = "FER+ (8 classes, ten-annotator labels)" if "-ferplus" in name else "FER2013 (7 classes)"
+        client.create_registered_model(name, description=f"{family} facial-expression classifiers.")
     version = mlflow.register_model(f"runs:/{run_id}/model", name, tags={k: str(v) for k, v in tags.items()})
     client.set_registered_model_alias(name, CHALLENGER, version.version)
     return version.version

@@ -72,6 +72,7 @@ def git_commit() -> str | None:
 def run_tags(manifest: dict[str, Any]) -> dict[str, str]:
     tags = {
         "data": manifest.get("data", "unknown"),  # "real" or "synthetic"
+        "labels": manifest.get("labels", "fer2013"),  # ingest.labels: fer2013, ferplus_majority, ferplus_probability
         "dataset_sha256": manifest.get("source_sha256") or "",
         "mlflow.source.git.commit": git_commit() or "",
     }

@@ -28,7 +28,7 @@ import numpy as np
 
 from ferpipe import tracking
 from ferpipe.config import PRESETS, TrainConfig, TrackingConfig
-from ferpipe.data.convert import DEFAULT_ARRAYS, load_split
+from ferpipe.data.convert import DEFAULT_ARRAYS, load_optional, load_split
 from ferpipe.files import atomic_outputs, write_json
 from ferpipe.inputs import evaluation_batches, training_stream
 
@@ -58,8 +58,10 @@ def train(config: TrainConfig, tracking_config: TrackingConfig, arrays: Path = D
         log.warning("train.preset auto on synthetic data: the smoke preset sets %s; set train.preset=none to "
                     "train exactly what params.yaml says", ", ".join(f"{k}={v}" for k, v in PRESETS["smoke"].items()))
     config = config.resolved(manifest["data"])
-    x_train, y_train = subset(*load_split(arrays, "train"), config.subset, config.seed)
-    x_val, y_val = subset(*load_split(arrays, "val"), config.subset, config.seed)
+    soft_targets = load_optional(arrays, "targets_train")  # ferplus_probability: the vote distribution
+    x_train, y_train, *targets = subset(config.subset, config.seed, *load_split(arrays, "train"),
+                                        *([soft_targets] if soft_targets is not None else []))
+    x_val, y_val = subset(config.subset, config.seed, *load_split(arrays, "val"))
     if len(x_train) == 0 or len(x_val) == 0:
         raise ValueError(f"{arrays}: train has {len(x_train)} and val {len(x_val)} rows; both must be non-empty")
     num_classes = len(manifest["label_names"])
@@ -80,7 +82,7 @@ def train(config: TrainConfig, tracking_config: TrackingConfig, arrays: Path = D
             model = compile_model(config, num_classes, x_train.shape[1:])
         steps = math.ceil(len(x_train) / config.batch_size)
         first_epoch = state.completed_epochs()
-        train_data = training_stream(x_train, y_train, num_classes, config.batch_size, config.seed, config.augment,
+        train_data = training_stream(x_train, targets[0] if targets else y_train, num_classes, config.batch_size, config.seed, config.augment,
                                      first_epoch, config.epochs)
         val_data = evaluation_batches(x_val, y_val, num_classes, config.batch_size)
         started = time.perf_counter()
@@ -98,7 +100,7 @@ def train(config: TrainConfig, tracking_config: TrackingConfig, arrays: Path = D
         if run is not None:
             mlflow.log_metrics({"best_val_accuracy": summary["best_val_accuracy"],
                                 "train_images_per_second": summary["images_per_second"]})
-            log_model(best, x_val[:8])
+            log_model(best, x_val[:8], manifest["label_names"])
             written.append(outputs.run)
         with atomic_outputs(*written) as staged:
             best.save(staged(outputs.model))
@@ -139,12 +141,13 @@ def tracked_run(config: TrainConfig, tracking_config: TrackingConfig, manifest: 
         yield run
 
 
-def subset(x: np.ndarray, y: np.ndarray, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """A seeded random subset of at most `size` rows (all rows when size is 0), in memory."""
-    if size <= 0 or size >= len(x):
-        return np.asarray(x), np.asarray(y)
-    rows = np.sort(np.random.default_rng(seed).permutation(len(x))[:size])
-    return np.asarray(x[rows]), np.asarray(y[rows])
+def subset(size: int, seed: int, *arrays: np.ndarray) -> list[np.ndarray]:
+    """The same seeded random rows, at most `size` (all when size is 0), of each array, in memory."""
+    count = len(arrays[0])
+    if size <= 0 or size >= count:
+        return [np.asarray(a) for a in arrays]
+    rows = np.sort(np.random.default_rng(seed).permutation(count)[:size])
+    return [np.asarray(a[rows]) for a in arrays]
 
 
 def compile_model(config: TrainConfig, num_classes: int, input_shape):
@@ -226,14 +229,14 @@ def build_inference_copy(config: TrainConfig, num_classes: int, input_shape, wei
     return model
 
 
-def log_model(model, example: np.ndarray) -> None:
+def log_model(model, example: np.ndarray, label_names: list[str]) -> None:
     import mlflow
     from mlflow.models import infer_signature
 
     # MLflow 3.17 crashes on log_model(input_example=...) for Keras; the signature is what
-    # `mlflow models serve` needs.
+    # `mlflow models serve` needs. The class names travel with the model (`ferpipe predict`).
     signature = infer_signature(np.asarray(example), model.predict(np.asarray(example), verbose=0))
-    mlflow.keras.log_model(model, name="model", signature=signature)
+    mlflow.keras.log_model(model, name="model", signature=signature, metadata={"label_names": list(label_names)})
 
 
 def summarise(log_file: Path, epochs_run: int, seconds: float, images_per_epoch: int, model) -> dict[str, Any]:

@@ -27,6 +27,15 @@ def test_each_epoch_is_a_fresh_permutation_of_every_row():
     assert labels.shape == (10, 7) and labels.sum() == 10
 
 
+def test_soft_targets_travel_with_their_images_unchanged():
+    targets = np.random.default_rng(1).dirichlet(np.ones(8), size=10).astype(np.float32)
+    # Each image's first pixel says which row it is, so its target can be looked up.
+    faces = FACES.copy()
+    faces[:, 0, 0, 0] = np.arange(10)
+    for images, batch_targets in batches(training_stream(faces, targets, 8, 4, 3, NO_AUGMENTATION, 0, 1), 3):
+        np.testing.assert_array_equal(batch_targets, targets[images[:, 0, 0, 0].astype(int)])
+
+
 def test_a_stream_started_at_a_later_epoch_continues_the_full_one_exactly():
     augment = AugmentConfig()
     full = batches(training_stream(FACES, LABELS, 7, 4, 3, augment, first_epoch=0, epochs=3), 9)

@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
 from ferpipe.config import IngestConfig, SyntheticConfig
@@ -51,3 +52,18 @@ def test_replacing_the_synthetic_file_with_real_data_is_not_called_synthetic(in_
     write_synthetic_csv(in_tmp / "fer2013.csv", SyntheticConfig(rows={"Training": 7, "PublicTest": 7}))
     (in_tmp / "fer2013.csv").write_text(fer_csv_text(*small_fer))
     assert ingest(IngestConfig(source="fer2013.csv"))["data"] == "real"
+
+
+def test_vote_file_lines_up_with_the_faces_and_leaves_them_unchanged(tmp_path):
+    from ferpipe.data.ferplus import check_alignment, ferplus_labels, read_votes
+
+    config = SyntheticConfig(rows={"Training": 60, "PublicTest": 20, "PrivateTest": 20})
+    write_synthetic_csv(tmp_path / "plain.csv", config)
+    write_synthetic_csv(tmp_path / "fer2013.csv", config, tmp_path / "fer2013new.csv")
+    assert (tmp_path / "plain.csv").read_bytes() == (tmp_path / "fer2013.csv").read_bytes()
+    table = pd.read_csv(tmp_path / "fer2013.csv")
+    usage, votes = read_votes(tmp_path / "fer2013new.csv")
+    check_alignment(tmp_path / "fer2013new.csv", usage, table["Usage"].to_numpy())
+    assert (votes.sum(axis=1) == 10).all()
+    majority = ferplus_labels(votes, "majority")
+    assert 0.6 < majority.keep.mean() < 1, "most faces have a clear winner, some do not"

@@ -3,10 +3,16 @@
 Pixels stay uint8 (N, 48, 48, 1) on disk and in memory; scaling belongs to the model's
 input pipeline. Masks mark the val/test rows whose exact image also occurs in train, so
 evaluation can report figures on de-duplicated test rows.
+
+Labels are the ones ingest chose (`ingest.labels`): `y_<split>` class indices under the
+manifest's `label_names`, faces dropped by the label rules left out. Soft-target modes add
+`targets_train.npy` (rows x classes); FER+ modes add `fer2013_<split>.npy` (the original
+labels of val and test), so evaluation can say how the model agrees with them.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -15,7 +21,7 @@ import numpy as np
 
 from ferpipe.data.duplicates import seen_in
 from ferpipe.data.report import class_counts
-from ferpipe.data.schema import EMOTIONS, IMAGE_SIDE, SPLITS
+from ferpipe.data.schema import IMAGE_SIDE, SPLITS
 from ferpipe.data.store import read_faces
 from ferpipe.files import atomic_outputs, sha256_of, write_json
 
@@ -29,9 +35,11 @@ USAGE_OF_SPLIT = {"train": "Training", "val": "PublicTest", "test": "PrivateTest
 def convert(faces_path: Path = DEFAULT_FACES, out_dir: Path = DEFAULT_ARRAYS) -> dict[str, Any]:
     table, pixels, metadata = read_faces(faces_path)
     split = table["split"].to_numpy(zero_copy_only=False)
-    labels = table["emotion"].to_numpy().astype(np.int64)
+    mode, names = metadata["labels"], json.loads(metadata["label_names"])
+    kept = table["label"].is_valid().to_numpy(zero_copy_only=False)
+    labels = table["label"].fill_null(-1).to_numpy().astype(np.int64)
     source_rows = table["source_row"].to_numpy()
-    rows = {name: np.flatnonzero(split == name) for name in SPLITS}
+    rows = {name: np.flatnonzero((split == name) & kept) for name in SPLITS}
     groups = table["image_group"].to_numpy()
 
     arrays: dict[str, np.ndarray] = {}
@@ -41,6 +49,11 @@ def convert(faces_path: Path = DEFAULT_FACES, out_dir: Path = DEFAULT_ARRAYS) ->
         arrays[f"source_rows_{name}"] = source_rows[rows[name]]
     for name in ("val", "test"):
         arrays[f"{name}_seen_in_train"] = seen_in(groups, rows[name], rows["train"])
+        if mode != "fer2013":
+            arrays[f"fer2013_{name}"] = table["emotion"].to_numpy().astype(np.int64)[rows[name]]
+    if "target" in table.column_names:
+        targets = table["target"].combine_chunks().take(rows["train"])
+        arrays["targets_train"] = targets.flatten().to_numpy().astype(np.float32).reshape(-1, len(names))
 
     with atomic_outputs(out_dir) as staged:
         folder = staged(out_dir)
@@ -50,14 +63,17 @@ def convert(faces_path: Path = DEFAULT_FACES, out_dir: Path = DEFAULT_ARRAYS) ->
         manifest = {
             "data": metadata.get("data", "unknown"),
             "source_sha256": metadata.get("source_sha256"),
-            "label_names": list(EMOTIONS),
+            "labels": mode,
+            "label_names": names,
+            "targets": "soft" if "targets_train" in arrays else "hard",
             "image_shape": [IMAGE_SIDE, IMAGE_SIDE, 1],
             "pixel_dtype": "uint8",
             "splits": {
                 name: {
                     "count": len(rows[name]),
                     "from_usage": USAGE_OF_SPLIT[name],
-                    "classes": class_counts(arrays[f"y_{name}"]),
+                    "classes": class_counts(arrays[f"y_{name}"], names),
+                    "dropped_by_labels": int(((split == name) & ~kept).sum()),
                     **({"seen_in_train": int(arrays[f"{name}_seen_in_train"].sum())} if name != "train" else {}),
                 }
                 for name in SPLITS
@@ -73,3 +89,9 @@ def load_split(arrays_dir: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     """Images (N, 48, 48, 1) uint8 and integer labels of one split, memory-mapped."""
     arrays_dir = Path(arrays_dir)
     return (np.load(arrays_dir / f"x_{split}.npy", mmap_mode="r"), np.load(arrays_dir / f"y_{split}.npy"))
+
+
+def load_optional(arrays_dir: Path, name: str) -> np.ndarray | None:
+    """An array that only some label modes write (targets_train, fer2013_test, ...), or None."""
+    path = Path(arrays_dir) / f"{name}.npy"
+    return np.load(path) if path.exists() else None

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ferpipe.config import IngestConfig
 from ferpipe.data.duplicates import image_groups
+from ferpipe.data.labels import build_labels
 from ferpipe.data.readers import BadRow, read_source
 from ferpipe.data.report import build_report, class_distribution_rows, plot_class_distribution
 from ferpipe.data.splits import assign_splits
@@ -42,6 +43,7 @@ def ingest(config: IngestConfig, outputs: IngestOutputs = IngestOutputs()) -> di
         if rejected:
             log.warning("%d invalid row(s) set aside in %s", len({r.location for r in rejected}), outputs.rejected)
         splits, carve_note = assign_splits(table, config.val_fraction, config.seed)
+        labels = build_labels(config.labels, config.ferplus_votes, raw, table, splits)
         sha256 = source_hash.result()
         synthetic = is_synthetic(source, sha256)
         notes = [note for note in (carve_note,) if note]
@@ -51,11 +53,12 @@ def ingest(config: IngestConfig, outputs: IngestOutputs = IngestOutputs()) -> di
             notes.append("SYNTHETIC data from ferpipe's generator, not FER2013: results say nothing about real faces")
         groups = image_groups(table.pixels)
         report = build_report(
-            table, splits, groups, rejected,
-            source={"path": str(source), "form": raw.form, "sha256": sha256},
+            table, splits, groups, rejected, labels,
+            source={"path": str(source), "form": raw.form, "sha256": sha256,
+                    **({"ferplus_votes": config.ferplus_votes} if labels.mode != "fer2013" else {})},
             synthetic=synthetic, notes=notes,
         )
-        write_faces(staged(outputs.faces), table, splits, groups,
+        write_faces(staged(outputs.faces), table, splits, groups, labels,
                     {"source_sha256": sha256, "data": report["data"], "form": raw.form})
         write_rejected(staged(outputs.rejected), raw.source, rejected)
         write_json(staged(outputs.report), report)
@@ -64,6 +67,9 @@ def ingest(config: IngestConfig, outputs: IngestOutputs = IngestOutputs()) -> di
     for note in notes:
         log.info("note: %s", note)
     log.info("rows per split: %s", json.dumps(report["rows"]["by_split"]))
+    if labels.mode != "fer2013":
+        log.info("%s labels: faces kept per split %s; dropped %s", labels.mode,
+                 json.dumps(report["labels"]["kept"]), json.dumps(report["labels"]["dropped"]))
     return report
 
 

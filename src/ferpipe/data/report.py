@@ -14,12 +14,13 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from ferpipe.data.duplicates import seen_in  # noqa: E402
+from ferpipe.data.labels import Labels, agreement_with_fer2013, dropped_by_split  # noqa: E402
 from ferpipe.data.readers import BadRow  # noqa: E402
-from ferpipe.data.schema import EMOTIONS, SPLITS, USAGES  # noqa: E402
+from ferpipe.data.schema import SPLITS, USAGES  # noqa: E402
 from ferpipe.data.validate import FaceTable  # noqa: E402
 
 
-def build_report(table: FaceTable, splits: np.ndarray, groups: np.ndarray, rejected: list[BadRow], *,
+def build_report(table: FaceTable, splits: np.ndarray, groups: np.ndarray, rejected: list[BadRow], labels: Labels, *,
                  source: dict[str, Any], synthetic: bool, notes: list[str]) -> dict[str, Any]:
     """`groups`: the duplicate-image group of each row (`duplicates.image_groups`)."""
     return {
@@ -31,7 +32,9 @@ def build_report(table: FaceTable, splits: np.ndarray, groups: np.ndarray, rejec
             "by_usage": _usage_counts(table),
             "by_split": {split: int((splits == split).sum()) for split in SPLITS},
         },
-        "classes": {split: class_counts(table.emotion[splits == split]) for split in SPLITS},
+        # Faces per class of the labels trained on (FER+ classes in FER+ modes), dropped faces left out.
+        "classes": {split: class_counts(labels.label[(splits == split) & labels.kept], labels.names) for split in SPLITS},
+        "labels": label_summary(table, splits, labels),
         "rejected": {
             "rows": len({row.location for row in rejected}),
             "problems_by_field": dict(Counter(row.field for row in rejected)),
@@ -42,9 +45,23 @@ def build_report(table: FaceTable, splits: np.ndarray, groups: np.ndarray, rejec
     }
 
 
-def class_counts(labels: np.ndarray) -> dict[str, int]:
-    counts = np.bincount(labels.astype(np.int64), minlength=len(EMOTIONS))
-    return {name: int(count) for name, count in zip(EMOTIONS, counts)}
+def class_counts(labels: np.ndarray, names) -> dict[str, int]:
+    counts = np.bincount(labels.astype(np.int64), minlength=len(names))
+    return {name: int(count) for name, count in zip(names, counts)}
+
+
+def label_summary(table: FaceTable, splits: np.ndarray, labels: Labels) -> dict[str, Any]:
+    summary = {
+        "mode": labels.mode,
+        "names": list(labels.names),
+        "kept": {split: int(((splits == split) & labels.kept).sum()) for split in SPLITS},
+        "dropped": dropped_by_split(labels, splits, SPLITS),
+    }
+    if labels.mode != "fer2013":
+        # How often the FER+ label (majority in val/test) is the expression FER2013's label names.
+        summary["agreement_with_fer2013_labels"] = agreement_with_fer2013(
+            labels.names, labels.label[labels.kept], table.emotion[labels.kept])
+    return summary
 
 
 def _usage_counts(table: FaceTable) -> dict[str, int]:
@@ -93,12 +110,12 @@ def class_distribution_rows(report: dict[str, Any]) -> pd.DataFrame:
 
 def plot_class_distribution(report: dict[str, Any], path: Path) -> None:
     rows = class_distribution_rows(report)
-    table = rows.pivot(index="class", columns="split", values="count").reindex(index=list(EMOTIONS), columns=list(SPLITS))
+    table = rows.pivot(index="class", columns="split", values="count").reindex(index=report["labels"]["names"], columns=list(SPLITS))
     figure, axis = plt.subplots(figsize=(8, 4.5))
     table.plot.bar(ax=axis, width=0.8)
     axis.set_xlabel("")
     axis.set_ylabel("images")
-    axis.set_title(f"Class distribution per split ({report['data']} data)")
+    axis.set_title(f"Class distribution per split ({report['data']} data, {report['labels']['mode']} labels)")
     axis.tick_params(axis="x", rotation=0)
     for container in axis.containers:
         axis.bar_label(container, fontsize=7, padding=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -9,11 +10,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ferpipe.data.schema import PIXELS_PER_IMAGE
+from ferpipe.data.labels import Labels
 from ferpipe.data.validate import FaceTable
 
 
-def write_faces(path: Path, table: FaceTable, splits: np.ndarray, groups: np.ndarray, metadata: dict[str, str]) -> None:
-    """`groups`: rows with identical pixels share a group id (`duplicates.image_groups`)."""
+def write_faces(path: Path, table: FaceTable, splits: np.ndarray, groups: np.ndarray, labels: Labels,
+                metadata: dict[str, str]) -> None:
+    """`groups`: rows with identical pixels share a group id (`duplicates.image_groups`).
+
+    `emotion` is always the source's FER2013 label; `label` is the one to train on (null for a
+    dropped face, with its reason in `label_dropped`), an index into the `label_names` metadata;
+    `target` holds soft targets when the label mode has them."""
     n = len(table)
     pixels = pa.FixedSizeBinaryArray.from_buffers(
         pa.binary(PIXELS_PER_IMAGE), n, [None, pa.py_buffer(np.ascontiguousarray(table.pixels))]
@@ -24,8 +31,16 @@ def write_faces(path: Path, table: FaceTable, splits: np.ndarray, groups: np.nda
         "usage": pa.array(table.usage if table.usage is not None else [None] * n, pa.string()),
         "split": pa.array(splits, pa.string()),
         "image_group": pa.array(groups, pa.int32()),
+        "label": pa.array(labels.label, pa.int8(), mask=~labels.kept),
+        "label_dropped": pa.array(labels.dropped, pa.string(), mask=labels.kept),
         "pixels": pixels,
     }
+    if labels.targets is not None:
+        classes = len(labels.names)
+        flat = pa.array(labels.targets.reshape(-1), pa.float32())
+        # All zeros for a dropped face rather than null: Arrow cannot read null fixed-size lists back from Parquet.
+        columns["target"] = pa.FixedSizeListArray.from_arrays(flat, classes)
+    metadata = {**metadata, "labels": labels.mode, "label_names": json.dumps(list(labels.names))}
     arrow = pa.table(columns).replace_schema_metadata({f"ferpipe.{k}": v for k, v in metadata.items()})
     # Pixels barely compress (zstd saves under 1%), so they are stored plain for speed.
     pq.write_table(arrow, path, compression="none")

@@ -5,6 +5,8 @@ opening, a one-sided sneer for disgust), and every face varies in pose, scale, l
 skin tone and noise, with per-face jitter of the expression itself so that classes overlap
 a little, like real ones. Class frequencies follow FER2013's training split. The file gets
 a marker beside it, so every downstream report can say plainly that the data is synthetic.
+A FER+-style vote file for the same faces can come with it, so the FER+ label modes run
+offline too.
 """
 
 from __future__ import annotations
@@ -100,23 +102,47 @@ def sample_labels(count: int, rng: np.random.Generator) -> np.ndarray:
     return rng.permutation(labels)
 
 
-def write_synthetic_csv(path: Path, config: SyntheticConfig) -> int:
-    """Write a FER2013-format CSV (`emotion,pixels,Usage`) and its synthetic-data marker."""
+def synthetic_votes(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Ten annotators' votes per face over FER+'s 10 columns, like FER+'s own: mostly for the face's
+    expression, the rest scattered, and a few faces voted unknown or not a face."""
+    from ferpipe.data.ferplus import FERPLUS_TO_FER2013, VOTE_COLUMNS
+
+    column_of = {EMOTIONS.index(fer2013): VOTE_COLUMNS.index(name) for name, fer2013 in FERPLUS_TO_FER2013.items()}
+    weights = np.full((len(labels), len(VOTE_COLUMNS)), 0.04)
+    weights[np.arange(len(labels)), [column_of[int(label)] for label in labels]] += rng.uniform(0.25, 1.0, len(labels))
+    odd = rng.random(len(labels))
+    weights[odd < 0.03, VOTE_COLUMNS.index("unknown")] += 1.0
+    weights[(odd >= 0.03) & (odd < 0.04), VOTE_COLUMNS.index("NF")] += 2.0
+    return np.array([rng.multinomial(10, row / row.sum()) for row in weights])
+
+
+def write_synthetic_csv(path: Path, config: SyntheticConfig, votes_path: Path | None = None) -> int:
+    """Write a FER2013-format CSV (`emotion,pixels,Usage`) and its synthetic-data marker, and
+    optionally a FER+-format vote file (`fer2013new.csv`) for the same faces."""
+    from ferpipe.data.ferplus import VOTE_COLUMNS
+
     unknown = set(config.rows) - set(USAGES)
     if unknown:
         raise ValueError(f"synthetic.rows: unknown Usage {sorted(unknown)}; use {list(USAGES)}")
     rng = np.random.default_rng(config.seed)
     path = Path(path)
     marker = marker_path(path)
-    total = 0
-    with atomic_outputs(path, marker) as staged:
+    total, vote_rows = 0, []
+    vote_rng = np.random.default_rng([config.seed, 1])  # its own stream: the faces are the same with or without votes
+    with atomic_outputs(path, marker, *([votes_path] if votes_path else [])) as staged:
         with open(staged(path), "w") as stream:
             stream.write("emotion,pixels,Usage\n")
             for usage, count in config.rows.items():
                 labels = sample_labels(count, rng)
                 faces = draw_faces(labels, rng).reshape(count, -1)
                 stream.writelines(f"{label},{' '.join(map(str, face))},{usage}\n" for label, face in zip(labels, faces))
+                vote_rows += [(usage, votes) for votes in synthetic_votes(labels, vote_rng)]
                 total += count
+        if votes_path:
+            with open(staged(votes_path), "w") as stream:
+                stream.write(",".join(("Usage", "Image name", *VOTE_COLUMNS)) + "\n")
+                stream.writelines(f"{usage},synthetic{row:07d}.png,{','.join(map(str, votes))}\n"
+                                  for row, (usage, votes) in enumerate(vote_rows))
         description = {
             "generator": "ferpipe synthesize",
             "synthetic": True,

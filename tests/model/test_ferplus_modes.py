@@ -1,0 +1,57 @@
+"""A tiny run in each FER+ label mode: 8 classes from data to model to metrics, registered apart."""
+
+import json
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+
+from ferpipe.config import EvaluateConfig, IngestConfig, SyntheticConfig, TrackingConfig
+from ferpipe.data.convert import convert
+from ferpipe.data.ferplus import FERPLUS_CLASSES
+from ferpipe.data.ingest import ingest
+from ferpipe.data.synthetic import write_synthetic_csv
+from ferpipe.evaluate import evaluate
+from ferpipe.predict import label_names_of
+from ferpipe.train import train
+from tests.model.conftest import TINY
+
+ROWS = {"Training": 280, "PublicTest": 70, "PrivateTest": 70}
+
+
+@pytest.mark.parametrize("mode", ["ferplus_majority", "ferplus_probability"])
+def test_tiny_run_trains_evaluates_and_registers_eight_class_model(mode, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("DVC_EXP_NAME", raising=False)
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
+    write_synthetic_csv(Path("fer2013.csv"), SyntheticConfig(rows=ROWS), Path("fer2013new.csv"))
+    ingest(IngestConfig(source="fer2013.csv", labels=mode, ferplus_votes="fer2013new.csv"))
+    manifest = convert()
+    tracking = TrackingConfig(experiment="tests")
+    train(TINY, tracking)
+    metrics = evaluate(EvaluateConfig(bootstrap_samples=50), tracking)
+
+    assert manifest["targets"] == ("soft" if mode == "ferplus_probability" else "hard")
+    assert metrics["labels"] == mode and metrics["evaluated_on"] == "ferplus_majority"
+    assert list(metrics["test"]["per_class"]) == list(FERPLUS_CLASSES)
+    assert metrics["test"]["rows"] == manifest["splits"]["test"]["count"] < ROWS["PrivateTest"]
+    assert metrics["all_zeros_binary_accuracy"] == pytest.approx(7 / 8)
+    agreement = metrics["agreement_with_fer2013_labels"]
+    assert 0 <= agreement["model"] <= 1 and agreement["ferplus_label"] > 0.9  # synthetic votes follow the labels
+    predictions = Path("reports/eval/predictions.csv").read_text().splitlines()
+    assert predictions[0] == "actual,predicted" and len(predictions) == metrics["test"]["rows"] + 1
+
+    (run,) = mlflow.search_runs(experiment_names=["tests"], output_format="list")
+    assert run.data.tags["labels"] == mode
+    assert run.data.metrics["eval.agreement_with_fer2013_labels.model"] == pytest.approx(agreement["model"])
+    client = mlflow.MlflowClient()
+    (version,) = client.search_model_versions("name='fer2013-expression-ferplus-synthetic'")
+    assert version.run_id == run.info.run_id and version.tags["labels"] == mode
+    assert client.search_model_versions("name='fer2013-expression-synthetic'") == []
+    reference = f"models:/fer2013-expression-ferplus-synthetic/{version.version}"
+    assert label_names_of(reference) == FERPLUS_CLASSES
+    model = mlflow.keras.load_model(reference)
+    assert model.predict(np.load("data/arrays/x_test.npy")[:2], verbose=0).shape == (2, 8)
+    assert json.loads(Path("reports/data/data_report.json").read_text())["labels"]["mode"] == mode
