@@ -14,6 +14,7 @@ import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REAL_FER2013 = Path(os.environ.get("FER2013_CSV", REPO_ROOT.parent / "shared/data/fer2013/fer2013.csv.gz"))
+REAL_FERPLUS = Path(os.environ.get("FERPLUS_CSV", REAL_FER2013.parent / "fer2013new.csv"))
 
 
 def random_faces(count: int, seed: int = 0) -> np.ndarray:
@@ -62,6 +63,13 @@ def require_real_data() -> Path:
     if not REAL_FER2013.is_file():
         pytest.skip(f"real FER2013 not found at {REAL_FER2013} (set FER2013_CSV to its path)")
     return REAL_FER2013
+
+
+def require_real_votes() -> Path:
+    require_real_data()
+    if not REAL_FERPLUS.is_file():
+        pytest.skip(f"FER+ votes not found at {REAL_FERPLUS} (set FERPLUS_CSV to fer2013new.csv)")
+    return REAL_FERPLUS
 
 
 TINY_ROWS = {"Training": 140, "PublicTest": 35, "PrivateTest": 35}

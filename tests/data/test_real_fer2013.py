@@ -7,7 +7,7 @@ from ferpipe.config import IngestConfig
 from ferpipe.data.convert import convert, load_split
 from ferpipe.data.ingest import ingest
 from ferpipe.files import sha256_of
-from tests.conftest import require_real_data
+from tests.conftest import require_real_data, require_real_votes
 
 pytestmark = pytest.mark.real_data
 
@@ -56,3 +56,16 @@ def test_arrays_match_the_report_and_first_row_is_kaggles(real):
     assert y_train[0] == 0 and x_train[0, 0, :5, 0].tolist() == [70, 80, 82, 72, 58]
     assert int(np.load(folder / "data/arrays/test_seen_in_train.npy").sum()) == 288
     assert manifest["source_sha256"] == sha256_of(require_real_data())
+
+
+@pytest.mark.parametrize("mode", ["ferplus_majority", "ferplus_probability"])
+def test_ferplus_votes_line_up_and_drop_what_the_ferplus_rules_drop(mode, tmp_path, monkeypatch):
+    votes = require_real_votes()
+    monkeypatch.chdir(tmp_path)
+    labels = ingest(IngestConfig(source=str(require_real_data()), labels=mode, ferplus_votes=str(votes)))["labels"]
+    # Val and test are judged on the majority label in both modes, so they keep the same faces.
+    assert (labels["kept"]["val"], labels["kept"]["test"]) == (3199, 3153)
+    assert labels["kept"]["train"] == {"ferplus_majority": 25060, "ferplus_probability": 27956}[mode]
+    assert labels["dropped"]["test"] == {"mostly unknown": 10, "no clear majority": 410, "not a face": 16}
+    # FER2013's labels are noisy: for about a third of the faces kept, FER+ names another expression.
+    assert 0.6 < labels["agreement_with_fer2013_labels"] < 0.75

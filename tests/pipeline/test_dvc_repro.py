@@ -161,3 +161,21 @@ def test_queued_and_temporary_experiments_all_land_once_in_the_shared_store(repo
     assert queued == [0.001, 0.005, 0.01, 0.03]
     assert [r.info.run_name for r in runs].count("temporary") == 1
     assert all(r.info.status == "FINISHED" for r in runs)
+
+
+def test_ferplus_experiment_says_its_label_mode_and_registers_apart(repo):
+    import mlflow
+
+    copy, _ = repo
+    # `ferpipe synthesize` wrote FER+-style votes beside the synthetic faces (ingest.ferplus_votes).
+    out = sh("dvc", "exp", "run", "-S", "ingest.labels=ferplus_probability", "--name", "ferplus", cwd=copy)
+    assert "Running stage 'ingest'" in out
+    assert "ferplus_probability" in json.dumps(json.loads(sh("dvc", "exp", "show", "--json", cwd=copy)))
+    mlflow.set_tracking_uri(f"sqlite:///{copy / 'mlflow.db'}")
+    (run,) = mlflow.search_runs(experiment_names=["fer2013"], filter_string="attributes.run_name = 'ferplus'",
+                                output_format="list")
+    assert run.data.tags["labels"] == "ferplus_probability"
+    manifest = json.loads((copy / "data/arrays/manifest.json").read_text())
+    assert len(manifest["label_names"]) == 8 and manifest["targets"] == "soft"
+    promoted = sh("ferpipe", "promote", "--data", "synthetic", "--labels", "ferplus", cwd=copy)
+    assert "fer2013-expression-ferplus-synthetic" in promoted and "champion is now v1" in promoted
