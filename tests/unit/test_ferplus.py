@@ -66,6 +66,15 @@ def test_vote_file_with_a_missing_column_names_it(tmp_path):
         read_votes(path)
 
 
+@pytest.mark.parametrize("cell", ["x", "-1", "2.5", ""])
+def test_vote_file_with_a_bad_count_names_line_and_field(tmp_path, cell):
+    path = tmp_path / "fer2013new.csv"
+    good = "Training,fer0.png,4,0,0,1,3,2,0,0,0,0\n"
+    path.write_text(HEADER + good + good + f"Training,fer2.png,4,0,0,1,3,2,{cell},0,0,0\n")
+    with pytest.raises(VoteFileError, match=r"fer2013new.csv: line 4, field fear: .* is not a vote count"):
+        read_votes(path)
+
+
 def test_vote_file_must_line_up_with_the_images_row_by_row():
     with pytest.raises(VoteFileError, match="3 vote rows for 2 images"):
         check_alignment("v.csv", np.array(["Training"] * 3), np.array(["Training"] * 2))

@@ -45,21 +45,26 @@ class VoteFileError(ValueError):
 
 def read_votes(path: Path | str) -> tuple[np.ndarray, np.ndarray]:
     """Usage per row and the (rows, 10) vote counts."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.csv as pv
 
     path = Path(path)
     try:
-        table = pv.read_csv(path)
+        table = pv.read_csv(path, convert_options=pv.ConvertOptions(column_types=dict.fromkeys(VOTE_COLUMNS, pa.string())))
     except (OSError, ValueError) as error:
         raise VoteFileError(f"{path}: cannot read the FER+ vote file: {error}") from None
     missing = [c for c in ("Usage", *VOTE_COLUMNS) if c not in table.column_names]
     if missing:
         raise VoteFileError(f"{path}: header lacks column(s) {missing}; expected Usage, Image name, {', '.join(VOTE_COLUMNS)}")
-    votes = np.column_stack([table[c].to_numpy(zero_copy_only=False) for c in VOTE_COLUMNS])
-    if not np.issubdtype(votes.dtype, np.integer) or (votes < 0).any():
-        row, column = np.argwhere(~np.isfinite(votes.astype(float)) | (votes < 0))[0] if votes.dtype != object else (0, 0)
-        raise VoteFileError(f"{path}: line {row + 2}, field {VOTE_COLUMNS[column]}: vote counts must be whole numbers >= 0")
-    return np.asarray(table["Usage"].to_pylist()), votes.astype(np.int64)
+    for column in VOTE_COLUMNS:
+        whole = pc.fill_null(pc.match_substring_regex(pc.utf8_trim_whitespace(table[column]), r"^\d+$"), False)
+        bad = np.flatnonzero(~whole.to_numpy(zero_copy_only=False))
+        if len(bad):
+            raise VoteFileError(f"{path}: line {bad[0] + 2}, field {column}: {table[column][int(bad[0])].as_py()!r} "
+                                f"is not a vote count (a whole number >= 0); {len(bad)} such row(s)")
+    votes = np.column_stack([pc.cast(pc.utf8_trim_whitespace(table[c]), pa.int64()).to_numpy() for c in VOTE_COLUMNS])
+    return np.asarray(table["Usage"].to_pylist(), dtype=object), votes
 
 
 def check_alignment(path: Path | str, vote_usage: np.ndarray, image_usage: np.ndarray) -> None:

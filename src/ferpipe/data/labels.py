@@ -84,6 +84,6 @@ def agreement_with_fer2013(names, label: np.ndarray, fer2013_label: np.ndarray) 
 
 def to_fer2013(names, label: np.ndarray) -> np.ndarray:
     """Class indices under `names` → FER2013 indices; -1 for a class FER2013 lacks (contempt)."""
-    mapping = np.array([EMOTIONS.index(ferplus.FERPLUS_TO_FER2013.get(name, name)) if
-                        ferplus.FERPLUS_TO_FER2013.get(name, name) in EMOTIONS else -1 for name in names])
+    as_fer2013 = [ferplus.FERPLUS_TO_FER2013.get(name, name) for name in names]
+    mapping = np.array([EMOTIONS.index(name) if name in EMOTIONS else -1 for name in as_fer2013])
     return mapping[np.asarray(label)]

@@ -9,8 +9,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ferpipe.data.schema import PIXELS_PER_IMAGE
 from ferpipe.data.labels import Labels
+from ferpipe.data.schema import PIXELS_PER_IMAGE
 from ferpipe.data.validate import FaceTable
 
 
