@@ -83,6 +83,11 @@ def ensemble(references: list[str], evaluate_config: EvaluateConfig, tracking_co
     manifest = json.loads((Path(arrays) / "manifest.json").read_text())
     x_val, y_val = load_split(arrays, "val")
     members = [load_model(reference) for reference in references]
+    classes = len(manifest["label_names"])
+    for reference, member in zip(references, members):
+        if member.output_shape[-1] != classes:
+            raise ValueError(f"{reference}: predicts {member.output_shape[-1]} classes, but the data in {arrays} has "
+                             f"{classes} ({manifest['labels']} labels); ensemble models trained on the same labels")
     val_probabilities = [predict(member, x_val, evaluate_config.batch_size, evaluate_config.tta) for member in members]
     single = [float(np.mean(p.argmax(axis=1) == y_val)) for p in val_probabilities]
     chosen = choose_members(val_probabilities, y_val) if select else list(range(len(members)))
@@ -97,7 +102,7 @@ def ensemble(references: list[str], evaluate_config: EvaluateConfig, tracking_co
         mlflow.set_tags({**tracking.run_tags(manifest), "stage": "ensemble", "ensemble.members": " ".join(summary["members"])})
         mlflow.log_params({"arch": "ensemble", "members": len(chosen), "candidates": len(references),
                            "evaluate.tta": evaluate_config.tta})
-        log_model(model, x_val[:8])
+        log_model(model, x_val[:8], manifest["label_names"])
     with atomic_outputs(outputs.model, outputs.members, outputs.run) as staged:
         model.save(staged(outputs.model))
         write_json(staged(outputs.members), summary)

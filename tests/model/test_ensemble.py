@@ -13,6 +13,7 @@ import pytest
 from ferpipe.config import EvaluateConfig, TrackingConfig
 from ferpipe.data.convert import load_split
 from ferpipe.ensemble import EnsembleOutputs, choose_members, ensemble
+from ferpipe.models import build_model
 from ferpipe.train import TrainOutputs, train
 from tests.model.conftest import TINY
 
@@ -69,3 +70,10 @@ def test_ensemble_of_two_runs_is_a_registered_model_that_averages_its_members(wo
 def test_ensemble_without_candidates_says_what_it_needs(workspace):
     with pytest.raises(ValueError, match="at least one model"):
         ensemble([], EvaluateConfig(), TRACKING)
+
+
+def test_members_must_predict_the_classes_of_the_data(workspace):
+    eight_classes = build_model("tiny_cnn", (48, 48, 1), 8)  # a FER+ model against FER2013 arrays
+    eight_classes.save("ferplus.keras")
+    with pytest.raises(ValueError, match="ferplus.keras: predicts 8 classes, but .* has 7 \\(fer2013 labels\\)"):
+        ensemble(["ferplus.keras"], EvaluateConfig(), TRACKING)
