@@ -28,14 +28,16 @@ def evaluated_runs(experiment: str, limit: int, run_ids: list[str] | None = None
 
 
 def markdown_table(runs: list) -> str:
-    header = ["run", *PARAMS_SHOWN, "val accuracy", "test accuracy (95% CI)", "test unseen in train", "seed binary acc"]
+    # FER2013 and FER+ test accuracies are measured against different labels: the column says which.
+    header = ["run", "labels", *PARAMS_SHOWN, "val accuracy", "test accuracy (95% CI)", "test unseen in train", "seed binary acc"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for run in runs:
         params, metrics = run.data.params, run.data.metrics
         test = metrics.get("eval.test.accuracy")
         interval = (f"{test:.4f} ({metrics['eval.test.accuracy_ci95.low']:.4f}–{metrics['eval.test.accuracy_ci95.high']:.4f})"
                     if test is not None and "eval.test.accuracy_ci95.low" in metrics else "–")
-        cells = [run.info.run_name or run.info.run_id[:8], *(params.get(p, "–") for p in PARAMS_SHOWN),
+        cells = [run.info.run_name or run.info.run_id[:8], run.data.tags.get("labels", "fer2013"),
+                 *(params.get(p, "–") for p in PARAMS_SHOWN),
                  _number(metrics.get("eval.val_accuracy")), interval,
                  _number(metrics.get("eval.test_unseen_in_train.accuracy")), _number(metrics.get("eval.seed_binary_accuracy"))]
         lines.append("| " + " | ".join(map(str, cells)) + " |")

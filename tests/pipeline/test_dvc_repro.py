@@ -177,5 +177,7 @@ def test_ferplus_experiment_says_its_label_mode_and_registers_apart(repo):
     assert run.data.tags["labels"] == "ferplus_probability"
     manifest = json.loads((copy / "data/arrays/manifest.json").read_text())
     assert len(manifest["label_names"]) == 8 and manifest["targets"] == "soft"
+    rows = [line for line in sh("ferpipe", "compare", "--last", "2", cwd=copy).splitlines() if line.startswith("| ")]
+    assert rows[-1].startswith("| ferplus | ferplus_probability |") and rows[-2].split(" | ")[1] == "fer2013"
     promoted = sh("ferpipe", "promote", "--data", "synthetic", "--labels", "ferplus", cwd=copy)
     assert "fer2013-expression-ferplus-synthetic" in promoted and "champion is now v1" in promoted
