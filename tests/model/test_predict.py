@@ -112,3 +112,13 @@ def test_faces_in_larger_photos_are_detected_with_their_box(tmp_path, model):
         x, y, w, h = face.box
         assert 150 <= x + w / 2 <= 294 and 80 <= y + h / 2 <= 224  # on the placed face
     assert all(reason.startswith("no face") for _, reason in results.failures)
+
+
+def test_an_eight_class_model_answers_in_ferplus_classes(tmp_path):
+    from ferpipe.predict import write
+
+    Image.fromarray(random_faces(1, seed=4).reshape(48, 48)).save(tmp_path / "face.png")
+    results = predict(build_model("tiny_cnn", (48, 48, 1), 8), [tmp_path / "face.png"])
+    header, row = write(results, None).splitlines()
+    assert header.endswith("emotion,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt")
+    assert row.split(",")[6] in header.split(",")[7:]
