@@ -56,7 +56,7 @@ def build_labels(mode: str, votes_path: str, raw: RawTable, table: FaceTable, sp
     votes = votes[table.source_row]
     # Training faces get the mode's targets; val and test faces the majority label, as FER+ evaluates.
     trained = ferplus.ferplus_labels(votes, mode.removeprefix("ferplus_"))
-    judged = ferplus.ferplus_labels(votes, "majority")
+    judged = trained if mode == "ferplus_majority" else ferplus.ferplus_labels(votes, "majority")
     is_train = (splits == "train")[:, None]
     targets = np.where(is_train, trained.targets, judged.targets).astype(np.float32)
     keep = np.where(is_train[:, 0], trained.keep, judged.keep)
