@@ -64,7 +64,7 @@ def read_votes(path: Path | str) -> tuple[np.ndarray, np.ndarray]:
             raise VoteFileError(f"{path}: line {bad[0] + 2}, field {column}: {table[column][int(bad[0])].as_py()!r} "
                                 f"is not a vote count (a whole number >= 0); {len(bad)} such row(s)")
     votes = np.column_stack([pc.cast(pc.utf8_trim_whitespace(table[c]), pa.int64()).to_numpy() for c in VOTE_COLUMNS])
-    return np.asarray(table["Usage"].to_pylist(), dtype=object), votes
+    return np.asarray(pc.utf8_trim_whitespace(table["Usage"]).to_pylist(), dtype=object), votes
 
 
 def check_alignment(path: Path | str, vote_usage: np.ndarray, image_usage: np.ndarray) -> None:

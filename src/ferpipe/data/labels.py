@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pyarrow.compute as pc
 
 from ferpipe.data import ferplus
 from ferpipe.data.readers import DataError, RawTable
@@ -50,7 +51,7 @@ def build_labels(mode: str, votes_path: str, raw: RawTable, table: FaceTable, sp
         raise DataError(f"{votes_path}: FER+ vote file not found (ingest.ferplus_votes)")
     try:
         usage, votes = ferplus.read_votes(votes_path)
-        ferplus.check_alignment(votes_path, usage, np.asarray(raw.usage.to_pylist(), dtype=object))
+        ferplus.check_alignment(votes_path, usage, np.asarray(pc.utf8_trim_whitespace(raw.usage).to_pylist(), dtype=object))
     except ferplus.VoteFileError as error:
         raise DataError(str(error)) from None
     votes = votes[table.source_row]
