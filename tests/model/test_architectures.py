@@ -60,3 +60,11 @@ def test_dvc_set_param_lr_1e_4_reaches_the_optimizer_as_a_float(tmp_path):
     config = load_config(params).train
     assert isinstance(config.lr, float) and config.lr == 0.0001
     assert float(make_optimizer(config).learning_rate) == pytest.approx(1e-4)
+
+
+def test_cpu_session_preset_trains_the_compact_vgg_with_a_cosine_schedule():
+    config = TrainConfig(preset="cpu_session", arch="alexnet_seed", epochs=50, batch_size=256).resolved()
+    assert (config.arch, config.optimizer, config.lr, config.batch_size, config.epochs) == ("vgg_small", "adam", 1e-3, 64, 16)
+    assert config.schedule.kind == "cosine" and config.augment.flip
+    # Small enough that a 2-core CPU trains it several times faster than vgg_bn.
+    assert build_model("vgg_small").count_params() < build_model("vgg_bn").count_params() / 5

@@ -11,12 +11,13 @@ from collections.abc import Callable
 
 import keras
 
-from ferpipe.models import alexnet_seed, tiny_cnn, vgg_bn
+from ferpipe.models import alexnet_seed, tiny_cnn, vgg_bn, vgg_small
 
 ARCHITECTURES: dict[str, Callable[[tuple[int, int, int], int], keras.Model]] = {
     "alexnet_seed": alexnet_seed.build,
     "tiny_cnn": tiny_cnn.build,
     "vgg_bn": vgg_bn.build,
+    "vgg_small": vgg_small.build,
 }
 
 
