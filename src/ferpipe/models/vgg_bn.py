@@ -9,18 +9,23 @@ import keras
 from keras import layers
 
 
-def build(input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
+def conv_blocks(widths: tuple[int, ...], dropout: float) -> list[keras.Layer]:
+    """Per width: two 3x3 convolutions with batch norm and ReLU, then 2x2 max pooling and dropout."""
     blocks = []
-    for filters in (64, 128, 256, 512):
+    for filters in widths:
         for _ in range(2):
             blocks += [layers.Conv2D(filters, 3, padding="same", use_bias=False), layers.BatchNormalization(synchronized=True),
                        layers.ReLU()]
-        blocks += [layers.MaxPooling2D(2), layers.Dropout(0.25)]
+        blocks += [layers.MaxPooling2D(2), layers.Dropout(dropout)]
+    return blocks
+
+
+def build(input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
     return keras.Sequential(
         [
             keras.Input(shape=input_shape),
             layers.Rescaling(1 / 255),
-            *blocks,
+            *conv_blocks((64, 128, 256, 512), dropout=0.25),
             layers.Flatten(),
             layers.Dense(1024, activation="relu"),
             layers.Dropout(0.5),
