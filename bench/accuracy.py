@@ -74,7 +74,8 @@ def main() -> None:
                                   f"({', '.join(args.model[i] for i in chosen)}), tta {tta}",
                                   average(val).argmax(1) == y_val, average(test).argmax(1) == y_test, unseen))
 
-    print(json.dumps({"labels": manifest["labels"], "val_faces": int(len(y_val)), "test_faces": int(len(y_test)),
+    print(json.dumps({"labels": manifest.get("labels", "fer2013"),  # arrays converted before FER+ had no such key
+                      "val_faces": int(len(y_val)), "test_faces": int(len(y_test)),
                       "test_unseen_in_train": int(unseen.sum()), "results": results}, indent=2))
     print("\n| predictor | PublicTest | PrivateTest (95% CI) | not seen in training |\n|---|---|---|---|")
     for row in results:
