@@ -43,6 +43,8 @@ def main() -> None:
     parser.add_argument("--tta", nargs="+", default=["none", "flip", "ten_crop"], choices=["none", "flip", "ten_crop"])
     parser.add_argument("--ensemble", action="store_true", help="also score the ensemble chosen on PublicTest")
     args = parser.parse_args()
+    if args.ensemble and len(args.model) < 2:
+        parser.error("--ensemble needs at least two --model")
 
     from ferpipe.predict import load_model
 
@@ -66,7 +68,7 @@ def main() -> None:
             probabilities[tta][1].append(test)
             results.append(scored(f"{reference}, tta {tta}", val.argmax(1) == y_val, test.argmax(1) == y_test, unseen))
             print(json.dumps(results[-1]), flush=True)
-    if args.ensemble and len(args.model) > 1:
+    if args.ensemble:
         for tta, (val, test) in probabilities.items():
             chosen = choose_members(val, y_val)
             average = lambda outputs: np.mean([outputs[i] for i in chosen], axis=0)  # noqa: E731
