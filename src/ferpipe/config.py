@@ -86,6 +86,12 @@ class TrainConfig:
         preset = self.preset if self.preset != "auto" else ("smoke" if data == "synthetic" else "none")
         return dataclasses.replace(self, preset=preset, **PRESETS[preset])
 
+    def preset_overrides(self, data: str = "real") -> dict[str, tuple[Any, Any]]:
+        """The fields the preset changes: name -> (value configured, value the preset sets)."""
+        resolved = self.resolved(data)
+        return {name: (getattr(self, name), getattr(resolved, name)) for name in PRESETS[resolved.preset]
+                if getattr(self, name) != getattr(resolved, name)}
+
 
 NO_AUGMENTATION = AugmentConfig(flip=False, shift=0.0, rotation=0.0, zoom=0.0)
 PRESETS: dict[str, dict[str, Any]] = {

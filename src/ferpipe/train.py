@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ferpipe import tracking
-from ferpipe.config import PRESETS, TrainConfig, TrackingConfig
+from ferpipe.config import TrainConfig, TrackingConfig
 from ferpipe.data.convert import DEFAULT_ARRAYS, load_optional, load_split
 from ferpipe.files import atomic_outputs, write_json
 from ferpipe.inputs import evaluation_batches, training_stream
@@ -54,10 +54,11 @@ def train(config: TrainConfig, tracking_config: TrackingConfig, arrays: Path = D
 
     strategy, chief = distribution(config.distribute)  # before any other TensorFlow work, as MWMS requires
     manifest = json.loads((Path(arrays) / "manifest.json").read_text())
-    if config.preset == "auto" and manifest["data"] == "synthetic":
-        log.warning("train.preset auto on synthetic data: the smoke preset sets %s; set train.preset=none to "
-                    "train exactly what params.yaml says", ", ".join(f"{k}={v}" for k, v in PRESETS["smoke"].items()))
+    overrides = config.preset_overrides(manifest["data"])
     config = config.resolved(manifest["data"])
+    if overrides:  # e.g. `-S train.epochs=30` beside a preset that sets 16 epochs
+        log.warning("train.preset %s replaces %s; set train.preset=none to train exactly what params.yaml says",
+                    config.preset, ", ".join(f"{name}={old} with {new}" for name, (old, new) in overrides.items()))
     soft_targets = load_optional(arrays, "targets_train")  # ferplus_probability: the vote distribution
     x_train, y_train, *targets = subset(config.subset, config.seed, *load_split(arrays, "train"),
                                         *([soft_targets] if soft_targets is not None else []))

@@ -60,3 +60,16 @@ def test_auto_preset_trains_a_small_model_on_synthetic_data_and_the_recipe_on_re
     assert smoke.lr == 5e-4  # what a smoke run keeps from params.yaml, `dvc exp run -S train.lr=...` included
     real = recipe.resolved("real")
     assert (real.preset, real.arch, real.epochs) == ("none", "alexnet_seed", 14)
+
+
+def test_preset_names_the_configured_values_it_replaces():
+    from ferpipe.config import TrainConfig
+
+    # `dvc exp run -S train.preset=cpu_session -S train.epochs=30` trains 16 epochs: the log must say so.
+    config = TrainConfig(preset="cpu_session", arch="vgg_small", epochs=30, lr=1e-3, batch_size=128)
+    overrides = config.preset_overrides()
+    assert overrides["epochs"] == (30, 16)
+    assert overrides["batch_size"] == (128, 64)
+    assert "arch" not in overrides and "lr" not in overrides  # already what the preset sets
+    assert TrainConfig(preset="none", epochs=30).preset_overrides() == {}
+    assert TrainConfig(preset="auto", epochs=30).preset_overrides("synthetic")["epochs"] == (30, 10)
