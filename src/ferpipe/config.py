@@ -106,7 +106,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         batch_size=128, epochs=9, label_smoothing=0.0, augment=NO_AUGMENTATION,
         schedule=ScheduleConfig(kind="none"), early_stopping_patience=0, class_weights=False,
     ),
-    # A real run that fits in one session on a 2-core CPU (on FER2013, 40 minutes with AVX-512, 100
+    # A real run that fits in one session on a 2-core CPU (on FER2013, 40 minutes with AVX-512, up to 100
     # without): the compact vgg_small, batch 64, Adam 1e-3 annealed to 1e-5 over 16 epochs (cosine),
     # the default augmentation.
     "cpu_session": dict(
