@@ -4,7 +4,7 @@ Four blocks of two 3x3 convolutions (32, 64, 128, 256 filters), each block halvi
 (48 → 3), then global average pooling instead of vgg_bn's dense layers: 1.2M parameters and 117M
 multiply-adds a face, a quarter of vgg_bn's (474M) and alexnet_seed's (545M), so a 2-core CPU
 trains it at about 190 images a second with AVX-512 (2.5 minutes per FER2013 epoch) and 75 without
-(seven minutes), where those two take four to fifteen.
+(seven minutes, measured on FER+ while CI shared the CPU), where alexnet_seed took fifteen.
 """
 
 import keras
