@@ -24,10 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ferpipe.config import EvaluateConfig
-from ferpipe.data.convert import DEFAULT_ARRAYS, load_split
-from ferpipe.ensemble import choose_members
-from ferpipe.evaluate import bootstrap_interval, predict
+from ferpipe.core.config import EvaluateConfig
+from ferpipe.core.arrays import ARRAYS, load_split
+from ferpipe.tools.ensemble import choose_members
+from ferpipe.core.inference import class_probabilities
+from ferpipe.evaluate.stage import bootstrap_interval
 
 
 def scored(name: str, val_correct: np.ndarray, test_correct: np.ndarray, unseen: np.ndarray) -> dict:
@@ -38,7 +39,7 @@ def scored(name: str, val_correct: np.ndarray, test_correct: np.ndarray, unseen:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--arrays", type=Path, default=DEFAULT_ARRAYS)
+    parser.add_argument("--arrays", type=Path, default=ARRAYS)
     parser.add_argument("--model", action="append", default=[], help="a trained model to score (repeatable)")
     parser.add_argument("--tta", nargs="+", default=["none", "flip", "ten_crop"], choices=["none", "flip", "ten_crop"])
     parser.add_argument("--ensemble", action="store_true", help="also score the ensemble chosen on PublicTest")
@@ -46,7 +47,7 @@ def main() -> None:
     if args.ensemble and len(args.model) < 2:
         parser.error("--ensemble needs at least two --model")
 
-    from ferpipe.predict import load_model
+    from ferpipe.tools.predict import load_model
 
     manifest = json.loads((args.arrays / "manifest.json").read_text())
     x_val, y_val = load_split(args.arrays, "val")
@@ -63,7 +64,7 @@ def main() -> None:
     for reference in args.model:
         model = load_model(reference)
         for tta in args.tta:
-            val, test = predict(model, x_val, batch_size, tta), predict(model, x_test, batch_size, tta)
+            val, test = (class_probabilities(model, x, batch_size, tta) for x in (x_val, x_test))
             probabilities[tta][0].append(val)
             probabilities[tta][1].append(test)
             results.append(scored(f"{reference}, tta {tta}", val.argmax(1) == y_val, test.argmax(1) == y_test, unseen))

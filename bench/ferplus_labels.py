@@ -22,11 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ferpipe.config import EvaluateConfig, IngestConfig
-from ferpipe.data.convert import convert, load_optional, load_split
-from ferpipe.data.ingest import ingest
-from ferpipe.data.labels import to_fer2013
-from ferpipe.evaluate import bootstrap_interval
+from ferpipe.core.config import EvaluateConfig, IngestConfig
+from ferpipe.convert.stage import convert
+from ferpipe.core.arrays import load_optional, load_split
+from ferpipe.ingest.stage import ingest
+from ferpipe.core.schema import to_fer2013
+from ferpipe.evaluate.stage import bootstrap_interval
 
 SHARED = Path(__file__).resolve().parents[2] / "shared/data/fer2013"
 
@@ -58,10 +59,10 @@ def main() -> None:
             scored("FER2013's own label (mapped to FER+ names)", to_fer2013(names, y_test) == original),
         ]
         for reference in args.model:
-            from ferpipe.evaluate import predict
-            from ferpipe.predict import load_model
+            from ferpipe.core.inference import class_probabilities
+            from ferpipe.tools.predict import load_model
 
-            predicted = predict(load_model(reference), x_test, EvaluateConfig().batch_size).argmax(axis=1)
+            predicted = class_probabilities(load_model(reference), x_test, EvaluateConfig().batch_size).argmax(axis=1)
             results.append(scored(f"model {reference}", predicted == y_test))
 
     print(json.dumps({"test_faces": int(len(y_test)), "dropped": report["labels"]["dropped"],

@@ -55,9 +55,9 @@ def child(side: str, csv_path: Path) -> None:
 
     if side == "ferpipe":
         import matplotlib.pyplot  # noqa: F401  (imported by the report)
-        from ferpipe.config import IngestConfig
-        from ferpipe.data.convert import convert
-        from ferpipe.data.ingest import ingest
+        from ferpipe.core.config import IngestConfig
+        from ferpipe.convert.stage import convert
+        from ferpipe.ingest.stage import ingest
     work = tempfile.mkdtemp(prefix="bench-ingest-")
     os.chdir(work)
     started = time.perf_counter()

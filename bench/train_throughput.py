@@ -23,11 +23,11 @@ def child(side: str, arrays: Path, images: int, arch: str, batch_size: int) -> N
     import keras
     import numpy as np
 
-    from ferpipe.config import NO_AUGMENTATION, TrainConfig
-    from ferpipe.data.convert import load_split
+    from ferpipe.core.config import NO_AUGMENTATION, TrainConfig
+    from ferpipe.core.arrays import load_split
     from ferpipe.models import build_model
-    from ferpipe.inputs import training_stream
-    from ferpipe.train import compile_model
+    from ferpipe.train.inputs import training_stream
+    from ferpipe.train.stage import compile_model
 
     x, y = load_split(arrays, "train")
     x, y = np.asarray(x[:images]), np.asarray(y[:images])

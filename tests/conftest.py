@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -12,9 +13,33 @@ import numpy as np
 import pytest
 import yaml
 
+from ferpipe.core.config import Config, load_config
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REAL_FER2013 = Path(os.environ.get("FER2013_CSV", REPO_ROOT.parent / "shared/data/fer2013/fer2013.csv.gz"))
 REAL_FERPLUS = Path(os.environ.get("FERPLUS_CSV", REAL_FER2013.parent / "fer2013new.csv"))
+
+
+def params(*overrides: str) -> Config:
+    """The repository's params.yaml with `group.key=value` overrides: the values a stage runs with."""
+    return load_config(REPO_ROOT / "params.yaml", overrides)
+
+
+def config_of(group: str, **changes):
+    """One group of params.yaml with some values changed, e.g. config_of("ingest", source="a.csv")."""
+    return dataclasses.replace(getattr(params(), group), **changes)
+
+
+def composed(*overrides: str) -> dict:
+    """What `dvc exp run -S ...` writes to params.yaml: conf/ composed by Hydra, overrides applied."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    with initialize_config_dir(str(REPO_ROOT / "conf"), version_base=None):
+        return OmegaConf.to_container(compose("config", overrides=list(overrides)), resolve=True)
+
+
+NO_AUGMENTATION = dataclasses.replace(params().train.augment, flip=False, shift=0.0, rotation=0.0, zoom=0.0)
 
 
 def random_faces(count: int, seed: int = 0) -> np.ndarray:

@@ -1,23 +1,18 @@
-"""`ferpipe`: the command line that dvc.yaml, MLproject and people call. Thin over plain functions."""
+"""`ferpipe`: the command line people and MLproject call: the stages, and the tools on trained models."""
 
 from __future__ import annotations
 
-import logging
-import os
-import sys
+import importlib
 from pathlib import Path
 
 import typer
 
-from ferpipe.config import ConfigError, load_config
+from ferpipe.core.config import ConfigError, load_config
+from ferpipe.core.entry import execute, quiet_tensorflow, setup_logging
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 PARAMS = typer.Option(Path("params.yaml"), "--params", help="params file (DVC's params.yaml)")
 SET = typer.Option([], "--set", "-S", help="override a param for this run: group.key=value (repeatable)")
-
-
-def _setup_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 
 def _fail(message: str) -> None:
@@ -27,75 +22,22 @@ def _fail(message: str) -> None:
 
 @app.callback()
 def main() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
-    _setup_logging()
+    quiet_tensorflow()
+    setup_logging()
 
 
-@app.command()
-def synthesize(
-    out: Path = typer.Option(None, help="where to write the FER2013-format CSV [default: ingest.source]"),
-    votes_out: Path = typer.Option(None, help="where to write FER+-style votes for them [default: ingest.ferplus_votes]"),
-    if_missing: bool = typer.Option(False, "--if-missing", help="do nothing when a data set is already there"),
-    params: Path = PARAMS,
-) -> None:
-    """Write the embedded synthetic data set (FER2013 CSV format, marked as synthetic) and FER+-style votes."""
-    from ferpipe.data.synthetic import write_synthetic_csv
+def _add_stage(name: str) -> None:
+    """`ferpipe <stage>`: the DVC stage, run exactly as dvc.yaml runs `python -m ferpipe.<stage>`."""
+    package = importlib.import_module(f"ferpipe.{name}")  # a docstring only: the stage's code loads when it runs
 
-    try:
-        config = load_config(params)
-        out = out or Path(config.ingest.source)
-        votes_out = votes_out or Path(config.ingest.ferplus_votes)
-        if if_missing and out.exists():
-            typer.echo(f"{out} exists: using it (delete it to regenerate synthetic data)")
-            return
-        rows = write_synthetic_csv(out, config.synthetic, votes_out)
-    except (ConfigError, ValueError) as error:
-        _fail(str(error))
-    typer.echo(f"wrote {rows} synthetic faces to {out} and their votes to {votes_out} (SYNTHETIC data, not FER2013)")
+    def command(params: Path = PARAMS, overrides: list[str] = SET) -> None:
+        raise typer.Exit(execute(lambda: importlib.import_module(f"ferpipe.{name}.stage").run, params, overrides))
+
+    app.command(name=name, help=package.__doc__)(command)
 
 
-@app.command()
-def ingest(params: Path = PARAMS, overrides: list[str] = SET) -> None:
-    """Stage ingest: read ingest.source in any FER2013 form, validate every row, write the data report."""
-    from ferpipe.data.ingest import ingest as run_ingest
-    from ferpipe.data.readers import DataError
-
-    try:
-        run_ingest(load_config(params, overrides).ingest)
-    except (ConfigError, DataError) as error:
-        _fail(str(error))
-
-
-@app.command()
-def convert() -> None:
-    """Stage convert: validated faces → uint8 arrays per split (train/val/test) and a manifest."""
-    from ferpipe.data.convert import convert as run_convert
-
-    run_convert()
-
-
-@app.command()
-def train(params: Path = PARAMS, overrides: list[str] = SET) -> None:
-    """Stage train: fit train.arch on the train split, keep the best epoch on val, log to MLflow."""
-    from ferpipe.train import train as run_train
-
-    try:
-        config = load_config(params, overrides)
-        run_train(config.train, config.tracking)
-    except (ConfigError, ValueError) as error:
-        _fail(str(error))
-
-
-@app.command()
-def evaluate(params: Path = PARAMS, overrides: list[str] = SET) -> None:
-    """Stage evaluate: the trained model on test (PrivateTest), once; metrics, plots, MLflow."""
-    from ferpipe.evaluate import evaluate as run_evaluate
-
-    try:
-        config = load_config(params, overrides)
-    except ConfigError as error:
-        _fail(str(error))
-    run_evaluate(config.evaluate, config.tracking)
+for _stage in ("synthesize", "ingest", "convert", "train", "evaluate"):
+    _add_stage(_stage)
 
 
 DATA = typer.Option("real", help="which registered model: the one trained on real or on synthetic data")
@@ -104,7 +46,7 @@ LABELS = typer.Option("fer2013", help="which registered model: FER2013-label mod
 
 def _registered_model(params: Path, data: str, labels: str):
     """The tracking config and the registered model's name, with MLflow pointed at the store."""
-    from ferpipe import registry, tracking
+    from ferpipe.core import registry, tracking
 
     if labels not in registry.LABEL_FAMILIES:
         _fail(f"--labels {labels!r}: use one of {', '.join(registry.LABEL_FAMILIES)}")
@@ -121,7 +63,7 @@ def promote(
     params: Path = PARAMS,
 ) -> None:
     """Move alias champion to the challenger if it beats the champion on the validation metric."""
-    from ferpipe import registry
+    from ferpipe.core import registry
 
     config, name = _registered_model(params, data, labels)
     try:
@@ -138,7 +80,7 @@ def promote(
 @app.command()
 def rollback(data: str = DATA, labels: str = LABELS, params: Path = PARAMS) -> None:
     """Return alias champion to the version the current champion replaced."""
-    from ferpipe import registry
+    from ferpipe.core import registry
 
     _, name = _registered_model(params, data, labels)
     try:
@@ -156,7 +98,7 @@ def predict(
     batch_size: int = typer.Option(256, help="images per prediction batch"),
 ) -> None:
     """Predict the expression of every face in the inputs; bad files are reported, not fatal."""
-    from ferpipe import predict as prediction
+    from ferpipe.tools import predict as prediction
 
     try:
         loaded, names = prediction.load_model(model), prediction.label_names_of(model)
@@ -182,8 +124,8 @@ def ensemble(
     overrides: list[str] = SET,
 ) -> None:
     """Average the candidates' probabilities (members chosen on val), evaluate, log and register the ensemble."""
-    from ferpipe.ensemble import EnsembleOutputs
-    from ferpipe.ensemble import ensemble as run_ensemble
+    from ferpipe.tools.ensemble import EnsembleOutputs
+    from ferpipe.tools.ensemble import ensemble as run_ensemble
 
     try:
         config = load_config(params, overrides)
@@ -204,8 +146,8 @@ def compare(
     params: Path = PARAMS,
 ) -> None:
     """Runs side by side: params, val/test accuracy with intervals, confusion matrices (markdown + PNG)."""
-    from ferpipe import tracking
-    from ferpipe.compare import compare as run_compare
+    from ferpipe.core import tracking
+    from ferpipe.tools.compare import compare as run_compare
 
     config = load_config(params).tracking
     tracking.configure(config.experiment)

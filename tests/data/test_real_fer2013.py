@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from ferpipe.config import IngestConfig
-from ferpipe.data.convert import convert, load_split
-from ferpipe.data.ingest import ingest
-from ferpipe.files import sha256_of
-from tests.conftest import require_real_data, require_real_votes
+from ferpipe.convert.stage import convert
+from ferpipe.core.arrays import load_split
+from ferpipe.ingest.stage import ingest
+from ferpipe.core.files import sha256_of
+from tests.conftest import config_of, require_real_data, require_real_votes
 
 pytestmark = pytest.mark.real_data
 
@@ -18,7 +18,7 @@ def real(tmp_path_factory):
     folder = tmp_path_factory.mktemp("real")
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(folder)
-        report = ingest(IngestConfig(source=str(source)))
+        report = ingest(config_of("ingest", source=str(source)))
         manifest = convert()
     return report, manifest, folder
 
@@ -62,7 +62,7 @@ def test_arrays_match_the_report_and_first_row_is_kaggles(real):
 def test_ferplus_votes_line_up_and_drop_what_the_ferplus_rules_drop(mode, tmp_path, monkeypatch):
     votes = require_real_votes()
     monkeypatch.chdir(tmp_path)
-    labels = ingest(IngestConfig(source=str(require_real_data()), labels=mode, ferplus_votes=str(votes)))["labels"]
+    labels = ingest(config_of("ingest", source=str(require_real_data()), labels=mode, ferplus_votes=str(votes)))["labels"]
     # Val and test are judged on the majority label in both modes, so they keep the same faces.
     assert (labels["kept"]["val"], labels["kept"]["test"]) == (3199, 3153)
     assert labels["kept"]["train"] == {"ferplus_majority": 25060, "ferplus_probability": 27956}[mode]

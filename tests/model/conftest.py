@@ -1,12 +1,13 @@
+from dataclasses import replace
 import shutil
 from pathlib import Path
 
 import pytest
 
-from ferpipe.config import NO_AUGMENTATION, IngestConfig, ScheduleConfig, SyntheticConfig, TrainConfig
-from ferpipe.data.convert import convert
-from ferpipe.data.ingest import ingest
-from ferpipe.data.synthetic import write_synthetic_csv
+from ferpipe.convert.stage import convert
+from ferpipe.ingest.stage import ingest
+from ferpipe.synthesize.stage import write_synthetic_csv
+from tests.conftest import config_of, NO_AUGMENTATION
 
 
 @pytest.fixture(scope="session")
@@ -15,8 +16,8 @@ def synthetic_arrays(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("arrays")
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(folder)
-        write_synthetic_csv(Path("fer2013.csv"), SyntheticConfig(rows={"Training": 280, "PublicTest": 70, "PrivateTest": 70}))
-        ingest(IngestConfig(source="fer2013.csv"))
+        write_synthetic_csv(Path("fer2013.csv"), config_of("synthetic", rows={"Training": 280, "PublicTest": 70, "PrivateTest": 70}))
+        ingest(config_of("ingest", source="fer2013.csv"))
         convert()
     return folder / "data/arrays"
 
@@ -32,5 +33,5 @@ def workspace(tmp_path, monkeypatch, synthetic_arrays):
     return tmp_path
 
 
-TINY = TrainConfig(arch="tiny_cnn", epochs=3, batch_size=32, lr=3e-3, seed=1, augment=NO_AUGMENTATION,
-                   schedule=ScheduleConfig(kind="none"))
+TINY = config_of("train", arch="tiny_cnn", epochs=3, batch_size=32, lr=3e-3, seed=1, augment=NO_AUGMENTATION,
+                   schedule=replace(config_of("train").schedule, kind="none"))

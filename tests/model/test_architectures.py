@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 
-from ferpipe.config import TrainConfig
 from ferpipe.models import ARCHITECTURES, build_model
-from ferpipe.train import compile_model, make_optimizer
+from ferpipe.train.stage import compile_model, make_optimizer
+from ferpipe.core.config import Config, build
+from tests.conftest import composed, config_of
 
 
 def test_alexnet_seed_matches_the_seed_layer_for_layer():
@@ -33,7 +34,7 @@ def test_unknown_architecture_is_named():
 def test_accuracy_is_true_accuracy_not_keras_binary_accuracy():
     # The seed's "88.6%" was binary accuracy over 7 one-hot outputs. Our "accuracy" must be the
     # share of images whose top class is right.
-    model = compile_model(TrainConfig(arch="tiny_cnn"), 7, (48, 48, 1))
+    model = compile_model(config_of("train", arch="tiny_cnn"), 7, (48, 48, 1))
     images = np.random.default_rng(1).integers(0, 256, (64, 48, 48, 1)).astype("float32")
     labels = np.random.default_rng(2).integers(0, 7, 64)
     scores = model.evaluate(images, np.eye(7)[labels], return_dict=True, verbose=0)
@@ -43,17 +44,16 @@ def test_accuracy_is_true_accuracy_not_keras_binary_accuracy():
     assert model.loss.__class__.__name__ == "CategoricalCrossentropy"
 
 
-def test_seed_recipe_preset_reproduces_the_seed_training():
-    config = TrainConfig(preset="seed_recipe", arch="tiny_cnn", lr=0.1, epochs=50).resolved()
+def test_seed_recipe_reproduces_the_seed_training():
+    config = build(Config, composed("train=seed_recipe"), "conf").train
     assert (config.arch, config.loss, config.optimizer, config.lr, config.batch_size, config.epochs) == \
         ("alexnet_seed", "binary_crossentropy", "adam", 1e-3, 128, 9)
     assert not config.augment.flip and config.augment.shift == 0
-    model = compile_model(TrainConfig(preset="seed_recipe").resolved(), 7, (48, 48, 1))
-    assert model.loss.__class__.__name__ == "BinaryCrossentropy"
+    assert compile_model(config, 7, (48, 48, 1)).loss.__class__.__name__ == "BinaryCrossentropy"
 
 
 def test_dvc_set_param_lr_1e_4_reaches_the_optimizer_as_a_float(tmp_path):
-    from ferpipe.config import load_config
+    from ferpipe.core.config import load_config
 
     params = tmp_path / "params.yaml"
     params.write_text("train:\n  lr: 1e-4\n")  # what `dvc exp run -S train.lr=1e-4` writes
@@ -62,8 +62,8 @@ def test_dvc_set_param_lr_1e_4_reaches_the_optimizer_as_a_float(tmp_path):
     assert float(make_optimizer(config).learning_rate) == pytest.approx(1e-4)
 
 
-def test_cpu_session_preset_trains_the_compact_vgg_with_a_cosine_schedule():
-    config = TrainConfig(preset="cpu_session", arch="alexnet_seed", epochs=50, batch_size=256).resolved()
+def test_cpu_session_recipe_trains_the_compact_vgg_with_a_cosine_schedule():
+    config = build(Config, composed("train=cpu_session"), "conf").train
     assert (config.arch, config.optimizer, config.lr, config.batch_size, config.epochs) == ("vgg_small", "adam", 1e-3, 64, 16)
     assert config.schedule.kind == "cosine" and config.augment.flip
     # Under a fifth of vgg_bn's parameters (and a quarter of its multiply-adds): what makes it fit a CPU session.

@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 import yaml
 
-from ferpipe.config import TrackingConfig
-from ferpipe.train import TrainOutputs, train
+from ferpipe.train.stage import train
+from ferpipe.core.paths import TrainOutputs
 from tests.model.conftest import TINY
+from tests.conftest import config_of
 
 
 def free_ports(count: int) -> list[int]:
@@ -57,11 +58,11 @@ def test_two_multi_worker_processes_train_together_and_end_with_the_same_weights
 
 
 def test_mirrored_strategy_trains_on_the_cpu_when_there_is_no_gpu(workspace):
-    summary = train(replace(TINY, distribute="mirrored"), TrackingConfig(experiment="tests"))
+    summary = train(replace(TINY, distribute="mirrored"), config_of("tracking", experiment="tests"))
     assert summary["epochs"] == TINY.epochs and Path(TrainOutputs.model).exists()
 
 
 def test_multi_worker_without_a_cluster_description_says_what_it_needs(workspace, monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
     with pytest.raises(ValueError, match="TF_CONFIG"):
-        train(replace(TINY, distribute="multi_worker"), TrackingConfig(experiment="tests"))
+        train(replace(TINY, distribute="multi_worker"), config_of("tracking", experiment="tests"))

@@ -10,14 +10,15 @@ import mlflow
 import numpy as np
 import pytest
 
-from ferpipe.config import EvaluateConfig, TrackingConfig
-from ferpipe.data.convert import load_split
-from ferpipe.ensemble import EnsembleOutputs, choose_members, ensemble
+from ferpipe.core.arrays import load_split
+from ferpipe.tools.ensemble import EnsembleOutputs, choose_members, ensemble
 from ferpipe.models import build_model
-from ferpipe.train import TrainOutputs, train
+from ferpipe.train.stage import train
+from ferpipe.core.paths import TrainOutputs
 from tests.model.conftest import TINY
+from tests.conftest import config_of
 
-TRACKING = TrackingConfig(experiment="tests")
+TRACKING = config_of("tracking", experiment="tests")
 
 
 def val_accuracy(probabilities, labels):
@@ -48,7 +49,7 @@ def test_ensemble_of_two_runs_is_a_registered_model_that_averages_its_members(wo
         train(replace(TINY, seed=seed), TRACKING)
         references.append(str(shutil.copy(TrainOutputs.model, f"member{seed}.keras")))
 
-    result = ensemble(references, EvaluateConfig(bootstrap_samples=100, tta="flip"), TRACKING, select=False)
+    result = ensemble(references, config_of("evaluate", bootstrap_samples=100, tta="flip"), TRACKING, select=False)
 
     outputs = EnsembleOutputs()
     assert result["members"] == references and result["tta"] == "flip"
@@ -69,11 +70,11 @@ def test_ensemble_of_two_runs_is_a_registered_model_that_averages_its_members(wo
 
 def test_ensemble_without_candidates_says_what_it_needs(workspace):
     with pytest.raises(ValueError, match="at least one model"):
-        ensemble([], EvaluateConfig(), TRACKING)
+        ensemble([], config_of("evaluate"), TRACKING)
 
 
 def test_members_must_predict_the_classes_of_the_data(workspace):
     eight_classes = build_model("tiny_cnn", (48, 48, 1), 8)  # a FER+ model against FER2013 arrays
     eight_classes.save("ferplus.keras")
     with pytest.raises(ValueError, match="ferplus.keras: predicts 8 classes, but .* has 7 \\(fer2013 labels\\)"):
-        ensemble(["ferplus.keras"], EvaluateConfig(), TRACKING)
+        ensemble(["ferplus.keras"], config_of("evaluate"), TRACKING)

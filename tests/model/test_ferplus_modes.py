@@ -7,15 +7,15 @@ import mlflow
 import numpy as np
 import pytest
 
-from ferpipe.config import EvaluateConfig, IngestConfig, SyntheticConfig, TrackingConfig
-from ferpipe.data.convert import convert
-from ferpipe.data.ferplus import FERPLUS_CLASSES
-from ferpipe.data.ingest import ingest
-from ferpipe.data.synthetic import write_synthetic_csv
-from ferpipe.evaluate import evaluate
-from ferpipe.predict import label_names_of
-from ferpipe.train import train
+from ferpipe.convert.stage import convert
+from ferpipe.core.schema import FERPLUS_CLASSES
+from ferpipe.ingest.stage import ingest
+from ferpipe.synthesize.stage import write_synthetic_csv
+from ferpipe.evaluate.stage import evaluate
+from ferpipe.tools.predict import label_names_of
+from ferpipe.train.stage import train
 from tests.model.conftest import TINY
+from tests.conftest import config_of
 
 ROWS = {"Training": 280, "PublicTest": 70, "PrivateTest": 70}
 
@@ -26,12 +26,12 @@ def test_tiny_run_trains_evaluates_and_registers_eight_class_model(mode, tmp_pat
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("DVC_EXP_NAME", raising=False)
     monkeypatch.setenv("DVC_ROOT", str(tmp_path))
-    write_synthetic_csv(Path("fer2013.csv"), SyntheticConfig(rows=ROWS), Path("fer2013new.csv"))
-    ingest(IngestConfig(source="fer2013.csv", labels=mode, ferplus_votes="fer2013new.csv"))
+    write_synthetic_csv(Path("fer2013.csv"), config_of("synthetic", rows=ROWS), Path("fer2013new.csv"))
+    ingest(config_of("ingest", source="fer2013.csv", labels=mode, ferplus_votes="fer2013new.csv"))
     manifest = convert()
-    tracking = TrackingConfig(experiment="tests")
+    tracking = config_of("tracking", experiment="tests")
     train(TINY, tracking)
-    metrics = evaluate(EvaluateConfig(bootstrap_samples=50), tracking)
+    metrics = evaluate(config_of("evaluate", bootstrap_samples=50), tracking)
 
     assert manifest["targets"] == ("soft" if mode == "ferplus_probability" else "hard")
     assert metrics["labels"] == mode and metrics["evaluated_on"] == "ferplus_majority"

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from ferpipe.cli import app
 from ferpipe.models import build_model
-from ferpipe.predict import predict
+from ferpipe.tools.predict import predict
 from tests.conftest import fer_csv_text, random_faces, require_real_data
 
 
@@ -115,7 +115,7 @@ def test_faces_in_larger_photos_are_detected_with_their_box(tmp_path, model):
 
 
 def test_an_eight_class_model_answers_in_ferplus_classes(tmp_path):
-    from ferpipe.predict import write
+    from ferpipe.tools.predict import write
 
     Image.fromarray(random_faces(1, seed=4).reshape(48, 48)).save(tmp_path / "face.png")
     results = predict(build_model("tiny_cnn", (48, 48, 1), 8), [tmp_path / "face.png"])

@@ -17,12 +17,13 @@ import pytest
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
-from ferpipe import registry
+from ferpipe.core import registry
 from ferpipe.cli import app
-from ferpipe.config import EvaluateConfig, TrackingConfig
-from ferpipe.evaluate import evaluate
-from ferpipe.train import TrainOutputs, train
+from ferpipe.evaluate.stage import evaluate
+from ferpipe.train.stage import train
+from ferpipe.core.paths import TrainOutputs
 from tests.model.conftest import TINY
+from tests.conftest import config_of
 
 NAME = "fer2013-expression-synthetic"  # the stage registers synthetic-data models under this name
 
@@ -79,9 +80,9 @@ def aliases() -> dict[str, str]:
 
 
 def test_evaluated_models_become_versions_and_promotion_is_gated(on_server):
-    tracking = TrackingConfig(experiment="registry-tests")
+    tracking = config_of("tracking", experiment="registry-tests")
     train(replace(TINY, epochs=4), tracking)
-    metrics = evaluate(EvaluateConfig(bootstrap_samples=100), tracking)
+    metrics = evaluate(config_of("evaluate", bootstrap_samples=100), tracking)
     client = MlflowClient()
     first = client.get_model_version_by_alias(NAME, "challenger")
     assert float(first.tags["val_accuracy"]) == pytest.approx(metrics["val_accuracy"])
@@ -133,9 +134,9 @@ def test_evaluated_models_become_versions_and_promotion_is_gated(on_server):
 
 
 def test_served_champion_answers_like_predict(on_server, mlflow_server, tmp_path):
-    tracking = TrackingConfig(experiment="registry-tests")
+    tracking = config_of("tracking", experiment="registry-tests")
     train(replace(TINY, epochs=2), tracking)
-    evaluate(EvaluateConfig(bootstrap_samples=50), tracking)
+    evaluate(config_of("evaluate", bootstrap_samples=50), tracking)
     registry.promote(NAME, "val_accuracy", margin=0.0, force=True)
 
     faces = np.load("data/arrays/x_test.npy")[:5]
@@ -143,7 +144,7 @@ def test_served_champion_answers_like_predict(on_server, mlflow_server, tmp_path
         from PIL import Image
 
         Image.fromarray(face[..., 0]).save(tmp_path / f"face_{i}.png")
-    from ferpipe.predict import load_model, predict
+    from ferpipe.tools.predict import load_model, predict
 
     expected = predict(load_model(f"models:/{NAME}@champion"), sorted(tmp_path.glob("face_*.png"))).probabilities
 

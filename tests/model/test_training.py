@@ -10,13 +10,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ferpipe import train as train_module
-from ferpipe.config import AugmentConfig, EvaluateConfig, ScheduleConfig, TrackingConfig
-from ferpipe.evaluate import EvaluateOutputs, bootstrap_interval, evaluate, seed_binary_accuracy
-from ferpipe.train import TrainOutputs, train
+from ferpipe.train import stage as train_module
+from ferpipe.evaluate.stage import bootstrap_interval, evaluate, seed_binary_accuracy
+from ferpipe.core.paths import EvaluateOutputs
+from ferpipe.train.stage import train
+from ferpipe.core.paths import CHECKPOINTS, TrainOutputs
 from tests.model.conftest import TINY
+from tests.conftest import config_of
 
-TRACKING = TrackingConfig(experiment="tests")
+TRACKING = config_of("tracking", experiment="tests")
 
 
 def runs(status=None):
@@ -45,7 +47,7 @@ def test_training_learns_and_writes_its_outputs(workspace):
     assert run.data.params["arch"] == "tiny_cnn" and float(run.data.params["lr"]) == pytest.approx(3e-3)
     assert run.data.tags["data"] == "synthetic"
     assert len(mlflow.tracking.MlflowClient().get_metric_history(run_id, "val_accuracy")) == 15
-    assert not Path(TrainOutputs.checkpoints).exists()  # cleared after success
+    assert not CHECKPOINTS.exists()  # cleared after success
 
 
 class Interrupt(Exception):
@@ -71,7 +73,7 @@ def train_interrupted_after(epochs: int, config, monkeypatch) -> None:
 def test_rerun_after_interruption_resumes_from_the_last_epoch(workspace, monkeypatch):
     config = replace(TINY, epochs=4)
     train_interrupted_after(2, config, monkeypatch)
-    assert len(pd.read_csv(Path(TrainOutputs.checkpoints) / "history.csv")) == 2
+    assert len(pd.read_csv(CHECKPOINTS / "history.csv")) == 2
     (failed,) = runs("FAILED")
 
     summary = train(config, TRACKING)
@@ -83,8 +85,8 @@ def test_rerun_after_interruption_resumes_from_the_last_epoch(workspace, monkeyp
 
 def test_resumed_plateau_schedule_and_early_stopping_behave_as_if_never_interrupted(workspace, monkeypatch):
     # patience 1 and a tiny min_lr: the learning rate is cut several times, across the interruption.
-    config = replace(TINY, epochs=7, augment=AugmentConfig(), early_stopping_patience=3,
-                     schedule=ScheduleConfig(kind="plateau", factor=0.3, patience=1, min_lr=1e-7))
+    config = replace(TINY, epochs=7, augment=config_of("train").augment, early_stopping_patience=3,
+                     schedule=replace(config_of("train").schedule, kind="plateau", factor=0.3, patience=1, min_lr=1e-7))
     train(config, TRACKING)
     uninterrupted = pd.read_csv(TrainOutputs.history)
     assert uninterrupted["learning_rate"].nunique() > 1
@@ -97,7 +99,7 @@ def test_resumed_plateau_schedule_and_early_stopping_behave_as_if_never_interrup
 def test_an_unreadable_checkpoint_means_a_fresh_start_not_a_crash(workspace, monkeypatch):
     config = replace(TINY, epochs=3)
     train_interrupted_after(2, config, monkeypatch)
-    (Path(TrainOutputs.checkpoints) / "backup/latest.weights.h5").write_bytes(b"half-written")
+    (CHECKPOINTS / "backup/latest.weights.h5").write_bytes(b"half-written")
     assert train(config, TRACKING)["epochs_this_run"] == 3
 
 
@@ -110,11 +112,11 @@ def test_changed_params_do_not_resume_a_stale_checkpoint(workspace, monkeypatch)
 
 def test_run_of_a_killed_training_is_marked_failed_not_left_running(workspace):
     # What `kill -9` before the first checkpoint leaves: a RUNNING run, recorded in the state file.
-    from ferpipe import tracking
+    from ferpipe.core import tracking
 
     experiment_id = tracking.configure(TRACKING.experiment)
     orphan = mlflow.tracking.MlflowClient().create_run(experiment_id).info.run_id
-    state = Path(TrainOutputs.checkpoints)
+    state = CHECKPOINTS
     state.mkdir(parents=True)
     (state / "state.json").write_text(json.dumps({"fingerprint": "x", "run_id": orphan}))
     train(replace(TINY, epochs=1), TRACKING)
@@ -124,7 +126,7 @@ def test_run_of_a_killed_training_is_marked_failed_not_left_running(workspace):
 
 def test_evaluation_reports_honest_metrics_into_the_same_mlflow_run(workspace):
     train(replace(TINY, epochs=4), TRACKING)
-    metrics = evaluate(EvaluateConfig(bootstrap_samples=200), TRACKING)
+    metrics = evaluate(config_of("evaluate", bootstrap_samples=200), TRACKING)
     test = metrics["test"]
     low, high = test["accuracy_ci95"]
     assert low <= test["accuracy"] <= high

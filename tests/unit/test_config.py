@@ -1,6 +1,6 @@
 import pytest
 
-from ferpipe.config import Config, ConfigError, build, load_config
+from ferpipe.core.config import Config, ConfigError, build, load_config
 
 
 def test_scientific_notation_from_dvc_set_param_becomes_a_float(tmp_path):
@@ -52,7 +52,7 @@ def test_malformed_override_and_fractional_integer_are_rejected(tmp_path):
 
 
 def test_auto_preset_trains_a_small_model_on_synthetic_data_and_the_recipe_on_real_data():
-    from ferpipe.config import TrainConfig
+    from ferpipe.core.config import TrainConfig
 
     recipe = TrainConfig(preset="auto", arch="alexnet_seed", epochs=14, lr=5e-4)
     smoke = recipe.resolved("synthetic")
@@ -63,7 +63,7 @@ def test_auto_preset_trains_a_small_model_on_synthetic_data_and_the_recipe_on_re
 
 
 def test_preset_names_the_configured_values_it_replaces():
-    from ferpipe.config import TrainConfig
+    from ferpipe.core.config import TrainConfig
 
     # `dvc exp run -S train.preset=cpu_session -S train.epochs=30` trains 16 epochs: the log must say so.
     config = TrainConfig(preset="cpu_session", arch="vgg_small", epochs=30, lr=1e-3, batch_size=128)

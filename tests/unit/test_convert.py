@@ -4,11 +4,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ferpipe.config import IngestConfig
-from ferpipe.data.convert import convert, load_split
-from ferpipe.data.ingest import ingest
-from ferpipe.files import sha256_of
-from tests.conftest import fer_csv_text
+from ferpipe.convert.stage import convert
+from ferpipe.core.arrays import load_split
+from ferpipe.ingest.stage import ingest
+from ferpipe.core.files import sha256_of
+from tests.conftest import config_of, fer_csv_text
 
 
 @pytest.fixture
@@ -18,7 +18,7 @@ def arrays(in_tmp, small_fer):
     faces[1] = faces[0]  # a PublicTest face that also appears in Training
     faces[5] = faces[3]  # a PrivateTest face that also appears in Training
     Path("fer2013.csv").write_text(fer_csv_text(labels, usages, faces))
-    ingest(IngestConfig(source="fer2013.csv"))
+    ingest(config_of("ingest", source="fer2013.csv"))
     manifest = convert()
     return Path("data/arrays"), manifest, (labels, usages, faces)
 

@@ -1,7 +1,7 @@
 import numpy as np
 
-from ferpipe.data import duplicates
-from ferpipe.data.duplicates import image_groups, seen_in
+from ferpipe.core import duplicates
+from ferpipe.core.duplicates import image_groups, seen_in
 from tests.conftest import random_faces
 
 

@@ -1,5 +1,7 @@
 """Every accepted input form, every validation rule, and the stage's all-or-nothing outputs."""
 
+from dataclasses import replace
+
 import csv
 import gzip
 import io
@@ -12,18 +14,18 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from ferpipe.config import IngestConfig
-from ferpipe.data.ingest import IngestOutputs, ingest
-from ferpipe.data.readers import DataError
-from ferpipe.data.schema import EMOTIONS
-from ferpipe.data.store import read_faces
-from tests.conftest import fer_csv_text, pixel_text, random_faces
+from ferpipe.ingest.stage import ingest
+from ferpipe.core.paths import IngestOutputs
+from ferpipe.core.schema import DataError
+from ferpipe.core.schema import EMOTIONS
+from ferpipe.core.faces import read_faces
+from tests.conftest import config_of, fer_csv_text, pixel_text, random_faces
 
 OUTPUTS = IngestOutputs()
 
 
 def run(source, **options):
-    return ingest(IngestConfig(source=str(source), **options))
+    return ingest(config_of("ingest", source=str(source), **options))
 
 
 def stored_faces():
@@ -243,7 +245,7 @@ def test_a_failed_run_removes_stale_outputs_of_an_earlier_success(in_tmp, small_
 def test_outputs_carry_the_source_hash_and_the_plot(in_tmp, small_fer):
     Path("fer2013.csv").write_text(fer_csv_text(*small_fer))
     report = run("fer2013.csv")
-    from ferpipe.files import sha256_of
+    from ferpipe.core.files import sha256_of
 
     assert report["source"]["sha256"] == sha256_of("fer2013.csv")
     assert pq.read_metadata(OUTPUTS.faces).num_rows == 21

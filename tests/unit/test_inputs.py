@@ -1,11 +1,13 @@
 """The training stream: a pure function of (seed, epoch, step), so that a resumed run sees the same batches."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from ferpipe.config import NO_AUGMENTATION, AugmentConfig
-from ferpipe.inputs import random_affine, training_stream
+from ferpipe.train.inputs import random_affine, training_stream
+from tests.conftest import config_of, NO_AUGMENTATION
 
 FACES = np.random.default_rng(0).integers(0, 256, size=(10, 48, 48, 1), dtype=np.uint8)
 LABELS = np.arange(10) % 7
@@ -37,7 +39,7 @@ def test_soft_targets_travel_with_their_images_unchanged():
 
 
 def test_a_stream_started_at_a_later_epoch_continues_the_full_one_exactly():
-    augment = AugmentConfig()
+    augment = config_of("train").augment
     full = batches(training_stream(FACES, LABELS, 7, 4, 3, augment, first_epoch=0, epochs=3), 9)
     resumed = batches(training_stream(FACES, LABELS, 7, 4, 3, augment, first_epoch=2, epochs=3), 3)
     for (images, labels), (again, again_labels) in zip(full[6:], resumed, strict=True):
@@ -47,9 +49,9 @@ def test_a_stream_started_at_a_later_epoch_continues_the_full_one_exactly():
 
 def test_augmentation_changes_images_and_depends_only_on_the_seed():
     images = tf.constant(FACES, tf.float32)
-    one = random_affine(images, AugmentConfig(), tf.constant([1, 2], tf.int64)).numpy()
-    same = random_affine(images, AugmentConfig(), tf.constant([1, 2], tf.int64)).numpy()
-    other = random_affine(images, AugmentConfig(), tf.constant([1, 3], tf.int64)).numpy()
+    one = random_affine(images, config_of("train").augment, tf.constant([1, 2], tf.int64)).numpy()
+    same = random_affine(images, config_of("train").augment, tf.constant([1, 2], tf.int64)).numpy()
+    other = random_affine(images, config_of("train").augment, tf.constant([1, 3], tf.int64)).numpy()
     np.testing.assert_array_equal(one, same)
     assert not np.array_equal(one, other) and not np.array_equal(one, FACES)
     assert one.min() >= 0 and one.max() <= 255  # edges repeated, no black borders invented
@@ -58,7 +60,7 @@ def test_augmentation_changes_images_and_depends_only_on_the_seed():
 @pytest.mark.parametrize("mirrored", [True, False])
 def test_flip_alone_mirrors_an_image_or_leaves_it_untouched(mirrored):
     image = tf.constant(FACES[:1], tf.float32)
-    flip_only = AugmentConfig(flip=True, shift=0.0, rotation=0.0, zoom=0.0)
+    flip_only = replace(NO_AUGMENTATION, flip=True)
     for attempt in range(50):  # find a seed that draws the wanted side
         out = random_affine(image, flip_only, tf.constant([attempt, 0], tf.int64)).numpy()
         if np.allclose(out, FACES[:1, :, ::-1], atol=1e-3) == mirrored:

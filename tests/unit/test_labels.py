@@ -5,13 +5,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ferpipe.config import IngestConfig
-from ferpipe.data.convert import convert, load_optional, load_split
-from ferpipe.data.ferplus import FERPLUS_CLASSES, VOTE_COLUMNS
-from ferpipe.data.ingest import IngestOutputs, ingest
-from ferpipe.data.readers import DataError
-from ferpipe.data.store import read_faces
-from tests.conftest import fer_csv_text
+from ferpipe.convert.stage import convert
+from ferpipe.core.arrays import load_optional, load_split
+from ferpipe.core.schema import FERPLUS_CLASSES, VOTE_COLUMNS
+from ferpipe.ingest.stage import ingest
+from ferpipe.core.paths import IngestOutputs
+from ferpipe.core.schema import DataError
+from ferpipe.core.faces import read_faces
+from tests.conftest import config_of, fer_csv_text
 
 # One vote row per face of the small_fer fixture (labels 0..6, three faces each, usages cycling
 # Training, PublicTest, PrivateTest), in vote-file column order.
@@ -39,7 +40,7 @@ def fer_with_votes(in_tmp, small_fer):
 
 
 def run(labels_mode):
-    return ingest(IngestConfig(source="fer2013.csv", labels=labels_mode, ferplus_votes="fer2013new.csv"))
+    return ingest(config_of("ingest", source="fer2013.csv", labels=labels_mode, ferplus_votes="fer2013new.csv"))
 
 
 def test_majority_mode_counts_every_dropped_face_by_split_and_reason(fer_with_votes):
@@ -106,6 +107,6 @@ def test_misaligned_vote_file_fails_naming_file_line_and_field_and_writes_nothin
 def test_fer_plus_modes_need_the_vote_file(in_tmp, small_fer):
     Path("fer2013.csv").write_text(fer_csv_text(*small_fer))
     with pytest.raises(DataError, match="missing.csv: FER\\+ vote file not found \\(ingest.ferplus_votes\\)"):
-        ingest(IngestConfig(source="fer2013.csv", labels="ferplus_majority", ferplus_votes="missing.csv"))
-    report = ingest(IngestConfig(source="fer2013.csv", ferplus_votes="missing.csv"))  # fer2013 labels: not read
+        ingest(config_of("ingest", source="fer2013.csv", labels="ferplus_majority", ferplus_votes="missing.csv"))
+    report = ingest(config_of("ingest", source="fer2013.csv", ferplus_votes="missing.csv"))  # fer2013 labels: not read
     assert report["labels"]["mode"] == "fer2013" and report["labels"]["dropped"] == {"train": {}, "val": {}, "test": {}}

@@ -1,7 +1,7 @@
 import numpy as np
 import pyarrow as pa
 
-from ferpipe.data.pixels import ROWS_PER_BLOCK, parse_pixel_strings
+from ferpipe.ingest.pixels import ROWS_PER_BLOCK, parse_pixel_strings
 from tests.conftest import pixel_text, random_faces
 
 

@@ -4,9 +4,8 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
-from ferpipe.config import IngestConfig, SyntheticConfig
-from ferpipe.data.ingest import ingest
-from ferpipe.data.synthetic import draw_faces, marker_path, sample_labels, write_synthetic_csv
+from ferpipe.ingest.stage import ingest
+from ferpipe.synthesize.stage import draw_faces, marker_path, sample_labels, write_synthetic_csv
 
 
 def test_expressions_are_learnable_far_above_chance():
@@ -34,13 +33,13 @@ def test_labels_follow_fer2013_imbalance_and_cover_every_class():
 
 
 def test_written_file_is_deterministic_and_flagged_synthetic_downstream(in_tmp):
-    config = SyntheticConfig(seed=5, rows={"Training": 30, "PublicTest": 10, "PrivateTest": 10})
+    config = config_of("synthetic", seed=5, rows={"Training": 30, "PublicTest": 10, "PrivateTest": 10})
     write_synthetic_csv(in_tmp / "a.csv", config)
     write_synthetic_csv(in_tmp / "b.csv", config)
     assert (in_tmp / "a.csv").read_bytes() == (in_tmp / "b.csv").read_bytes()
     assert json.loads(marker_path(in_tmp / "a.csv").read_text())["synthetic"] is True
 
-    report = ingest(IngestConfig(source="a.csv"))
+    report = ingest(config_of("ingest", source="a.csv"))
     assert report["data"] == "synthetic"
     assert report["rows"]["by_usage"] == {"Training": 30, "PublicTest": 10, "PrivateTest": 10}
     assert any("SYNTHETIC" in note for note in report["notes"])
@@ -49,15 +48,15 @@ def test_written_file_is_deterministic_and_flagged_synthetic_downstream(in_tmp):
 def test_replacing_the_synthetic_file_with_real_data_is_not_called_synthetic(in_tmp, small_fer):
     from tests.conftest import fer_csv_text
 
-    write_synthetic_csv(in_tmp / "fer2013.csv", SyntheticConfig(rows={"Training": 7, "PublicTest": 7}))
+    write_synthetic_csv(in_tmp / "fer2013.csv", config_of("synthetic", rows={"Training": 7, "PublicTest": 7}))
     (in_tmp / "fer2013.csv").write_text(fer_csv_text(*small_fer))
-    assert ingest(IngestConfig(source="fer2013.csv"))["data"] == "real"
+    assert ingest(config_of("ingest", source="fer2013.csv"))["data"] == "real"
 
 
 def test_vote_file_lines_up_with_the_faces_and_leaves_them_unchanged(tmp_path):
-    from ferpipe.data.ferplus import check_alignment, ferplus_labels, read_votes
+    from ferpipe.ingest.ferplus import check_alignment, ferplus_labels, read_votes
 
-    config = SyntheticConfig(rows={"Training": 60, "PublicTest": 20, "PrivateTest": 20})
+    config = config_of("synthetic", rows={"Training": 60, "PublicTest": 20, "PrivateTest": 20})
     write_synthetic_csv(tmp_path / "plain.csv", config)
     write_synthetic_csv(tmp_path / "fer2013.csv", config, tmp_path / "fer2013new.csv")
     assert (tmp_path / "plain.csv").read_bytes() == (tmp_path / "fer2013.csv").read_bytes()

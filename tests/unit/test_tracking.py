@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from ferpipe.tracking import flatten, repository_root
+from ferpipe.core.tracking import flatten, repository_root
 
 
 def test_store_is_anchored_at_the_repository_even_for_temporary_experiment_copies(monkeypatch, tmp_path):

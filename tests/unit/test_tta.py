@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from ferpipe.evaluate import TTA_SHIFT, predict, tta_views
+from ferpipe.core.inference import TTA_SHIFT, class_probabilities, tta_views
 
 FACES = np.random.default_rng(0).integers(0, 256, size=(4, 48, 48, 1)).astype(np.uint8)
 
@@ -38,11 +38,11 @@ def left_half_model():
 
 def test_predictions_are_the_mean_over_the_views():
     model = left_half_model()
-    plain = predict(model, FACES, 8, "none")
+    plain = class_probabilities(model, FACES, 8, "none")
     mirrored = model.predict(FACES[:, :, ::-1], verbose=0)
-    np.testing.assert_allclose(predict(model, FACES, 8, "flip"), (plain + mirrored) / 2, rtol=1e-5)
+    np.testing.assert_allclose(class_probabilities(model, FACES, 8, "flip"), (plain + mirrored) / 2, rtol=1e-5)
     assert not np.allclose(plain, mirrored)
-    np.testing.assert_allclose(predict(model, FACES, 8, "ten_crop").sum(axis=1), 1, rtol=1e-5)
+    np.testing.assert_allclose(class_probabilities(model, FACES, 8, "ten_crop").sum(axis=1), 1, rtol=1e-5)
 
 
 def test_unknown_tta_is_rejected_by_name():

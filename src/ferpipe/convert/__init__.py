@@ -1,0 +1,1 @@
+"""Stage convert: the validated faces → uint8 arrays per split and their manifest."""

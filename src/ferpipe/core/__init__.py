@@ -1,0 +1,1 @@
+"""The small shared core every stage builds on: config, paths, schema, files, arrays, tracking."""

@@ -1,0 +1,29 @@
+"""Reading the `convert` stage's arrays: uint8 images, labels and the manifest that describes them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ferpipe.core.paths import ConvertOutputs
+
+ARRAYS = ConvertOutputs.arrays
+
+
+def read_manifest(arrays_dir: Path | str = ARRAYS) -> dict[str, Any]:
+    return json.loads((Path(arrays_dir) / "manifest.json").read_text())
+
+
+def load_split(arrays_dir: Path | str, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Images (N, 48, 48, 1) uint8 and integer labels of one split, memory-mapped."""
+    arrays_dir = Path(arrays_dir)
+    return (np.load(arrays_dir / f"x_{split}.npy", mmap_mode="r"), np.load(arrays_dir / f"y_{split}.npy"))
+
+
+def load_optional(arrays_dir: Path | str, name: str) -> np.ndarray | None:
+    """An array that only some label modes write (targets_train, fer2013_test, ...), or None."""
+    path = Path(arrays_dir) / f"{name}.npy"
+    return np.load(path) if path.exists() else None

@@ -1,0 +1,201 @@
+"""`params.yaml` → one typed, validated config object, built once and passed down.
+
+params.yaml is the single home of every value: `dvc exp run` composes it from the recipes in
+conf/ (DVC's Hydra support), and the stages read nothing else. The dataclasses below only
+declare types, so a missing key is an error naming it, as an unknown key is; nothing falls
+back silently to a default written in code. Values are coerced to the declared types (PyYAML
+reads `1e-4` as a string; the config turns it into 0.0001).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+DEFAULT_PARAMS = Path("params.yaml")
+
+
+class ConfigError(ValueError):
+    """params.yaml names a key that does not exist or holds a value of the wrong type."""
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    source: str  # any FER2013 form (see ferpipe.ingest.readers), or the synthesize stage's CSV
+    on_bad_rows: Literal["fail", "skip"]
+    val_fraction: float  # carved from training (stratified, seeded) when the source has no PublicTest rows
+    seed: int
+    labels: Literal["fer2013", "ferplus_majority", "ferplus_probability"]  # see ferpipe.ingest.labels
+    ferplus_votes: str  # FER+'s fer2013new.csv; read only in the FER+ modes
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    seed: int
+    rows: dict[str, int]  # per Usage
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    flip: bool  # horizontal
+    shift: float  # fraction of the image side
+    rotation: float  # degrees
+    zoom: float  # fraction
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    kind: Literal["none", "plateau", "cosine"]
+    factor: float  # plateau: multiply lr by this when val accuracy stalls
+    patience: int  # plateau: epochs without improvement before that
+    min_lr: float
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    arch: str  # a name in ferpipe.models.ARCHITECTURES
+    loss: Literal["categorical_crossentropy", "binary_crossentropy"]
+    optimizer: Literal["adam", "adamw", "sgd"]
+    lr: float
+    weight_decay: float
+    epochs: int
+    batch_size: int
+    seed: int
+    label_smoothing: float
+    augment: AugmentConfig
+    schedule: ScheduleConfig
+    early_stopping_patience: int  # 0: off
+    class_weights: bool  # weight the loss by inverse class frequency
+    subset: int  # train and validate on at most this many rows per split (0: all); for smoke runs
+    distribute: Literal["none", "mirrored", "multi_worker"]  # see ferpipe.train.distribute
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    batch_size: int
+    bootstrap_samples: int  # resamples for the 95% interval of accuracy
+    seed: int
+    misclassified_shown: int
+    # Test-time augmentation: average the softmax over views of each face (val and test alike).
+    tta: Literal["none", "flip", "ten_crop"]
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    experiment: str
+    registered_model: str  # models trained on synthetic data or FER+ labels get a suffix
+    promotion_metric: Literal["val_accuracy", "val_macro_f1"]  # never a test metric
+    promotion_margin: float  # the challenger must beat the champion by at least this
+
+
+@dataclass(frozen=True)
+class Config:
+    ingest: IngestConfig
+    synthetic: SyntheticConfig
+    train: TrainConfig
+    evaluate: EvaluateConfig
+    tracking: TrackingConfig
+
+
+def load_config(path: Path | str = DEFAULT_PARAMS, overrides: Sequence[str] = ()) -> Config:
+    """Read params.yaml, then apply `group.key=value` overrides (as `dvc exp run -S` writes them)."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: params file not found") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: {yaml_problem(error)}") from None
+    for override in overrides:
+        key, separator, value = override.partition("=")
+        if not separator or not key:
+            raise ConfigError(f"override {override!r}: expected group.key=value")
+        *parents, leaf = key.split(".")
+        node = raw
+        for parent in parents:
+            node = node.setdefault(parent, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {override!r}: {parent} is not a group")
+        try:
+            node[leaf] = yaml.safe_load(value)
+        except yaml.YAMLError as error:
+            raise ConfigError(f"override {override!r}: {yaml_problem(error)}") from None
+    return build(Config, raw, where=str(path))
+
+
+def yaml_problem(error: yaml.YAMLError) -> str:
+    """One line: what PyYAML found wrong and where (line and column, counted from 1)."""
+    mark = getattr(error, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+    return f"{where}not valid YAML ({getattr(error, 'problem', None) or error})"
+
+
+def build(cls: type, raw: Any, where: str) -> Any:
+    """Build dataclass `cls` from a mapping, coercing each value to its declared type."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - names)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; known keys: {sorted(names)}")
+    missing = [name for name in hints if name in names and name not in raw]
+    if missing:
+        raise ConfigError(f"{where}: missing key(s) {missing}; params.yaml must set every key (see conf/)")
+    values = {name: coerce(hints[name], raw[name], f"{where}: {name}") for name in raw}
+    return cls(**values)
+
+
+def coerce(kind: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(kind)
+    if dataclasses.is_dataclass(kind):
+        return build(kind, value, where)
+    if origin is Literal:
+        if value not in typing.get_args(kind):
+            raise ConfigError(f"{where}: {value!r} is not one of {list(typing.get_args(kind))}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(kind)
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return coerce(inner, value, where)
+    if origin is dict:
+        key_kind, value_kind = typing.get_args(kind)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return {coerce(key_kind, k, where): coerce(value_kind, v, f"{where}.{k}") for k, v in value.items()}
+    if origin in (list, tuple):
+        (item_kind, *_) = typing.get_args(kind)
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return origin(coerce(item_kind, v, where) for v in value)
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if kind in (int, float):
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: expected {kind.__name__}, got {value!r}") from None
+        if kind is int:
+            # MLproject has no integer type: accept 14.0, refuse 14.5.
+            if not number.is_integer():
+                raise ConfigError(f"{where}: expected an integer, got {value!r}")
+            return int(number)
+        return number
+    if kind is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    raise TypeError(f"config type {kind!r} at {where} is not supported")  # a programming error

@@ -1,0 +1,56 @@
+"""How a stage starts: `python -m ferpipe.<stage> [--params FILE] [-S group.key=value ...]`.
+
+dvc.yaml runs each stage this way, so a stage's code is its own folder plus the core modules
+it imports, and nothing else (the `ferpipe` CLI, with its tools, is not part of any stage).
+`ferpipe <stage>` runs the same function. Either way a bad input or parameter ends the stage
+with one line on stderr and exit status 1, before TensorFlow is imported where it can.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ferpipe.core.config import DEFAULT_PARAMS, Config, ConfigError, load_config
+from ferpipe.core.schema import DataError
+
+EXPECTED_FAILURES = (ConfigError, DataError)
+
+
+def quiet_tensorflow() -> None:
+    """TensorFlow's C++ start-up chatter; set before TensorFlow is imported, and only by default."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def setup_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+Stage = Callable[[Config], object]
+
+
+def execute(load_stage: Callable[[], Stage], params: Path | str = DEFAULT_PARAMS, overrides: Sequence[str] = ()) -> int:
+    """Check the params, then import the stage (`load_stage`: TensorFlow and MLflow are slow to
+    start) and run it. The exit status: 0, or 1 after one line naming the problem."""
+    quiet_tensorflow()
+    setup_logging()
+    try:
+        config = load_config(params, overrides)
+        load_stage()(config)
+    except EXPECTED_FAILURES as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(load_stage: Callable[[], Stage], argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=sys.modules["__main__"].__doc__)
+    parser.add_argument("--params", default=str(DEFAULT_PARAMS), help="params file (DVC's params.yaml)")
+    parser.add_argument("-S", "--set", dest="overrides", action="append", default=[], metavar="GROUP.KEY=VALUE",
+                        help="override a param for this run (repeatable)")
+    args = parser.parse_args(argv)
+    sys.exit(execute(load_stage, args.params, args.overrides))

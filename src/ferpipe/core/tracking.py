@@ -1,0 +1,120 @@
+"""MLflow: where runs go, how a pipeline run's stages share one MLflow run, and its tags.
+
+Default store: `sqlite:///<repository root>/mlflow.db` with artifacts in
+`<repository root>/mlartifacts`, so `mlflow ui` started at the root shows every run. The root
+is DVC_ROOT when DVC runs the stage, else the current folder; experiments that DVC runs in a
+copy of the repository (`dvc exp run --temp`, queued runs) write to the original's store. A
+repository copied or moved as a whole (`cp -a`) has its own: its artifacts go to its own
+folder, never back to the one it was copied from. MLFLOW_TRACKING_URI overrides the store,
+for a shared tracking server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+
+from ferpipe.core.paths import MLFLOW_ARTIFACTS, MLFLOW_DB
+
+
+def repository_root() -> Path:
+    root = Path(os.environ.get("DVC_ROOT") or Path.cwd()).resolve()
+    # `dvc exp run --temp` runs in <repository>/.dvc/tmp/exps/... and names that copy DVC_ROOT
+    # (queued runs get the parent): anchor the store at the real repository either way.
+    parts = root.parts
+    for i in range(len(parts) - 2):
+        if parts[i : i + 3] == (".dvc", "tmp", "exps"):
+            return Path(*parts[:i])
+    return root
+
+
+def configure(experiment: str) -> str:
+    """Point MLflow at the project's store and experiment; return the experiment id."""
+    database = repository_root() / MLFLOW_DB
+    own_store = f"sqlite:///{database}"
+    if "MLFLOW_TRACKING_URI" not in os.environ:
+        mlflow.set_tracking_uri(own_store)
+    artifacts = (repository_root() / MLFLOW_ARTIFACTS).as_uri()
+    local = mlflow.get_tracking_uri() == own_store
+    found = mlflow.get_experiment_by_name(experiment)
+    if found is None:
+        return mlflow.create_experiment(experiment, artifact_location=artifacts if local else None)
+    if local and found.artifact_location != artifacts:
+        move_artifact_root(database, found.experiment_id, artifacts)
+    return found.experiment_id
+
+
+def move_artifact_root(database: Path, experiment_id: str, location: str) -> None:
+    """Send the experiment's new artifacts to `location`. MLflow stores the artifact root as an
+    absolute path and has no call to change it: a copied store would otherwise go on writing
+    into the original repository's folder."""
+    with contextlib.closing(sqlite3.connect(database)) as connection, connection:
+        connection.execute("UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?",
+                           (location, int(experiment_id)))
+
+
+def mark_failed_if_running(run_id: str) -> None:
+    """A run whose process died without ending it stays RUNNING; record it as FAILED."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient()
+    try:
+        if client.get_run(run_id).info.status == "RUNNING":
+            client.set_terminated(run_id, status="FAILED")
+    except MlflowException:
+        pass  # the run is gone from this store: nothing to mark
+
+
+def run_name() -> str | None:
+    """The DVC experiment's name, when DVC runs this as part of `dvc exp run`."""
+    return os.environ.get("DVC_EXP_NAME")
+
+
+def git_commit() -> str | None:
+    try:
+        done = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=repository_root())
+    except OSError:
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def run_tags(manifest: dict[str, Any]) -> dict[str, str]:
+    tags = {
+        "data": manifest.get("data", "unknown"),  # "real" or "synthetic"
+        "labels": manifest.get("labels", "fer2013"),  # ingest.labels: fer2013, ferplus_majority, ferplus_probability
+        "dataset_sha256": manifest.get("source_sha256") or "",
+        "mlflow.source.git.commit": git_commit() or "",
+    }
+    if run_name():
+        tags["dvc_exp_name"] = run_name()
+    return tags
+
+
+def flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"a": {"b": 1}} → {"a.b": 1}: MLflow params and metrics are flat."""
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def log_model(model, example: np.ndarray, label_names: list[str]) -> None:
+    import mlflow
+    from mlflow.models import infer_signature
+
+    # MLflow 3.17 crashes on log_model(input_example=...) for Keras; the signature is what
+    # `mlflow models serve` needs. The class names travel with the model (`ferpipe predict`).
+    signature = infer_signature(np.asarray(example), model.predict(np.asarray(example), verbose=0))
+    mlflow.keras.log_model(model, name="model", signature=signature, metadata={"label_names": list(label_names)})

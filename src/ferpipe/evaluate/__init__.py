@@ -1,0 +1,1 @@
+"""Stage evaluate: the trained model on test (PrivateTest), once; metrics, plots, registry."""

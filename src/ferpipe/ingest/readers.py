@@ -1,0 +1,206 @@
+"""One reader per form in which people have FER2013, all returning the same `RawTable`.
+
+Forms: `fer2013.csv` (also `.csv.gz` and Kaggle's `fer2013.tar.gz`), Kaggle's
+`icml_face_data.csv` and `train.csv`, and the image-folder release (`train/<class>/*.jpg`).
+Readers only read; every value is checked afterwards by `validate`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import tarfile
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from PIL import Image
+from tqdm import tqdm
+
+from ferpipe.core.schema import (
+    EMOTIONS, GENERATOR_COLUMN, IMAGE_SIDE, PIXELS_PER_IMAGE, USAGES, BadRow, DataError, RawTable)
+
+
+# Header (column names with surrounding spaces stripped) → form name and canonical columns.
+CSV_FORMS = {
+    ("emotion", "pixels", "Usage"): "fer2013.csv",
+    ("emotion", "Usage", "pixels"): "icml_face_data.csv",
+    ("emotion", "pixels"): "train.csv",
+    ("emotion", "pixels", "Usage", GENERATOR_COLUMN): "fer2013.csv written by `ferpipe synthesize`",
+}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
+CSV_NAMES_IN_ARCHIVE = ("fer2013.csv", "icml_face_data.csv", "train.csv")
+
+
+def read_source(path: Path | str) -> RawTable:
+    path = Path(path)
+    if not path.exists():
+        raise DataError(
+            f"{path}: no such file or folder. Place FER2013 there, or point ingest.source at it "
+            "(dvc exp run -S ingest.source=PATH)."
+        )
+    if path.is_dir():
+        return read_image_folder(path)
+    if path.name.endswith(ARCHIVE_SUFFIXES):
+        return read_archive(path)
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: file is empty")
+    if path.suffix == ".gz":
+        return read_csv(str(path), lambda: gzip.open(path, "rb"))
+    return read_csv(str(path), lambda: open(path, "rb"))
+
+
+def read_archive(path: Path) -> RawTable:
+    try:
+        archive = tarfile.open(path)
+        members = archive.getmembers()
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as error:
+        raise DataError(f"{path}: not a readable tar archive, or truncated ({error})") from None
+    by_name = {Path(m.name).name: m for m in members if m.isfile()}
+    for name in CSV_NAMES_IN_ARCHIVE:
+        if name in by_name:
+            member = by_name[name]
+            return read_csv(f"{path}:{member.name}", lambda member=member: archive.extractfile(member))
+    listed = ", ".join(m.name for m in members[:10]) or "nothing"
+    raise DataError(f"{path}: archive holds no {' / '.join(CSV_NAMES_IN_ARCHIVE)} (it holds: {listed})")
+
+
+def read_csv(source: str, open_stream: Callable[[], BinaryIO]) -> RawTable:
+    try:
+        with open_stream() as stream:
+            header_line = stream.readline()
+        columns = header_line.decode("utf-8-sig").strip("\r\n").split(",")
+    except (EOFError, zlib.error, OSError, UnicodeDecodeError) as error:
+        raise DataError(f"{source}: cannot read the header ({_describe_read_error(error)})") from None
+    names = tuple(c.strip() for c in columns)
+    if names == ("",):
+        raise DataError(f"{source}: file is empty")
+    form = CSV_FORMS.get(names)
+    if form is None:
+        expected = "; ".join(f"{', '.join(h)} ({f})" for h, f in CSV_FORMS.items())
+        hint = " (Kaggle's test.csv has no labels and cannot be used)" if names == ("pixels",) else ""
+        raise DataError(f"{source}: line 1: unrecognised header {list(columns)}{hint}; expected one of: {expected}")
+
+    table, skipped, skipped_lines = _read_rows(source, open_stream, names, use_threads=True)
+    if skipped:
+        # Only a single-threaded read knows the line number of each malformed row.
+        table, skipped, skipped_lines = _read_rows(source, open_stream, names, use_threads=False)
+    if table.num_rows == 0 and not skipped:
+        raise DataError(f"{source}: has a header but no data rows")
+
+    def locate(row: int) -> str:
+        line = row + 2  # line 1 is the header
+        for skipped_line in skipped_lines:
+            if skipped_line <= line:
+                line += 1
+        return f"line {line}"
+
+    return RawTable(
+        source=source,
+        form=form,
+        emotion=table["emotion"].combine_chunks(),
+        pixels=table["pixels"],  # kept in chunks: combining would copy 300 MB
+        usage=table["Usage"].combine_chunks() if "Usage" in names else None,
+        locate=locate,
+        unreadable=skipped,
+        synthetic=GENERATOR_COLUMN in names,
+    )
+
+
+def _read_rows(source: str, open_stream: Callable[[], BinaryIO], names: tuple[str, ...], use_threads: bool
+               ) -> tuple[pa.Table, list[BadRow], list[int]]:
+    """All data rows as strings; rows with the wrong number of fields are set aside, with their line."""
+    skipped: list[BadRow] = []
+    skipped_lines: list[int] = []
+
+    def keep_invalid_row(row: pacsv.InvalidRow) -> str:
+        skipped_lines.append(row.number or 0)
+        where = f"line {row.number}" if row.number else f"row {row.text[:30]!r}"
+        skipped.append(BadRow(where, "row", f"{row.actual_columns} fields, expected {row.expected_columns}"))
+        return "skip"
+
+    try:
+        with open_stream() as stream:
+            table = pacsv.read_csv(
+                stream,
+                read_options=pacsv.ReadOptions(skip_rows=1, column_names=list(names), use_threads=use_threads),
+                parse_options=pacsv.ParseOptions(invalid_row_handler=keep_invalid_row, ignore_empty_lines=False),
+                convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names}),
+            )
+    except (EOFError, zlib.error, OSError, pa.ArrowInvalid) as error:
+        raise DataError(f"{source}: cannot read ({_describe_read_error(error)})") from None
+    return table, skipped, sorted(skipped_lines)
+
+
+def _describe_read_error(error: Exception) -> str:
+    text = str(error)
+    if isinstance(error, EOFError) or re.search(r"truncat|end of (stream|file)|inflate|crc", text, re.I):
+        return f"compressed data is truncated or corrupt: {text}"
+    return text
+
+
+def read_image_folder(root: Path) -> RawTable:
+    """The image release: `<root>/{train,test}/<class>/*.{jpg,png}`, 48x48 grey faces."""
+    split_dirs = [d for d in (root / "train", root / "test") if d.is_dir()]
+    if not split_dirs:
+        raise DataError(f"{root}: folder has neither train/ nor test/ (expected train/<class>/*.jpg)")
+    files: list[tuple[Path, int, str]] = []
+    ignored: list[str] = []
+    for split_dir in split_dirs:
+        for class_dir in sorted(p for p in split_dir.iterdir()):
+            if not class_dir.is_dir():
+                ignored.append(str(class_dir.relative_to(root)))
+                continue
+            if class_dir.name not in EMOTIONS:
+                raise DataError(f"{class_dir}: unknown class folder {class_dir.name!r}; expected one of {list(EMOTIONS)}")
+            for file in sorted(class_dir.iterdir()):
+                if file.suffix.lower() in IMAGE_SUFFIXES and file.is_file():
+                    files.append((file, EMOTIONS.index(class_dir.name), _usage_of(file, split_dir.name)))
+                else:
+                    ignored.append(str(file.relative_to(root)))
+    if not files:
+        raise DataError(f"{root}: no .jpg or .png images under train/<class>/ or test/<class>/")
+
+    images = np.zeros((len(files), PIXELS_PER_IMAGE), dtype=np.uint8)
+    unreadable: list[BadRow] = []
+    readable = np.ones(len(files), dtype=bool)
+    for i, (file, _, _) in enumerate(tqdm(files, desc="reading images", unit="img", mininterval=2)):
+        try:
+            images[i] = _load_face(file)
+        except ValueError as problem:
+            unreadable.append(BadRow(str(file.relative_to(root)), "image", str(problem)))
+            readable[i] = False
+    kept = [f for f, ok in zip(files, readable) if ok]
+    relative = [str(f.relative_to(root)) for f, _, _ in kept]
+    return RawTable(
+        source=str(root),
+        form="image folder",
+        emotion=pa.array([str(label) for _, label, _ in kept], pa.string()),
+        pixels=images[readable],
+        usage=pa.array([usage for _, _, usage in kept], pa.string()),
+        locate=relative.__getitem__,
+        unreadable=unreadable,
+        ignored_files=ignored,
+    )
+
+
+def _usage_of(file: Path, split_dir: str) -> str:
+    for usage in USAGES:
+        if file.name.startswith(f"{usage}_"):
+            return usage
+    return "Training" if split_dir == "train" else "PrivateTest"
+
+
+def _load_face(file: Path) -> np.ndarray:
+    try:
+        with Image.open(file) as image:
+            if image.size != (IMAGE_SIDE, IMAGE_SIDE):
+                raise ValueError(f"image is {image.size[0]}x{image.size[1]}, expected {IMAGE_SIDE}x{IMAGE_SIDE}")
+            return np.asarray(image.convert("L"), dtype=np.uint8).reshape(-1)
+    except (OSError, Image.DecompressionBombError, SyntaxError) as error:
+        raise ValueError(f"not a readable image ({error})") from None

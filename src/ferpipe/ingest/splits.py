@@ -1,0 +1,35 @@
+"""Usage → train/val/test, carving a validation split when the source has none."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ferpipe.core.schema import SPLIT_OF_USAGE, DataError, FaceTable
+
+
+def assign_splits(table: FaceTable, val_fraction: float, seed: int) -> tuple[np.ndarray, str | None]:
+    """Return each row's split and, when validation rows were carved from training, a note saying so."""
+    if table.usage is None:
+        splits = np.full(len(table), "train", dtype=object)
+    else:
+        splits = np.array([SPLIT_OF_USAGE[u] for u in table.usage], dtype=object)
+    if (splits == "val").any():
+        return splits, None
+
+    train_rows = np.flatnonzero(splits == "train")
+    if not 0 < val_fraction < 1:
+        raise DataError(f"the source has no validation split and ingest.val_fraction={val_fraction} cannot carve one")
+    from sklearn.model_selection import train_test_split  # slow import, needed only for this form
+
+    try:
+        _, val_rows = train_test_split(
+            train_rows, test_size=val_fraction, stratify=table.emotion[train_rows], random_state=seed
+        )
+    except ValueError as error:
+        raise DataError(f"cannot carve a stratified validation split from the training rows: {error}") from None
+    splits[val_rows] = "val"
+    note = (
+        f"the source has no validation split: {len(val_rows)} of {len(train_rows)} training rows "
+        f"({val_fraction:.0%}, stratified by class, seed {seed}) were set aside as validation"
+    )
+    return splits, note

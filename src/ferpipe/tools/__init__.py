@@ -1,0 +1,1 @@
+"""Tools that work on trained models, after the pipeline: predict, ensemble, compare."""

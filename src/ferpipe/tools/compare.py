@@ -1,0 +1,74 @@
+"""Runs side by side: params, validation and test accuracy with intervals, confusion matrices.
+
+Reads the MLflow store (the same runs `dvc exp show` lists) and writes a markdown table and
+one PNG with every run's row-normalised confusion matrix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import mlflow  # noqa: E402
+from matplotlib.image import imread  # noqa: E402
+
+PARAMS_SHOWN = ("arch", "loss", "optimizer", "lr", "epochs", "batch_size", "label_smoothing", "data")
+CONFUSION_ARTIFACT = "evaluation/confusion_matrix_normalized.png"
+
+
+def evaluated_runs(experiment: str, limit: int, run_ids: list[str] | None = None) -> list:
+    if run_ids:
+        return [mlflow.get_run(run_id) for run_id in run_ids]
+    runs = mlflow.search_runs(experiment_names=[experiment], filter_string="metrics.`eval.test.accuracy` >= 0",
+                              order_by=["attributes.start_time DESC"], max_results=limit, output_format="list")
+    return list(reversed(runs))  # oldest first, as they were made
+
+
+def markdown_table(runs: list) -> str:
+    # FER2013 and FER+ test accuracies are measured against different labels: the column says which.
+    header = ["run", "labels", *PARAMS_SHOWN, "val accuracy", "test accuracy (95% CI)", "test unseen in train", "seed binary acc"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for run in runs:
+        params, metrics = run.data.params, run.data.metrics
+        test = metrics.get("eval.test.accuracy")
+        interval = (f"{test:.4f} ({metrics['eval.test.accuracy_ci95.low']:.4f}–{metrics['eval.test.accuracy_ci95.high']:.4f})"
+                    if test is not None and "eval.test.accuracy_ci95.low" in metrics else "–")
+        cells = [run.info.run_name or run.info.run_id[:8], run.data.tags.get("labels", "fer2013"),
+                 *(params.get(p, "–") for p in PARAMS_SHOWN),
+                 _number(metrics.get("eval.val_accuracy")), interval,
+                 _number(metrics.get("eval.test_unseen_in_train.accuracy")), _number(metrics.get("eval.seed_binary_accuracy"))]
+        lines.append("| " + " | ".join(map(str, cells)) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _number(value: float | None) -> str:
+    return "–" if value is None else f"{value:.4f}"
+
+
+def confusion_grid(runs: list, path: Path) -> None:
+    figure, axes = plt.subplots(1, len(runs), figsize=(5.5 * len(runs), 5), squeeze=False)
+    for axis, run in zip(axes[0], runs):
+        axis.axis("off")
+        try:
+            image = imread(mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path=CONFUSION_ARTIFACT))
+            axis.imshow(image)
+        except (OSError, mlflow.exceptions.MlflowException):
+            axis.text(0.5, 0.5, "no confusion matrix logged", ha="center", va="center")
+        axis.set_title(run.info.run_name or run.info.run_id[:8], fontsize=10)
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+
+
+def compare(experiment: str, out_dir: Path, limit: int = 10, run_ids: list[str] | None = None) -> str:
+    runs = evaluated_runs(experiment, limit, run_ids)
+    if not runs:
+        raise ValueError(f"no evaluated runs in MLflow experiment {experiment!r}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table = markdown_table(runs)
+    (out_dir / "runs.md").write_text(f"# Runs of {experiment}\n\n{table}\n![confusion matrices](confusion_matrices.png)\n")
+    confusion_grid(runs, out_dir / "confusion_matrices.png")
+    return table

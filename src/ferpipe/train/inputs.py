@@ -1,0 +1,83 @@
+"""tf.data input pipelines over the uint8 arrays: the training stream and the evaluation batches.
+
+Every random choice in the training stream is a pure function of (seed, epoch, step): the
+shuffle order of an epoch comes from a stateless shuffle seeded by (seed, epoch), the
+augmentation of a batch from stateless draws seeded by (seed, epoch, step). A run resumed
+at epoch k therefore sees exactly the batches an uninterrupted run sees from epoch k on;
+Keras' random layers keep their state in generators that a checkpoint does not hold, which
+is why augmentation is one stateless affine warp here instead.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ferpipe.core.config import NO_AUGMENTATION, AugmentConfig
+
+
+def training_stream(x: np.ndarray, y: np.ndarray, num_classes: int, batch_size: int, seed: int,
+                    augment: AugmentConfig, first_epoch: int, epochs: int):
+    """Batches of epochs first_epoch..epochs-1 back to back, ceil(len(x) / batch_size) per epoch, repeated.
+
+    `y`: class indices (one-hot encoded here) or, for soft targets, a (rows, num_classes) array."""
+    import tensorflow as tf
+
+    images, labels = tf.constant(x), tf.constant(y)
+    augmenting = augment != NO_AUGMENTATION
+
+    def prepare(epoch, step, rows):
+        batch = tf.cast(tf.gather(images, rows), tf.float32)
+        if augmenting:
+            batch_seed = tf.random.experimental.stateless_fold_in(tf.stack([tf.constant(seed + 1, tf.int64), epoch]), step)
+            batch = random_affine(batch, augment, batch_seed)
+        targets = tf.gather(labels, rows)
+        return batch, tf.one_hot(targets, num_classes) if y.ndim == 1 else tf.cast(targets, tf.float32)
+
+    def one_epoch(epoch):
+        order = tf.random.experimental.stateless_shuffle(tf.range(len(x)), seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
+        batches = tf.data.Dataset.from_tensor_slices(order).batch(batch_size).enumerate()
+        return batches.map(lambda step, rows: prepare(epoch, step, rows),
+                           num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+    # At least one epoch: fit reads a first batch even when a checkpoint says training is complete.
+    stream = tf.data.Dataset.range(first_epoch, max(epochs, first_epoch + 1)).flat_map(one_epoch)
+    return stream.repeat().prefetch(tf.data.AUTOTUNE)
+
+
+def evaluation_batches(x: np.ndarray, y: np.ndarray, num_classes: int, batch_size: int):
+    import tensorflow as tf
+
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
+    return data.map(lambda images, labels: (tf.cast(images, tf.float32), tf.one_hot(labels, num_classes))).prefetch(2)
+
+
+def random_affine(images, config: AugmentConfig, seed):
+    """Each image of an (N, H, W, C) batch flipped, rotated, zoomed and shifted at random, in one warp.
+
+    The ranges mean what Keras' RandomFlip/RandomRotation/RandomZoom/RandomTranslation mean:
+    rotation up to ±`rotation` degrees, scale within 1 ± `zoom`, shift up to ±`shift` of the side.
+    Pixels from outside the image repeat the nearest edge.
+    """
+    import keras
+    import tensorflow as tf
+
+    count = tf.shape(images)[0]
+    height, width = images.shape[1], images.shape[2]
+    draws = tf.random.stateless_uniform(tf.stack([count, 5]), seed=seed, minval=-1.0, maxval=1.0)
+    mirror = tf.where(draws[:, 0] < 0, -1.0, 1.0) if config.flip else tf.ones_like(draws[:, 0])
+    angle = draws[:, 1] * (config.rotation * math.pi / 180)
+    scale = 1.0 + draws[:, 2] * config.zoom
+    shift_x, shift_y = draws[:, 3] * config.shift * width, draws[:, 4] * config.shift * height
+    # Output pixel (x, y) samples input (a0 x + a1 y + a2, b0 x + b1 y + b2): rotation about the
+    # centre times scale (times a mirror in x), plus the shift.
+    a0, a1 = tf.cos(angle) * scale * mirror, -tf.sin(angle) * scale
+    b0, b1 = tf.sin(angle) * scale * mirror, tf.cos(angle) * scale
+    centre_x, centre_y = (width - 1) / 2, (height - 1) / 2
+    a2 = centre_x - a0 * centre_x - a1 * centre_y + shift_x
+    b2 = centre_y - b0 * centre_x - b1 * centre_y + shift_y
+    zeros = tf.zeros_like(a0)
+    transform = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
+    return keras.ops.image.affine_transform(images, transform, interpolation="bilinear", fill_mode="nearest",
+                                            data_format="channels_last")
