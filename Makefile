@@ -1,12 +1,13 @@
 # Two commands do all set-up on a fresh machine (Python 3.11 and pip):
-#   make pipeline   install, then run the whole DVC pipeline (embedded synthetic data unless
-#                   a real data set is at ingest.source)
+#   make pipeline   install, then run the whole DVC pipeline (the embedded synthetic data and the
+#                   smoke recipe by default; see conf/ and README.md for the real data)
 #   make test       install, then run the test suite
 VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
+RUN := PATH="$(CURDIR)/$(BIN):$$PATH"
 
-.PHONY: setup pipeline test lock
+.PHONY: setup pipeline test params lock
 
 setup: $(VENV)/.installed
 
@@ -17,18 +18,17 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
-# The raw data is DVC-tracked when it lies inside the repository, so that the repository copies
-# that `dvc exp run --temp/--queue` work in can have it too.
 pipeline: setup
-	$(BIN)/ferpipe synthesize --if-missing
-	@for file in $$($(BIN)/python -c 'from ferpipe.config import load_config; c = load_config().ingest; print(c.source, c.ferplus_votes)'); do \
-	  case "$$file" in /*|../*) echo "$$file is outside the repository: not DVC-tracked";; \
-	    *) if [ -e "$$file" ]; then $(BIN)/dvc add --quiet "$$file"; fi;; esac; done
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc metrics show
+	$(RUN) dvc repro
+	$(RUN) dvc metrics show
 
 test: setup
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(RUN) python -m pytest $(PYTEST_ARGS)
+
+# Compose params.yaml from conf/ after editing it, as `dvc exp run` does before every experiment.
+params: setup
+	$(BIN)/python -c 'import os; from dvc.utils.hydra import compose_and_dump; \
+	compose_and_dump("params.yaml", os.path.abspath("conf"), None, "config", os.getcwd(), [])'
 
 # Re-resolve the pinned stack after changing pyproject.toml.
 lock:

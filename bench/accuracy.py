@@ -24,11 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ferpipe.core.config import EvaluateConfig
 from ferpipe.core.arrays import ARRAYS, load_split
-from ferpipe.tools.ensemble import choose_members
+from ferpipe.core.config import load_config
 from ferpipe.core.inference import class_probabilities
 from ferpipe.evaluate.stage import bootstrap_interval
+from ferpipe.tools.ensemble import choose_members
+
+PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"  # the repository's, wherever this runs
 
 
 def scored(name: str, val_correct: np.ndarray, test_correct: np.ndarray, unseen: np.ndarray) -> dict:
@@ -59,7 +61,7 @@ def main() -> None:
     results = [scored(f"always '{names[most_frequent]}' (most frequent training class)",
                       y_val == most_frequent, y_test == most_frequent, unseen)]
 
-    batch_size = EvaluateConfig().batch_size
+    batch_size = load_config(PARAMS).evaluate.batch_size
     probabilities: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {tta: ([], []) for tta in args.tta}
     for reference in args.model:
         model = load_model(reference)

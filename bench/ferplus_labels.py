@@ -18,16 +18,19 @@ import argparse
 import json
 import os
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from ferpipe.core.config import EvaluateConfig, IngestConfig
 from ferpipe.convert.stage import convert
 from ferpipe.core.arrays import load_optional, load_split
-from ferpipe.ingest.stage import ingest
+from ferpipe.core.config import load_config
 from ferpipe.core.schema import to_fer2013
 from ferpipe.evaluate.stage import bootstrap_interval
+from ferpipe.ingest.stage import ingest
+
+PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"  # the repository's, wherever this runs
 
 SHARED = Path(__file__).resolve().parents[2] / "shared/data/fer2013"
 
@@ -46,7 +49,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as folder:
         os.chdir(folder)
-        report = ingest(IngestConfig(source=str(source), labels="ferplus_majority", ferplus_votes=str(votes)))
+        report = ingest(replace(load_config(PARAMS).ingest, source=str(source), labels="ferplus_majority", ferplus_votes=str(votes)))
         manifest = convert()
         arrays = Path("data/arrays")
         x_test, y_test = load_split(arrays, "test")
@@ -62,7 +65,7 @@ def main() -> None:
             from ferpipe.core.inference import class_probabilities
             from ferpipe.tools.predict import load_model
 
-            predicted = class_probabilities(load_model(reference), x_test, EvaluateConfig().batch_size).argmax(axis=1)
+            predicted = class_probabilities(load_model(reference), x_test, load_config(PARAMS).evaluate.batch_size).argmax(axis=1)
             results.append(scored(f"model {reference}", predicted == y_test))
 
     print(json.dumps({"test_faces": int(len(y_test)), "dropped": report["labels"]["dropped"],

@@ -18,13 +18,17 @@ import sys
 import time
 from pathlib import Path
 
+PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"  # the repository's, wherever this runs
+
 
 def child(side: str, arrays: Path, images: int, arch: str, batch_size: int) -> None:
+    from dataclasses import replace
+
     import keras
     import numpy as np
 
-    from ferpipe.core.config import NO_AUGMENTATION, TrainConfig
     from ferpipe.core.arrays import load_split
+    from ferpipe.core.config import load_config
     from ferpipe.models import build_model
     from ferpipe.train.inputs import training_stream
     from ferpipe.train.stage import compile_model
@@ -47,9 +51,9 @@ def child(side: str, arrays: Path, images: int, arch: str, batch_size: int) -> N
         model.fit(x[: steps * batch_size], np.eye(7)[y[: steps * batch_size]], batch_size=batch_size, epochs=2,
                   callbacks=[Timer()], verbose=0)
     else:
-        config = TrainConfig(arch=arch, batch_size=batch_size)
+        config = replace(load_config(PARAMS).train, arch=arch, batch_size=batch_size)
         if side == "stage-no-augmentation":
-            config = TrainConfig(arch=arch, batch_size=batch_size, augment=NO_AUGMENTATION)
+            config = replace(config, augment=replace(config.augment, flip=False, shift=0.0, rotation=0.0, zoom=0.0))
         keras.utils.set_random_seed(config.seed)
         import tensorflow as tf
 

@@ -111,19 +111,29 @@ def sh(*command, cwd, env=None):
 
 def copy_repository(destination: Path, params_update: dict) -> Path:
     """A fresh clone-like copy of the repository, committed in a new git repository, with
-    params.yaml groups updated from `params_update`."""
+    `params_update` (group -> values) written into conf/config.yaml and params.yaml composed
+    from it, as `dvc exp run` would compose it."""
     listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO_ROOT,
                             capture_output=True, text=True, check=True).stdout.splitlines()
     for name in listed:
         if (REPO_ROOT / name).is_file() and not name.startswith(LOCAL_RESULTS):
             (destination / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO_ROOT / name, destination / name)
-    params = yaml.safe_load((destination / "params.yaml").read_text())
-    for group, values in params_update.items():
-        params[group].update(values)
-    (destination / "params.yaml").write_text(yaml.safe_dump(params))
+    compose_params(destination, params_update)
     identity = ["-c", "user.name=ferpipe tests", "-c", "user.email=tests@ferpipe.invalid"]
     sh("git", "init", "-q", cwd=destination)
     sh("git", "add", "-A", cwd=destination)
     sh("git", *identity, "commit", "-qm", "copy", cwd=destination)
     return destination
+
+
+def compose_params(repository: Path, params_update: dict) -> None:
+    """Values in conf/config.yaml's own body win over the groups it selects (`_self_` comes last)."""
+    from dvc.utils.hydra import compose_and_dump
+
+    config_file = repository / "conf/config.yaml"
+    config = yaml.safe_load(config_file.read_text())
+    for group, values in params_update.items():
+        config.setdefault(group, {}).update(values)
+    config_file.write_text(yaml.safe_dump(config, sort_keys=False))
+    compose_and_dump(repository / "params.yaml", str(repository / "conf"), None, "config", str(repository), [])

@@ -1,5 +1,5 @@
-from dataclasses import replace
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -7,7 +7,7 @@ import pytest
 from ferpipe.convert.stage import convert
 from ferpipe.ingest.stage import ingest
 from ferpipe.synthesize.stage import write_synthetic_csv
-from tests.conftest import config_of, NO_AUGMENTATION
+from tests.conftest import NO_AUGMENTATION, config_of
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
+from ferpipe.core.config import Config, build
 from ferpipe.models import ARCHITECTURES, build_model
 from ferpipe.train.stage import compile_model, make_optimizer
-from ferpipe.core.config import Config, build
 from tests.conftest import composed, config_of
 
 

@@ -12,12 +12,11 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-import yaml
 
-from ferpipe.train.stage import train
 from ferpipe.core.paths import TrainOutputs
+from ferpipe.train.stage import train
+from tests.conftest import REPO_ROOT, config_of
 from tests.model.conftest import TINY
-from tests.conftest import config_of
 
 
 def free_ports(count: int) -> list[int]:
@@ -32,17 +31,17 @@ def free_ports(count: int) -> list[int]:
 
 def test_two_multi_worker_processes_train_together_and_end_with_the_same_weights(tmp_path, synthetic_arrays):
     cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
-    params = {"train": {"preset": "none", "arch": "tiny_cnn", "epochs": 2, "batch_size": 32, "lr": 3e-3,
-                        "distribute": "multi_worker"}, "tracking": {"experiment": "tests"}}
+    overrides = ["train.arch=tiny_cnn", "train.epochs=2", "train.batch_size=32", "train.lr=3e-3",
+                 "train.distribute=multi_worker", "tracking.experiment=tests"]
     workers, folders = [], []
     for index in range(2):
         folder = tmp_path / f"worker{index}"  # each worker in its own checkout, as on separate machines
         shutil.copytree(synthetic_arrays, folder / "data/arrays")
-        (folder / "params.yaml").write_text(yaml.safe_dump(params))
+        shutil.copy(REPO_ROOT / "params.yaml", folder / "params.yaml")
         env = {**os.environ, "DVC_ROOT": str(folder),
                "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
         env.pop("MLFLOW_TRACKING_URI", None)
-        workers.append(subprocess.Popen([Path(sys.executable).parent / "ferpipe", "train"], cwd=folder, env=env,
+        workers.append(subprocess.Popen([Path(sys.executable).parent / "ferpipe", "train", *(f"-S{o}" for o in overrides)], cwd=folder, env=env,
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
         folders.append(folder)
     logs = [worker.communicate(timeout=600)[0] for worker in workers]

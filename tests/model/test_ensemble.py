@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 from ferpipe.core.arrays import load_split
-from ferpipe.tools.ensemble import EnsembleOutputs, choose_members, ensemble
-from ferpipe.models import build_model
-from ferpipe.train.stage import train
 from ferpipe.core.paths import TrainOutputs
-from tests.model.conftest import TINY
+from ferpipe.models import build_model
+from ferpipe.tools.ensemble import EnsembleOutputs, choose_members, ensemble
+from ferpipe.train.stage import train
 from tests.conftest import config_of
+from tests.model.conftest import TINY
 
 TRACKING = config_of("tracking", experiment="tests")
 

@@ -9,13 +9,13 @@ import pytest
 
 from ferpipe.convert.stage import convert
 from ferpipe.core.schema import FERPLUS_CLASSES
+from ferpipe.evaluate.stage import evaluate
 from ferpipe.ingest.stage import ingest
 from ferpipe.synthesize.stage import write_synthetic_csv
-from ferpipe.evaluate.stage import evaluate
 from ferpipe.tools.predict import label_names_of
 from ferpipe.train.stage import train
-from tests.model.conftest import TINY
 from tests.conftest import config_of
+from tests.model.conftest import TINY
 
 ROWS = {"Training": 280, "PublicTest": 70, "PrivateTest": 70}
 

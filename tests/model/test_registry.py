@@ -17,13 +17,13 @@ import pytest
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
-from ferpipe.core import registry
 from ferpipe.cli import app
+from ferpipe.core import registry
+from ferpipe.core.paths import TrainOutputs
 from ferpipe.evaluate.stage import evaluate
 from ferpipe.train.stage import train
-from ferpipe.core.paths import TrainOutputs
-from tests.model.conftest import TINY
 from tests.conftest import config_of
+from tests.model.conftest import TINY
 
 NAME = "fer2013-expression-synthetic"  # the stage registers synthetic-data models under this name
 

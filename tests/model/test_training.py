@@ -10,13 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ferpipe.train import stage as train_module
+from ferpipe.core.paths import CHECKPOINTS, EvaluateOutputs, TrainOutputs
 from ferpipe.evaluate.stage import bootstrap_interval, evaluate, seed_binary_accuracy
-from ferpipe.core.paths import EvaluateOutputs
+from ferpipe.train import stage as train_module
 from ferpipe.train.stage import train
-from ferpipe.core.paths import CHECKPOINTS, TrainOutputs
-from tests.model.conftest import TINY
 from tests.conftest import config_of
+from tests.model.conftest import TINY
 
 TRACKING = config_of("tracking", experiment="tests")
 

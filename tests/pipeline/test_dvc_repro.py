@@ -11,7 +11,7 @@ import yaml
 from tests.conftest import TINY_ROWS, copy_repository, sh
 
 pytestmark = pytest.mark.pipeline
-TINY_TRAIN = {"preset": "none", "arch": "tiny_cnn", "epochs": 2, "batch_size": 32, "lr": 3e-3}
+TINY_TRAIN = {"arch": "tiny_cnn", "epochs": 2, "batch_size": 32, "lr": 3e-3}
 
 
 @pytest.fixture(scope="module")
@@ -19,14 +19,14 @@ def repo(tmp_path_factory):
     """A fresh clone-like copy: the files git would have, committed in a new repository."""
     copy = tmp_path_factory.mktemp("repo")
     copy_repository(copy, {"synthetic": {"rows": TINY_ROWS}, "train": TINY_TRAIN})
-    sh("ferpipe", "synthesize", "--if-missing", cwd=copy)
     first = sh("dvc", "repro", cwd=copy)
     return copy, first
 
 
 def test_repro_runs_every_stage_and_writes_its_outputs(repo):
     copy, first = repo
-    for stage in ("ingest", "convert", "train", "evaluate"):
+    # A fresh clone has no data: the embedded synthetic faces are the first stage's output.
+    for stage in ("synthesize", "ingest", "convert", "train", "evaluate"):
         assert f"Running stage '{stage}'" in first
     manifest = json.loads((copy / "data/arrays/manifest.json").read_text())
     assert manifest["data"] == "synthetic"
@@ -130,20 +130,12 @@ def test_compare_renders_the_runs_side_by_side(repo):
     assert (copy / "reports/compare/confusion_matrices.png").stat().st_size > 10_000
 
 
-def test_queued_and_temporary_experiments_all_land_once_in_the_shared_store(repo):
+def test_queued_and_temporary_experiments_land_once_in_the_shared_store_tagged_synthetic(repo):
     import time
 
     import mlflow
 
     copy, _ = repo
-    # As `make pipeline` does: DVC-track the raw data, so that repository copies can check it out.
-    sh("dvc", "add", "data/raw/fer2013.csv", cwd=copy)
-    sh("git", "add", "-A", cwd=copy)
-    sh("git", "-c", "user.name=t", "-c", "user.email=t@t.invalid", "commit", "-qm", "track raw data", cwd=copy)
-    # DVC must see the .dvc file (a .gitignore that hid data/raw/ from DVC made checkout delete the data).
-    assert "data/raw/fer2013.csv.dvc" in sh("dvc", "stage", "list", "--all", cwd=copy)
-    sh("dvc", "checkout", cwd=copy)
-    assert (copy / "data/raw/fer2013.csv").is_file()
     # New params: unchanged ones would be restored from DVC's run-cache without running anything.
     sh("dvc", "exp", "run", "--temp", "-S", "train.lr=2e-3", "--name", "temporary", cwd=copy)
     sh("dvc", "exp", "run", "--queue", "-S", "train.lr=1e-3,5e-3,1e-2,3e-2", cwd=copy)
@@ -157,10 +149,79 @@ def test_queued_and_temporary_experiments_all_land_once_in_the_shared_store(repo
     mlflow.set_tracking_uri(f"sqlite:///{copy / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=["fer2013"], output_format="list")
     queued = sorted(float(r.data.params["lr"]) for r in runs if r.data.tags.get("dvc_exp_name")
-                    and r.info.run_name not in ("lr-1e-4", "temporary"))
+                    and r.info.run_name not in ("lr-1e-4", "temporary", "epochs-3"))
     assert queued == [0.001, 0.005, 0.01, 0.03]
     assert [r.info.run_name for r in runs].count("temporary") == 1
     assert all(r.info.status == "FINISHED" for r in runs)
+    # The copies DVC ran them in had only what git and DVC track: the data still says it is synthetic.
+    assert {r.data.tags["data"] for r in runs} == {"synthetic"}
+    client = mlflow.MlflowClient()
+    assert {m.name for m in client.search_registered_models()} <= {"fer2013-expression-synthetic",
+                                                                     "fer2013-expression-ferplus-synthetic"}
+
+
+def test_explicit_epochs_are_what_trains_and_what_every_record_says(repo):
+    import mlflow
+
+    copy, _ = repo
+    sh("dvc", "exp", "run", "-S", "train.epochs=3", "--name", "epochs-3", cwd=copy)
+    assert json.loads((copy / "reports/train/train_metrics.json").read_text())["epochs"] == 3
+    assert len((copy / "reports/train/history.csv").read_text().splitlines()) == 1 + 3
+    shown = json.dumps([e for e in json.loads(sh("dvc", "exp", "show", "--json", cwd=copy))])
+    assert '"epochs": 3' in shown
+    mlflow.set_tracking_uri(f"sqlite:///{copy / 'mlflow.db'}")
+    (run,) = mlflow.search_runs(experiment_names=["fer2013"], filter_string="attributes.run_name = 'epochs-3'",
+                                output_format="list")
+    params = yaml.safe_load((copy / "params.yaml").read_text())["train"]
+    for key in ("arch", "epochs", "batch_size", "lr", "loss", "optimizer", "label_smoothing"):
+        assert yaml.safe_load(run.data.params[key]) == params[key], key
+
+
+@pytest.mark.parametrize(("module", "stages"), [
+    ("train/inputs.py", {"train"}),
+    ("ingest/pixels.py", {"ingest"}),
+    ("core/faces.py", {"ingest", "convert"}),
+    ("core/tracking.py", {"train", "evaluate"}),
+    ("core/inference.py", {"evaluate"}),
+    ("synthesize/stage.py", {"synthesize"}),
+])
+def test_a_comment_in_a_module_flips_dvc_status_for_exactly_the_stages_that_run_it(repo, module, stages):
+    copy, _ = repo
+    sh("dvc", "repro", cwd=copy)
+    path = copy / "src/ferpipe" / module
+    original = path.read_text()
+    try:
+        path.write_text(original + "# a comment\n")
+        changed = set(json.loads(sh("dvc", "status", "--json", cwd=copy)))
+    finally:
+        path.write_text(original)
+    assert changed == stages
+
+
+def test_no_stage_output_holds_a_path_of_this_machine(repo):
+    copy, _ = repo
+    sh("dvc", "repro", cwd=copy)
+    written = [copy / "dvc.lock", *(copy / "reports").rglob("*"), *(copy / "data/arrays").glob("*.json")]
+    leaks = [str(f.relative_to(copy)) for f in written if f.is_file() and f.suffix != ".png"
+             and str(copy) in f.read_text(errors="replace")]
+    assert leaks == []
+
+
+def test_a_copied_repository_never_writes_into_the_original(repo, tmp_path):
+    import hashlib
+
+    copy, _ = repo
+
+    def fingerprint(root):
+        files = [root / "mlflow.db", *sorted((root / "mlartifacts").rglob("*"))]
+        return {str(f.relative_to(root)): hashlib.sha256(f.read_bytes()).hexdigest() for f in files if f.is_file()}
+
+    before = fingerprint(copy)
+    moved = tmp_path / "moved"
+    shutil.copytree(copy, moved, symlinks=True)  # as `cp -a`
+    sh("dvc", "exp", "run", "-S", "train.lr=4e-3", "--name", "in-the-copy", cwd=moved)
+    assert fingerprint(copy) == before
+    assert len(fingerprint(moved)) > len(before)  # the copy's run and model went to the copy's own folder
 
 
 def test_ferplus_experiment_says_its_label_mode_and_registers_apart(repo):

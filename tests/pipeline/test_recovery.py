@@ -14,7 +14,7 @@ from tests.conftest import TINY_ROWS, copy_repository, sh
 
 pytestmark = pytest.mark.pipeline
 # Augmentation, cosine schedule and dropout stay on (the committed recipe's): they all draw random numbers.
-TRAIN = {"preset": "none", "arch": "tiny_cnn", "epochs": 8, "batch_size": 16, "lr": 3e-3}
+TRAIN = {"arch": "tiny_cnn", "epochs": 8, "batch_size": 16, "lr": 3e-3}
 
 
 def results(copy: Path) -> tuple[str, dict]:
@@ -41,7 +41,6 @@ def kill_training_after_epoch(copy: Path, epoch: int) -> None:
 
 def test_killed_training_resumes_under_dvc_repro_and_ends_with_the_same_metrics(tmp_path):
     copy = copy_repository(tmp_path, {"synthetic": {"rows": TINY_ROWS}, "train": TRAIN})
-    sh("ferpipe", "synthesize", "--if-missing", cwd=copy)
     sh("dvc", "repro", cwd=copy)
     uninterrupted = results(copy)
 

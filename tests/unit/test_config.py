@@ -1,75 +1,126 @@
+"""params.yaml is the one home of every value: complete, typed, composed from conf/ by Hydra."""
+
+import re
+import subprocess
+import sys
+
 import pytest
+import yaml
 
 from ferpipe.core.config import Config, ConfigError, build, load_config
+from tests.conftest import REPO_ROOT, composed, params
+
+PARAMS_TEXT = (REPO_ROOT / "params.yaml").read_text()
+
+
+def leaf_keys(tree: dict, prefix: str = "") -> list[str]:
+    keys = []
+    for key, value in tree.items():
+        keys += leaf_keys(value, f"{prefix}{key}.") if isinstance(value, dict) and key != "rows" else [f"{prefix}{key}"]
+    return keys
+
+
+def without(tree: dict, dotted: str) -> dict:
+    copy = yaml.safe_load(yaml.safe_dump(tree))
+    *parents, leaf = dotted.split(".")
+    node = copy
+    for parent in parents:
+        node = node[parent]
+    del node[leaf]
+    return copy
+
+
+@pytest.mark.parametrize("key", leaf_keys(yaml.safe_load(PARAMS_TEXT)))
+def test_every_missing_key_is_an_error_naming_it(tmp_path, key):
+    # No value has a second home in code: a key deleted from params.yaml does not fall back to one.
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(without(yaml.safe_load(PARAMS_TEXT), key)))
+    leaf = key.rpartition(".")[2]
+    with pytest.raises(ConfigError, match=rf"missing key\(s\) \['{leaf}'\]"):
+        load_config(path)
+
+
+def test_missing_key_fails_with_one_line_before_tensorflow_or_mlflow_is_imported(tmp_path):
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(without(yaml.safe_load(PARAMS_TEXT), "train.lr")))
+    done = subprocess.run([sys.executable, "-m", "ferpipe.train"], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == ["error: params.yaml: train: missing key(s) ['lr']; params.yaml must set "
+                                        "every key (see conf/)"]
+    probe = ("import sys; from ferpipe.core.entry import execute; "
+             "code = execute(lambda: __import__('ferpipe.train.stage', fromlist=['run']).run); "
+             "print(code, 'tensorflow' in sys.modules, 'mlflow' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True)
+    assert done.stdout.split() == ["1", "False", "False"], done.stderr
+
+
+def test_params_yaml_is_exactly_what_dvc_exp_run_composes_from_conf():
+    from omegaconf import OmegaConf
+
+    assert PARAMS_TEXT == OmegaConf.to_yaml(OmegaConf.create(composed())), "run `make params` after editing conf/"
+
+
+@pytest.mark.parametrize("recipe", sorted(p.stem for p in (REPO_ROOT / "conf/train").glob("*.yaml")))
+def test_every_recipe_composes_into_a_complete_config_and_explicit_values_win(recipe):
+    config = build(Config, composed(f"train={recipe}"), "conf")
+    assert config.train.epochs > 0
+    explicit = build(Config, composed(f"train={recipe}", "train.epochs=2", "train.lr=1e-4"), "conf").train
+    assert (explicit.epochs, explicit.lr) == (2, 1e-4)
+    assert explicit.arch == config.train.arch  # the rest of the recipe stays
+
+
+def test_mlproject_defaults_are_the_values_in_params_yaml():
+    project = yaml.safe_load((REPO_ROOT / "MLproject").read_text())
+    values = yaml.safe_load(PARAMS_TEXT)
+    for entry_point in project["entry_points"].values():
+        command = " ".join(entry_point["command"].split())
+        for name, spec in entry_point.get("parameters", {}).items():
+            keys = re.findall(rf"-S (\w+(?:\.\w+)+)={{{name}}}", command)
+            assert keys, f"MLproject parameter {name} sets no param"
+            for key in keys:
+                group, leaf = key.split(".")
+                value = values[group][leaf]
+                default = spec["default"] if isinstance(value, str) else float(spec["default"])
+                assert default == value, f"MLproject {name} default {spec['default']!r}, params.yaml {key} {value!r}"
 
 
 def test_scientific_notation_from_dvc_set_param_becomes_a_float(tmp_path):
     # `dvc exp run -S ingest.val_fraction=1e-1` writes 1e-1 unquoted; PyYAML reads it as a string.
-    params = tmp_path / "params.yaml"
-    params.write_text("ingest:\n  val_fraction: 1e-1\n")
-    config = load_config(params)
-    assert config.ingest.val_fraction == pytest.approx(0.1)
-    assert isinstance(config.ingest.val_fraction, float)
+    path = tmp_path / "params.yaml"
+    path.write_text(re.sub(r"^  val_fraction: .*$", "  val_fraction: 1e-1", PARAMS_TEXT, flags=re.M))
+    config = load_config(path)
+    assert config.ingest.val_fraction == pytest.approx(0.1) and isinstance(config.ingest.val_fraction, float)
 
 
 def test_unknown_key_is_an_error_naming_the_key():
     with pytest.raises(ConfigError, match="valfraction"):
-        build(Config, {"ingest": {"valfraction": 0.2}}, "params.yaml")
+        params("ingest.valfraction=0.2")
 
 
 def test_choice_outside_its_options_is_rejected():
     with pytest.raises(ConfigError, match="on_bad_rows.*'drop'"):
-        build(Config, {"ingest": {"on_bad_rows": "drop"}}, "params.yaml")
+        params("ingest.on_bad_rows=drop")
 
 
 def test_non_numeric_value_for_a_number_is_rejected():
     with pytest.raises(ConfigError, match="seed"):
-        build(Config, {"ingest": {"seed": "abc"}}, "params.yaml")
+        params("ingest.seed=abc")
 
 
-def test_repository_params_file_loads(tmp_path):
-    from tests.conftest import REPO_ROOT
-
-    config = load_config(REPO_ROOT / "params.yaml")
-    assert config.ingest.source == "data/raw/fer2013.csv"
-    assert sum(config.synthetic.rows.values()) > 0
-
-
-def test_overrides_apply_like_dvc_set_params(tmp_path):
-    params = tmp_path / "params.yaml"
-    params.write_text("train:\n  lr: 0.001\n  epochs: 14\n")
-    config = load_config(params, ["train.lr=1e-4", "train.epochs=3.0", "train.augment.flip=false"])
+def test_overrides_apply_like_dvc_set_params():
+    config = params("train.lr=1e-4", "train.epochs=3.0", "train.augment.flip=false")
     assert config.train.lr == 0.0001 and config.train.epochs == 3 and config.train.augment.flip is False
 
 
-def test_malformed_override_and_fractional_integer_are_rejected(tmp_path):
-    params = tmp_path / "params.yaml"
-    params.write_text("{}\n")
+def test_malformed_override_and_fractional_integer_are_rejected():
     with pytest.raises(ConfigError, match="expected group.key=value"):
-        load_config(params, ["train.lr"])
+        params("train.lr")
     with pytest.raises(ConfigError, match="expected an integer"):
-        load_config(params, ["train.epochs=2.5"])
+        params("train.epochs=2.5")
 
 
-def test_auto_preset_trains_a_small_model_on_synthetic_data_and_the_recipe_on_real_data():
-    from ferpipe.core.config import TrainConfig
-
-    recipe = TrainConfig(preset="auto", arch="alexnet_seed", epochs=14, lr=5e-4)
-    smoke = recipe.resolved("synthetic")
-    assert (smoke.preset, smoke.arch, smoke.epochs) == ("smoke", "tiny_cnn", 10)
-    assert smoke.lr == 5e-4  # what a smoke run keeps from params.yaml, `dvc exp run -S train.lr=...` included
-    real = recipe.resolved("real")
-    assert (real.preset, real.arch, real.epochs) == ("none", "alexnet_seed", 14)
-
-
-def test_preset_names_the_configured_values_it_replaces():
-    from ferpipe.core.config import TrainConfig
-
-    # `dvc exp run -S train.preset=cpu_session -S train.epochs=30` trains 16 epochs: the log must say so.
-    config = TrainConfig(preset="cpu_session", arch="vgg_small", epochs=30, lr=1e-3, batch_size=128)
-    overrides = config.preset_overrides()
-    assert overrides["epochs"] == (30, 16)
-    assert overrides["batch_size"] == (128, 64)
-    assert "arch" not in overrides and "lr" not in overrides  # already what the preset sets
-    assert TrainConfig(preset="none", epochs=30).preset_overrides() == {}
-    assert TrainConfig(preset="auto", epochs=30).preset_overrides("synthetic")["epochs"] == (30, 10)
+def test_params_file_that_is_not_yaml_is_one_line_with_line_and_column(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("train:\n  lr: [0.1\n  epochs: 3\n")
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    assert re.fullmatch(rf"{re.escape(str(path))}: line \d+, column \d+: not valid YAML \(.+\)", str(raised.value))

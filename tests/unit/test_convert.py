@@ -6,8 +6,8 @@ import pytest
 
 from ferpipe.convert.stage import convert
 from ferpipe.core.arrays import load_split
-from ferpipe.ingest.stage import ingest
 from ferpipe.core.files import sha256_of
+from ferpipe.ingest.stage import ingest
 from tests.conftest import config_of, fer_csv_text
 
 

@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 
 from ferpipe.core.schema import FERPLUS_CLASSES
-from ferpipe.ingest.ferplus import VoteFileError, check_alignment, ferplus_labels, read_votes
+from ferpipe.ingest.ferplus import (
+    VoteFileError,
+    check_alignment,
+    ferplus_labels,
+    read_votes,
+)
 
 # Columns: neutral, happiness, surprise, sadness, anger, disgust, fear, contempt, unknown, NF
 CLEAR_HAPPY = [1, 8, 1, 0, 0, 0, 0, 0, 0, 0]

@@ -1,11 +1,11 @@
 """Every accepted input form, every validation rule, and the stage's all-or-nothing outputs."""
 
-from dataclasses import replace
 
 import csv
 import gzip
 import io
 import json
+import os
 import tarfile
 from pathlib import Path
 
@@ -14,11 +14,10 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from ferpipe.ingest.stage import ingest
-from ferpipe.core.paths import IngestOutputs
-from ferpipe.core.schema import DataError
-from ferpipe.core.schema import EMOTIONS
 from ferpipe.core.faces import read_faces
+from ferpipe.core.paths import IngestOutputs
+from ferpipe.core.schema import EMOTIONS, DataError
+from ferpipe.ingest.stage import ingest
 from tests.conftest import config_of, fer_csv_text, pixel_text, random_faces
 
 OUTPUTS = IngestOutputs()
@@ -228,8 +227,32 @@ def test_archive_without_the_csv_is_reported(in_tmp):
 
 
 def test_missing_source_names_the_way_out(in_tmp):
-    with pytest.raises(DataError, match="no such file.*ferpipe synthesize"):
+    with pytest.raises(DataError, match="no such file.*ingest.source"):
         run("data/raw/fer2013.csv")
+
+
+@pytest.mark.parametrize("change", ["rewritten", "replaced"])
+def test_a_source_changed_while_it_is_read_fails_and_leaves_nothing(in_tmp, small_fer, monkeypatch, change):
+    from ferpipe.ingest import stage
+
+    Path("fer2013.csv").write_text(fer_csv_text(*small_fer))
+    run("fer2013.csv")  # outputs of an earlier run must not survive either
+    read_source = stage.read_source
+
+    def read_then_change(path):
+        raw = read_source(path)
+        labels, usages, faces = small_fer
+        if change == "rewritten":
+            Path(path).write_text(fer_csv_text(labels[::-1], usages, faces))
+        else:  # a new file moved over the old one, as a download finishing would
+            Path("new.csv").write_text(fer_csv_text(labels, usages, faces[::-1]))
+            os.replace("new.csv", path)
+        return raw
+
+    monkeypatch.setattr(stage, "read_source", read_then_change)
+    with pytest.raises(DataError, match="fer2013.csv: changed while ingest was reading it"):
+        run("fer2013.csv")
+    assert not any(Path(path).exists() for path in vars(OUTPUTS).values())
 
 
 def test_a_failed_run_removes_stale_outputs_of_an_earlier_success(in_tmp, small_fer):

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from ferpipe.train.inputs import random_affine, training_stream
-from tests.conftest import config_of, NO_AUGMENTATION
+from tests.conftest import NO_AUGMENTATION, config_of
 
 FACES = np.random.default_rng(0).integers(0, 256, size=(10, 48, 48, 1), dtype=np.uint8)
 LABELS = np.arange(10) % 7

@@ -7,11 +7,10 @@ import pytest
 
 from ferpipe.convert.stage import convert
 from ferpipe.core.arrays import load_optional, load_split
-from ferpipe.core.schema import FERPLUS_CLASSES, VOTE_COLUMNS
-from ferpipe.ingest.stage import ingest
-from ferpipe.core.paths import IngestOutputs
-from ferpipe.core.schema import DataError
 from ferpipe.core.faces import read_faces
+from ferpipe.core.paths import IngestOutputs
+from ferpipe.core.schema import FERPLUS_CLASSES, VOTE_COLUMNS, DataError
+from ferpipe.ingest.stage import ingest
 from tests.conftest import config_of, fer_csv_text
 
 # One vote row per face of the small_fer fixture (labels 0..6, three faces each, usages cycling

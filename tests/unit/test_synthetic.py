@@ -1,11 +1,12 @@
-import json
+import shutil
 
 import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
 from ferpipe.ingest.stage import ingest
-from ferpipe.synthesize.stage import draw_faces, marker_path, sample_labels, write_synthetic_csv
+from ferpipe.synthesize.stage import draw_faces, sample_labels, write_synthetic_csv
+from tests.conftest import config_of, fer_csv_text
 
 
 def test_expressions_are_learnable_far_above_chance():
@@ -37,7 +38,7 @@ def test_written_file_is_deterministic_and_flagged_synthetic_downstream(in_tmp):
     write_synthetic_csv(in_tmp / "a.csv", config)
     write_synthetic_csv(in_tmp / "b.csv", config)
     assert (in_tmp / "a.csv").read_bytes() == (in_tmp / "b.csv").read_bytes()
-    assert json.loads(marker_path(in_tmp / "a.csv").read_text())["synthetic"] is True
+    assert set(pd.read_csv(in_tmp / "a.csv")["generator"]) == {"ferpipe synthesize (seed 5)"}
 
     report = ingest(config_of("ingest", source="a.csv"))
     assert report["data"] == "synthetic"
@@ -45,9 +46,15 @@ def test_written_file_is_deterministic_and_flagged_synthetic_downstream(in_tmp):
     assert any("SYNTHETIC" in note for note in report["notes"])
 
 
-def test_replacing_the_synthetic_file_with_real_data_is_not_called_synthetic(in_tmp, small_fer):
-    from tests.conftest import fer_csv_text
+def test_the_data_itself_says_it_is_synthetic_wherever_it_is_copied(in_tmp):
+    # No marker file beside it that a clone, `dvc exp run --temp` or a queued run could lose.
+    write_synthetic_csv(in_tmp / "fer2013.csv", config_of("synthetic", rows={"Training": 14, "PublicTest": 7}))
+    (in_tmp / "elsewhere").mkdir()
+    shutil.copy(in_tmp / "fer2013.csv", in_tmp / "elsewhere/real_looking.csv")
+    assert ingest(config_of("ingest", source="elsewhere/real_looking.csv"))["data"] == "synthetic"
 
+
+def test_replacing_the_synthetic_file_with_real_data_is_not_called_synthetic(in_tmp, small_fer):
     write_synthetic_csv(in_tmp / "fer2013.csv", config_of("synthetic", rows={"Training": 7, "PublicTest": 7}))
     (in_tmp / "fer2013.csv").write_text(fer_csv_text(*small_fer))
     assert ingest(config_of("ingest", source="fer2013.csv"))["data"] == "real"

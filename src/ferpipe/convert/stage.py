@@ -21,11 +21,10 @@ import numpy as np
 
 from ferpipe.core.config import Config
 from ferpipe.core.duplicates import seen_in
-from ferpipe.core.schema import class_counts
-from ferpipe.core.paths import ConvertOutputs, IngestOutputs
-from ferpipe.core.schema import IMAGE_SIDE, SPLITS, USAGE_OF_SPLIT
 from ferpipe.core.faces import read_faces
 from ferpipe.core.files import atomic_outputs, sha256_of, write_json
+from ferpipe.core.paths import ConvertOutputs, IngestOutputs
+from ferpipe.core.schema import IMAGE_SIDE, SPLITS, USAGE_OF_SPLIT, class_counts
 
 log = logging.getLogger(__name__)
 

@@ -19,16 +19,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import balanced_accuracy_score, f1_score, log_loss, precision_recall_fscore_support
+from sklearn.metrics import (
+    balanced_accuracy_score,
+    f1_score,
+    log_loss,
+    precision_recall_fscore_support,
+)
 
 from ferpipe.core import registry, tracking
-from ferpipe.evaluate import plots
-from ferpipe.core.config import Config, EvaluateConfig, TrackingConfig
-from ferpipe.core.inference import class_probabilities
 from ferpipe.core.arrays import ARRAYS, load_optional, load_split, read_manifest
+from ferpipe.core.config import Config, EvaluateConfig, TrackingConfig
+from ferpipe.core.files import atomic_outputs, write_json
+from ferpipe.core.inference import class_probabilities
 from ferpipe.core.paths import EvaluateOutputs, TrainOutputs
 from ferpipe.core.schema import agreement_with_fer2013
-from ferpipe.core.files import atomic_outputs, write_json
+from ferpipe.evaluate import plots
 
 log = logging.getLogger(__name__)
 

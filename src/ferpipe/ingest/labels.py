@@ -10,14 +10,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow.compute as pc
 
+from ferpipe.core.schema import (
+    EMOTIONS,
+    FERPLUS_CLASSES,
+    DataError,
+    FaceTable,
+    Labels,
+    RawTable,
+)
 from ferpipe.ingest import ferplus
-from ferpipe.core.schema import EMOTIONS, FERPLUS_CLASSES, DataError, FaceTable, Labels, RawTable
 
 MODES = ("fer2013", "ferplus_majority", "ferplus_probability")
 

@@ -22,8 +22,15 @@ from PIL import Image
 from tqdm import tqdm
 
 from ferpipe.core.schema import (
-    EMOTIONS, GENERATOR_COLUMN, IMAGE_SIDE, PIXELS_PER_IMAGE, USAGES, BadRow, DataError, RawTable)
-
+    EMOTIONS,
+    GENERATOR_COLUMN,
+    IMAGE_SIDE,
+    PIXELS_PER_IMAGE,
+    USAGES,
+    BadRow,
+    DataError,
+    RawTable,
+)
 
 # Header (column names with surrounding spaces stripped) → form name and canonical columns.
 CSV_FORMS = {

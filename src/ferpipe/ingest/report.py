@@ -15,7 +15,14 @@ import pandas as pd  # noqa: E402
 
 from ferpipe.core.duplicates import seen_in  # noqa: E402
 from ferpipe.core.schema import (  # noqa: E402
-    SPLITS, USAGES, BadRow, FaceTable, Labels, agreement_with_fer2013, class_counts)
+    SPLITS,
+    USAGES,
+    BadRow,
+    FaceTable,
+    Labels,
+    agreement_with_fer2013,
+    class_counts,
+)
 from ferpipe.ingest.labels import dropped_by_split  # noqa: E402
 
 

@@ -19,7 +19,9 @@ def assign_splits(table: FaceTable, val_fraction: float, seed: int) -> tuple[np.
     train_rows = np.flatnonzero(splits == "train")
     if not 0 < val_fraction < 1:
         raise DataError(f"the source has no validation split and ingest.val_fraction={val_fraction} cannot carve one")
-    from sklearn.model_selection import train_test_split  # slow import, needed only for this form
+    from sklearn.model_selection import (
+        train_test_split,  # slow import, needed only for this form
+    )
 
     try:
         _, val_rows = train_test_split(

@@ -9,15 +9,20 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ferpipe.core.config import Config, IngestConfig
-from ferpipe.core.paths import IngestOutputs
 from ferpipe.core.duplicates import image_groups
+from ferpipe.core.faces import write_faces
+from ferpipe.core.files import atomic_outputs, sha256_of, stat_signature, write_json
+from ferpipe.core.paths import IngestOutputs
+from ferpipe.core.schema import DataError
 from ferpipe.ingest.labels import build_labels
 from ferpipe.ingest.readers import BadRow, read_source
-from ferpipe.ingest.report import build_report, class_distribution_rows, plot_class_distribution
+from ferpipe.ingest.report import (
+    build_report,
+    class_distribution_rows,
+    plot_class_distribution,
+)
 from ferpipe.ingest.splits import assign_splits
-from ferpipe.core.faces import write_faces
 from ferpipe.ingest.validate import validate
-from ferpipe.core.files import atomic_outputs, sha256_of, stat_signature, write_json
 
 log = logging.getLogger(__name__)
 

@@ -7,14 +7,13 @@ its reason, in the rejected-rows file and the data report (`ingest.on_bad_rows: 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ferpipe.ingest.pixels import parse_pixel_strings
 from ferpipe.core.schema import EMOTIONS, USAGES, BadRow, DataError, FaceTable, RawTable
+from ferpipe.ingest.pixels import parse_pixel_strings
 
 ERRORS_SHOWN = 5
 

@@ -23,8 +23,15 @@ from ferpipe.core.config import Config, SyntheticConfig
 from ferpipe.core.files import atomic_outputs
 from ferpipe.core.paths import SynthesizeOutputs
 from ferpipe.core.schema import (
-    EMOTIONS, FER2013_TRAINING_CLASS_COUNTS, FERPLUS_TO_FER2013, GENERATOR_COLUMN, IMAGE_SIDE, USAGES, VOTE_COLUMNS,
-    DataError)
+    EMOTIONS,
+    FER2013_TRAINING_CLASS_COUNTS,
+    FERPLUS_TO_FER2013,
+    GENERATOR_COLUMN,
+    IMAGE_SIDE,
+    USAGES,
+    VOTE_COLUMNS,
+    DataError,
+)
 
 log = logging.getLogger(__name__)
 

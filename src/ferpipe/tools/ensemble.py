@@ -10,7 +10,6 @@ split is touched once, by the evaluation of the chosen ensemble.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,12 +18,12 @@ from typing import Any
 import numpy as np
 
 from ferpipe.core import tracking
-from ferpipe.core.config import EvaluateConfig, TrackingConfig
 from ferpipe.core.arrays import ARRAYS, load_split, read_manifest
-from ferpipe.core.paths import EvaluateOutputs
-from ferpipe.core.inference import class_probabilities
-from ferpipe.evaluate.stage import evaluate
+from ferpipe.core.config import EvaluateConfig, TrackingConfig
 from ferpipe.core.files import atomic_outputs, write_json
+from ferpipe.core.inference import class_probabilities
+from ferpipe.core.paths import EvaluateOutputs
+from ferpipe.evaluate.stage import evaluate
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from ferpipe.core.config import NO_AUGMENTATION, AugmentConfig
+from ferpipe.core.config import AugmentConfig
 
 
 def training_stream(x: np.ndarray, y: np.ndarray, num_classes: int, batch_size: int, seed: int,
@@ -25,7 +25,7 @@ def training_stream(x: np.ndarray, y: np.ndarray, num_classes: int, batch_size: 
     import tensorflow as tf
 
     images, labels = tf.constant(x), tf.constant(y)
-    augmenting = augment != NO_AUGMENTATION
+    augmenting = augment.flip or any((augment.shift, augment.rotation, augment.zoom))
 
     def prepare(epoch, step, rows):
         batch = tf.cast(tf.gather(images, rows), tf.float32)

@@ -20,17 +20,16 @@ import math
 import os
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ferpipe.core import tracking
-from ferpipe.core.config import Config, TrainConfig, TrackingConfig
 from ferpipe.core.arrays import ARRAYS, load_optional, load_split, read_manifest
-from ferpipe.core.paths import CHECKPOINTS, TrainOutputs
+from ferpipe.core.config import Config, TrackingConfig, TrainConfig
 from ferpipe.core.files import atomic_outputs, write_json
+from ferpipe.core.paths import CHECKPOINTS, TrainOutputs
 from ferpipe.core.schema import DataError
 from ferpipe.train.inputs import evaluation_batches, training_stream
 
