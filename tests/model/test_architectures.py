@@ -68,3 +68,12 @@ def test_cpu_session_recipe_trains_the_compact_vgg_with_a_cosine_schedule():
     assert config.schedule.kind == "cosine" and config.augment.flip
     # Under a fifth of vgg_bn's parameters (and a quarter of its multiply-adds): what makes it fit a CPU session.
     assert build_model("vgg_small").count_params() < build_model("vgg_bn").count_params() / 5
+
+
+def test_the_config_knows_every_architecture_and_only_those():
+    # params are checked before TensorFlow starts, so the config lists the names itself.
+    import typing
+
+    from ferpipe.core.config import TrainConfig
+
+    assert set(typing.get_args(typing.get_type_hints(TrainConfig)["arch"])) == set(ARCHITECTURES)

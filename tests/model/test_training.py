@@ -155,3 +155,14 @@ def test_bootstrap_interval_brackets_the_mean_and_narrows_with_more_rows():
     assert low < small.mean() < high
     large_low, large_high = bootstrap_interval(large, 500, 0)
     assert (large_high - large_low) < (high - low) / 5
+
+
+def test_a_diverging_run_stops_with_a_clear_error_and_ships_nothing(workspace):
+    from ferpipe.core.schema import DivergedError
+
+    with pytest.raises(DivergedError, match=r"the loss became (nan|inf) in epoch 1; no model was saved"):
+        train(replace(TINY, lr=1e30), TRACKING)
+    assert not any(Path(path).exists() for path in vars(TrainOutputs()).values())
+    (run,) = mlflow.search_runs(experiment_names=[TRACKING.experiment], output_format="list")
+    assert run.info.status == "FAILED"
+    assert mlflow.search_logged_models(experiment_ids=[run.info.experiment_id], output_format="list") == []

@@ -83,6 +83,21 @@ def test_mlproject_defaults_are_the_values_in_params_yaml():
                 assert default == value, f"MLproject {name} default {spec['default']!r}, params.yaml {key} {value!r}"
 
 
+@pytest.mark.parametrize("override", [
+    "train.lr=nan", "train.lr=-1", "train.lr=.inf", "train.epochs=0", "train.epochs=-1", "train.batch_size=0",
+    "train.subset=-5", "train.label_smoothing=1.5", "train.weight_decay=-0.1", "train.arch=vgg99",
+    "train.augment.zoom=-0.2", "train.schedule.factor=2", "ingest.val_fraction=0", "ingest.val_fraction=1",
+    "evaluate.batch_size=0", "evaluate.bootstrap_samples=0", "synthetic.rows.Training=-3", "tracking.experiment=' '",
+])
+def test_a_value_that_cannot_run_is_refused_naming_its_key(override):
+    key, _, value = override.partition("=")
+    group, *_, leaf = key.split(".")
+    if group == "synthetic":
+        leaf = "rows"
+    with pytest.raises(ConfigError, match=rf": {group}: .*{leaf}: "):
+        params(override)
+
+
 def test_scientific_notation_from_dvc_set_param_becomes_a_float(tmp_path):
     # `dvc exp run -S ingest.val_fraction=1e-1` writes 1e-1 unquoted; PyYAML reads it as a string.
     path = tmp_path / "params.yaml"

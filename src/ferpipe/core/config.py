@@ -10,9 +10,10 @@ reads `1e-4` as a string; the config turns it into 0.0001).
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -23,11 +24,34 @@ DEFAULT_PARAMS = Path("params.yaml")
 
 
 class ConfigError(ValueError):
-    """params.yaml names a key that does not exist or holds a value of the wrong type."""
+    """params.yaml lacks a key, names one that does not exist, or holds a value that cannot run."""
+
+
+Rule = tuple[Callable[[Any], bool], str]
+POSITIVE: Rule = (lambda v: math.isfinite(v) and v > 0, "a finite number > 0")
+NON_NEGATIVE: Rule = (lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0")
+AT_LEAST_ONE: Rule = (lambda v: v >= 1, "an integer >= 1")
+FRACTION: Rule = (lambda v: 0 <= v < 1, "a number from 0 up to (not including) 1")
+OPEN_FRACTION: Rule = (lambda v: 0 < v < 1, "a number between 0 and 1")
+NAME: Rule = (lambda v: bool(v.strip()), "a non-empty name")
+FINITE: Rule = (lambda v: math.isfinite(v), "a finite number")
+
+
+class Checked:
+    """Ranges the values must lie in, checked as the config is built, so that a value that cannot
+    run (lr nan, epochs 0, a batch of -1) stops the stage before TensorFlow or MLflow start."""
+
+    RULES: typing.ClassVar[dict[str, Rule]] = {}
+
+    def __post_init__(self) -> None:
+        for name, (holds, expected) in self.RULES.items():
+            value = getattr(self, name)
+            if not holds(value):
+                raise ConfigError(f"{name}: expected {expected}, got {value!r}")
 
 
 @dataclass(frozen=True)
-class IngestConfig:
+class IngestConfig(Checked):
     source: str  # any FER2013 form (see ferpipe.ingest.readers), or the synthesize stage's CSV
     on_bad_rows: Literal["fail", "skip"]
     val_fraction: float  # carved from training (stratified, seeded) when the source has no PublicTest rows
@@ -35,32 +59,41 @@ class IngestConfig:
     labels: Literal["fer2013", "ferplus_majority", "ferplus_probability"]  # see ferpipe.ingest.labels
     ferplus_votes: str  # FER+'s fer2013new.csv; read only in the FER+ modes
 
+    RULES = {"val_fraction": OPEN_FRACTION, "seed": NON_NEGATIVE, "source": NAME}
+
 
 @dataclass(frozen=True)
-class SyntheticConfig:
+class SyntheticConfig(Checked):
     seed: int
     rows: dict[str, int]  # per Usage
 
+    RULES = {"seed": NON_NEGATIVE,
+             "rows": (lambda v: min(v.values(), default=0) >= 0 and sum(v.values()) > 0, "row counts >= 0, not all 0")}
+
 
 @dataclass(frozen=True)
-class AugmentConfig:
+class AugmentConfig(Checked):
     flip: bool  # horizontal
     shift: float  # fraction of the image side
     rotation: float  # degrees
     zoom: float  # fraction
 
+    RULES = {"shift": FRACTION, "rotation": NON_NEGATIVE, "zoom": FRACTION}
+
 
 @dataclass(frozen=True)
-class ScheduleConfig:
+class ScheduleConfig(Checked):
     kind: Literal["none", "plateau", "cosine"]
     factor: float  # plateau: multiply lr by this when val accuracy stalls
     patience: int  # plateau: epochs without improvement before that
     min_lr: float
 
+    RULES = {"factor": OPEN_FRACTION, "patience": NON_NEGATIVE, "min_lr": NON_NEGATIVE}
+
 
 @dataclass(frozen=True)
-class TrainConfig:
-    arch: str  # a name in ferpipe.models.ARCHITECTURES
+class TrainConfig(Checked):
+    arch: Literal["alexnet_seed", "tiny_cnn", "vgg_bn", "vgg_small"]  # ferpipe.models.ARCHITECTURES (a test holds them equal)
     loss: Literal["categorical_crossentropy", "binary_crossentropy"]
     optimizer: Literal["adam", "adamw", "sgd"]
     lr: float
@@ -76,9 +109,13 @@ class TrainConfig:
     subset: int  # train and validate on at most this many rows per split (0: all); for smoke runs
     distribute: Literal["none", "mirrored", "multi_worker"]  # see ferpipe.train.distribute
 
+    RULES = {"lr": POSITIVE, "weight_decay": NON_NEGATIVE, "epochs": AT_LEAST_ONE, "batch_size": AT_LEAST_ONE,
+             "seed": NON_NEGATIVE, "label_smoothing": FRACTION, "early_stopping_patience": NON_NEGATIVE,
+             "subset": NON_NEGATIVE}
+
 
 @dataclass(frozen=True)
-class EvaluateConfig:
+class EvaluateConfig(Checked):
     batch_size: int
     bootstrap_samples: int  # resamples for the 95% interval of accuracy
     seed: int
@@ -86,13 +123,18 @@ class EvaluateConfig:
     # Test-time augmentation: average the softmax over views of each face (val and test alike).
     tta: Literal["none", "flip", "ten_crop"]
 
+    RULES = {"batch_size": AT_LEAST_ONE, "bootstrap_samples": AT_LEAST_ONE, "seed": NON_NEGATIVE,
+             "misclassified_shown": NON_NEGATIVE}
+
 
 @dataclass(frozen=True)
-class TrackingConfig:
+class TrackingConfig(Checked):
     experiment: str
     registered_model: str  # models trained on synthetic data or FER+ labels get a suffix
     promotion_metric: Literal["val_accuracy", "val_macro_f1"]  # never a test metric
     promotion_margin: float  # the challenger must beat the champion by at least this
+
+    RULES = {"experiment": NAME, "registered_model": NAME, "promotion_margin": FINITE}
 
 
 @dataclass(frozen=True)
@@ -150,7 +192,10 @@ def build(cls: type, raw: Any, where: str) -> Any:
     if missing:
         raise ConfigError(f"{where}: missing key(s) {missing}; params.yaml must set every key (see conf/)")
     values = {name: coerce(hints[name], raw[name], f"{where}: {name}") for name in raw}
-    return cls(**values)
+    try:
+        return cls(**values)
+    except ConfigError as error:
+        raise ConfigError(f"{where}: {error}") from None
 
 
 def coerce(kind: Any, value: Any, where: str) -> Any:

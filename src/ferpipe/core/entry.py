@@ -16,9 +16,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ferpipe.core.config import DEFAULT_PARAMS, Config, ConfigError, load_config
-from ferpipe.core.schema import DataError
+from ferpipe.core.schema import StageError
 
-EXPECTED_FAILURES = (ConfigError, DataError)
+EXPECTED_FAILURES = (ConfigError, StageError)
 
 
 def quiet_tensorflow() -> None:

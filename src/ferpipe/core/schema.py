@@ -31,8 +31,16 @@ FERPLUS_TO_FER2013 = {"neutral": "neutral", "happiness": "happy", "surprise": "s
 GENERATOR_COLUMN = "generator"
 
 
-class DataError(Exception):
+class StageError(Exception):
+    """A stage cannot go on; the message, one line, says what is wrong and where."""
+
+
+class DataError(StageError):
     """The input cannot be used; the message says which file and what is wrong."""
+
+
+class DivergedError(StageError):
+    """Training produced a loss that is not a finite number."""
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from ferpipe.core.arrays import ARRAYS, load_optional, load_split, read_manifest
 from ferpipe.core.config import Config, TrackingConfig, TrainConfig
 from ferpipe.core.files import atomic_outputs, write_json
 from ferpipe.core.paths import CHECKPOINTS, TrainOutputs
-from ferpipe.core.schema import DataError
+from ferpipe.core.schema import DataError, DivergedError
 from ferpipe.train.inputs import evaluation_batches, training_stream
 
 log = logging.getLogger(__name__)
@@ -85,6 +85,10 @@ def train(config: TrainConfig, tracking_config: TrackingConfig, arrays: Path = A
             callbacks=callbacks(config, state, tracked=run is not None), shuffle=False, verbose=2,  # shuffled in tf.data
         )
         seconds = time.perf_counter() - started
+        if not all(math.isfinite(loss) for loss in history.history.get("loss", [])):
+            state.clear()  # a resumed run would start from the broken weights
+            raise DivergedError(f"train: the loss became {history.history['loss'][-1]} in epoch {len(history.epoch)}; "
+                                "no model was saved. Lower train.lr or check the data.")
 
         best = build_inference_copy(config, num_classes, x_train.shape[1:], state.best_weights)
         epochs_run = len(history.epoch)
@@ -197,6 +201,7 @@ def callbacks(config: TrainConfig, state: "ResumeState", tracked: bool = True) -
         schedule.append(keras.callbacks.LearningRateScheduler(
             lambda epoch: low + 0.5 * (high - low) * (1 + math.cos(math.pi * epoch / total))))
     return [
+        keras.callbacks.TerminateOnNaN(),  # then `train` raises: a diverged run ships nothing
         *schedule,
         ReplayHistory(state.history(), schedule),
         keras.callbacks.ModelCheckpoint(
