@@ -4,7 +4,7 @@ import pytest
 from ferpipe.core.config import Config, build
 from ferpipe.models import ARCHITECTURES, build_model
 from ferpipe.train.stage import compile_model, make_optimizer
-from tests.conftest import composed, config_of
+from tests.conftest import REPO_ROOT, composed, config_of
 
 
 def test_alexnet_seed_matches_the_seed_layer_for_layer():
@@ -53,10 +53,12 @@ def test_seed_recipe_reproduces_the_seed_training():
 
 
 def test_dvc_set_param_lr_1e_4_reaches_the_optimizer_as_a_float(tmp_path):
+    import re
+
     from ferpipe.core.config import load_config
 
-    params = tmp_path / "params.yaml"
-    params.write_text("train:\n  lr: 1e-4\n")  # what `dvc exp run -S train.lr=1e-4` writes
+    params = tmp_path / "params.yaml"  # what `dvc exp run -S train.lr=1e-4` writes: an unquoted 1e-4
+    params.write_text(re.sub(r"^  lr: .*$", "  lr: 1e-4", (REPO_ROOT / "params.yaml").read_text(), flags=re.M))
     config = load_config(params).train
     assert isinstance(config.lr, float) and config.lr == 0.0001
     assert float(make_optimizer(config).learning_rate) == pytest.approx(1e-4)

@@ -48,3 +48,4 @@ def test_rows_whose_image_is_in_train_are_marked(arrays):
     assert np.load(folder / "val_seen_in_train.npy").tolist() == [True] + [False] * 6
     assert np.load(folder / "test_seen_in_train.npy").tolist() == [False, True] + [False] * 5
     assert manifest["splits"]["test"]["seen_in_train"] == 1
+

@@ -5,6 +5,7 @@ import csv
 import gzip
 import io
 import json
+import re
 import os
 import tarfile
 from pathlib import Path
@@ -274,3 +275,57 @@ def test_outputs_carry_the_source_hash_and_the_plot(in_tmp, small_fer):
     assert pq.read_metadata(OUTPUTS.faces).num_rows == 21
     assert Image.open(OUTPUTS.class_plot).size[0] > 400
     assert report["data"] == "real"
+
+
+def bad_line_cases(good: str) -> dict[str, tuple[bytes, str]]:
+    """Line 4 of a 22-line file, written as each kind of damage, with the reason it must get."""
+    return {
+        "stray quote": (f'3,"{good},Training'.encode(), "pixels: '\"' at character 1"),
+        "tab between values": (f"3,{good.replace(' ', chr(9), 1)},Training".encode(), "pixels: '\\t' at character"),
+        "Windows-1252 byte in Usage": (f"3,{good},Tr\x96ining".encode("latin-1"), "Usage: 'Tr\ufffdining' is not one of"),
+        "Windows-1252 byte in pixels": (f"3,{good[:5]}\x96{good[5:]},Training".encode("latin-1"), "pixels: byte 0x96 at character 6"),
+        "line longer than a read block": (("3," + " ".join(["255"] * 700_000) + ",Training").encode(),
+                                          "pixels: 700000 values, expected 2304"),
+    }
+
+
+@pytest.mark.parametrize("case", list(bad_line_cases("")))
+def test_every_line_is_accounted_for_and_a_damaged_one_is_a_rejected_row(in_tmp, small_fer, case):
+    labels, usages, faces = small_fer
+    lines = fer_csv_text(labels, usages, faces).encode().splitlines()
+    damaged, reason = bad_line_cases(pixel_text(faces[2]))[case]
+    lines[3] = damaged
+    Path("fer2013.csv").write_bytes(b"\n".join(lines) + b"\n")
+    with pytest.raises(DataError, match=rf"fer2013.csv: line 4: {re.escape(reason)}"):
+        run("fer2013.csv")
+    report = run("fer2013.csv", on_bad_rows="skip")
+    assert report["rows"]["valid"] + report["rejected"]["rows"] == len(lines) - 1 == 21
+    with open(OUTPUTS.rejected, newline="") as stream:
+        (rejected,) = list(csv.DictReader(stream))
+    assert rejected["location"] == "line 4" and reason in f"{rejected['field']}: {rejected['reason']}"
+
+
+def test_kaggle_train_csv_with_quoted_pixels_reads_like_the_unquoted_form(in_tmp):
+    labels, faces = [label for label in range(7) for _ in range(10)], random_faces(70)
+    Path("train.csv").write_text("emotion,pixels\n" + "".join(f'{l},"{pixel_text(f)}"\n' for l, f in zip(labels, faces)))
+    report = run("train.csv", val_fraction=0.2)
+    assert report["rows"]["valid"] == 70 and report["rejected"]["rows"] == 0
+    _, pixels = stored_faces()
+    assert sorted(map(bytes, pixels)) == sorted(map(bytes, faces))
+
+
+def test_skip_mode_with_every_row_rejected_says_no_valid_row_is_left(in_tmp, small_fer):
+    corrupt_csv(small_fer, {line: "9,1 2,Training" for line in range(2, 23)})
+    with pytest.raises(DataError, match=r"fer2013.csv: no valid row: all 21 rows were rejected \(first: line 2: "):
+        run("fer2013.csv", on_bad_rows="skip")
+    assert not any(Path(path).exists() for path in vars(OUTPUTS).values())
+
+
+def test_a_source_that_is_not_a_regular_file_gets_its_own_message_and_never_hangs(in_tmp):
+    os.mkfifo("pipe.csv")
+    with pytest.raises(DataError, match=r"pipe.csv: a FIFO \(named pipe\), not a regular file or folder"):
+        run("pipe.csv")
+    os.symlink("loop_b.csv", "loop_a.csv")
+    os.symlink("loop_a.csv", "loop_b.csv")
+    with pytest.raises(DataError, match="loop_a.csv: a symbolic link that leads nowhere"):
+        run("loop_a.csv")

@@ -22,7 +22,7 @@ import numpy as np
 from ferpipe.core.config import Config
 from ferpipe.core.duplicates import seen_in
 from ferpipe.core.faces import read_faces
-from ferpipe.core.files import atomic_outputs, sha256_of, write_json
+from ferpipe.core.files import atomic_outputs, clear, sha256_of, write_json
 from ferpipe.core.paths import ConvertOutputs, IngestOutputs
 from ferpipe.core.schema import IMAGE_SIDE, SPLITS, USAGE_OF_SPLIT, class_counts
 
@@ -36,6 +36,7 @@ def run(config: Config) -> None:
 
 
 def convert(faces_path: Path = IngestOutputs.faces, out_dir: Path = ConvertOutputs.arrays) -> dict[str, Any]:
+    clear(out_dir)
     table, pixels, metadata = read_faces(faces_path)
     split = table["split"].to_numpy(zero_copy_only=False)
     mode, names = metadata["labels"], json.loads(metadata["label_names"])

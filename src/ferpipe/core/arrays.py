@@ -8,22 +8,30 @@ from typing import Any
 
 import numpy as np
 
+from ferpipe.core.files import reading
 from ferpipe.core.paths import ConvertOutputs
 
 ARRAYS = ConvertOutputs.arrays
 
 
 def read_manifest(arrays_dir: Path | str = ARRAYS) -> dict[str, Any]:
-    return json.loads((Path(arrays_dir) / "manifest.json").read_text())
+    path = Path(arrays_dir) / "manifest.json"
+    with reading(path, made_by="convert"):
+        return json.loads(path.read_text())
+
+
+def load_array(path: Path, mmap_mode: str | None = None) -> np.ndarray:
+    with reading(path, made_by="convert"):
+        return np.load(path, mmap_mode=mmap_mode)
 
 
 def load_split(arrays_dir: Path | str, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """Images (N, 48, 48, 1) uint8 and integer labels of one split, memory-mapped."""
+    """Images (N, 48, 48, 1) uint8 and integer labels of one split, the images memory-mapped."""
     arrays_dir = Path(arrays_dir)
-    return (np.load(arrays_dir / f"x_{split}.npy", mmap_mode="r"), np.load(arrays_dir / f"y_{split}.npy"))
+    return load_array(arrays_dir / f"x_{split}.npy", mmap_mode="r"), load_array(arrays_dir / f"y_{split}.npy")
 
 
 def load_optional(arrays_dir: Path | str, name: str) -> np.ndarray | None:
     """An array that only some label modes write (targets_train, fer2013_test, ...), or None."""
     path = Path(arrays_dir) / f"{name}.npy"
-    return np.load(path) if path.exists() else None
+    return load_array(path) if path.exists() else None

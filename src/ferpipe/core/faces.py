@@ -9,6 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ferpipe.core.files import reading
 from ferpipe.core.schema import PIXELS_PER_IMAGE, FaceTable, Labels
 
 
@@ -46,7 +47,9 @@ def write_faces(path: Path, table: FaceTable, splits: np.ndarray, groups: np.nda
 
 def read_faces(path: Path) -> tuple[pa.Table, np.ndarray, dict[str, str]]:
     """The table without pixels, the (N, 2304) uint8 pixels, and the metadata written with them."""
-    arrow = pq.read_table(path)
+    with reading(path, made_by="ingest"):
+        arrow = pq.read_table(path)
+        arrow.column("pixels")
     column = arrow["pixels"].combine_chunks()
     pixels = np.frombuffer(column.buffers()[1], dtype=np.uint8)
     pixels = pixels[column.offset * PIXELS_PER_IMAGE : (column.offset + len(column)) * PIXELS_PER_IMAGE]

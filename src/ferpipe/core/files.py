@@ -25,11 +25,11 @@ def atomic_outputs(*targets: Path | str) -> Iterator[Callable[[Path | str], Path
     the staging folder is deleted.
     """
     targets = [Path(t) for t in targets]
-    for target in targets:
-        remove(target)
+    clear(*targets)
     anchor = Path(os.path.commonpath([t.resolve().parent for t in targets]))
     anchor.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=anchor))
+    remove_abandoned_staging(anchor)
+    staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=anchor))
     slots = {target: staging / str(i) / target.name for i, target in enumerate(targets)}
     for slot in slots.values():
         slot.parent.mkdir()
@@ -47,6 +47,47 @@ def atomic_outputs(*targets: Path | str) -> Iterator[Callable[[Path | str], Path
             os.replace(slot, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+STAGING_PREFIX = ".staging-"  # ignored by git and DVC (.gitignore, .dvcignore)
+
+
+def remove_abandoned_staging(folder: Path) -> None:
+    """Staging folders of a process that no longer runs (killed mid-write, `kill -9` included)."""
+    for staging in folder.glob(f"{STAGING_PREFIX}*"):
+        pid = staging.name.removeprefix(STAGING_PREFIX).partition("-")[0]
+        if not pid.isdigit() or not _running(int(pid)):
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clear(*paths: Path | str) -> None:
+    """Remove a stage's earlier outputs before it runs, so a failure never leaves them looking current."""
+    for path in paths:
+        remove(Path(path))
+
+
+@contextmanager
+def reading(path: Path | str, made_by: str) -> Iterator[None]:
+    """A stage's input that is missing or cannot be read: one line naming the file."""
+    from ferpipe.core.schema import DataError
+
+    try:
+        yield
+    except FileNotFoundError:
+        raise DataError(f"{path}: not found; run the {made_by} stage first (dvc repro)") from None
+    except (OSError, ValueError, KeyError, EOFError) as error:
+        text = " ".join(str(error).split())[:200]
+        raise DataError(f"{path}: cannot be read, or is not what the {made_by} stage writes ({text})") from None
 
 
 def remove(path: Path) -> None:

@@ -27,9 +27,9 @@ from sklearn.metrics import (
 )
 
 from ferpipe.core import registry, tracking
-from ferpipe.core.arrays import ARRAYS, load_optional, load_split, read_manifest
+from ferpipe.core.arrays import ARRAYS, load_array, load_optional, load_split, read_manifest
 from ferpipe.core.config import Config, EvaluateConfig, TrackingConfig
-from ferpipe.core.files import atomic_outputs, write_json
+from ferpipe.core.files import atomic_outputs, clear, reading, write_json
 from ferpipe.core.inference import class_probabilities
 from ferpipe.core.paths import EvaluateOutputs, TrainOutputs
 from ferpipe.core.schema import agreement_with_fer2013
@@ -48,15 +48,17 @@ def evaluate(config: EvaluateConfig, tracking_config: TrackingConfig, model_path
              outputs: EvaluateOutputs = EvaluateOutputs()) -> dict[str, Any]:
     import keras
 
+    clear(*vars(outputs).values())
     arrays = Path(arrays)
     manifest = read_manifest(arrays)
     names = manifest["label_names"]
-    model = keras.saving.load_model(model_path)
+    with reading(model_path, made_by="train"):
+        model = keras.saving.load_model(model_path)
     split = "test" if manifest["splits"]["test"]["count"] else "val"
     if split == "val":
         log.warning("the data has no test split (train.csv form): evaluating on val, which also selected the model")
     x_eval, y_eval = load_split(arrays, split)
-    seen_in_train = np.load(arrays / f"{split}_seen_in_train.npy")
+    seen_in_train = load_array(arrays / f"{split}_seen_in_train.npy")
     x_val, y_val = load_split(arrays, "val")
     eval_probabilities = class_probabilities(model, x_eval, config.batch_size, config.tta)
     val_probabilities = eval_probabilities if split == "val" else class_probabilities(model, x_val, config.batch_size, config.tta)

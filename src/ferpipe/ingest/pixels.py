@@ -9,6 +9,7 @@ what is wrong with them.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -28,8 +29,9 @@ def parse_pixel_strings(column: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray,
     invalid row, its index in `column` mapped to a human-readable reason.
     """
     chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
-    if not all(pa.types.is_string(c.type) or pa.types.is_large_string(c.type) for c in chunks):
-        raise TypeError(f"pixel strings expected, got {column.type}")
+    if not all(pa.types.is_string(c.type) or pa.types.is_large_string(c.type) or pa.types.is_binary(c.type)
+               or pa.types.is_large_binary(c.type) for c in chunks):
+        raise TypeError(f"pixel strings or bytes expected, got {column.type}")
     n = len(column)
     images = np.empty((n, PIXELS_PER_IMAGE), dtype=np.uint8)
     valid = np.ones(n, dtype=bool)
@@ -77,7 +79,7 @@ def _parse_block(block: pa.StringArray | pa.LargeStringArray, out: np.ndarray) -
     """
     n = len(block)
     _, offsets_buffer, data_buffer = block.buffers()
-    offset_type = np.int64 if pa.types.is_large_string(block.type) else np.int32
+    offset_type = np.int64 if pa.types.is_large_string(block.type) or pa.types.is_large_binary(block.type) else np.int32
     offsets = np.frombuffer(offsets_buffer, dtype=offset_type)[block.offset : block.offset + n + 1].astype(np.int64)
     text = np.frombuffer(data_buffer, dtype=np.uint8)[offsets[0] : offsets[-1]] if data_buffer else np.empty(0, np.uint8)
     offsets -= offsets[0]
@@ -139,14 +141,18 @@ def _parse_block(block: pa.StringArray | pa.LargeStringArray, out: np.ndarray) -
     return row_ok
 
 
-def describe_pixel_problem(text: str | None) -> str:
+def describe_pixel_problem(value: str | bytes | None) -> str:
     """Explain, for a person, why one pixel string is not a valid 48x48 image."""
-    if text is None or not text.strip():
+    text = value.decode("latin-1") if isinstance(value, bytes) else value  # one character per byte
+    if text is None or not text.strip(" "):
         return "pixels: empty"
+    stray = re.search(r"[^0-9 ]", text)
+    if stray:
+        char = stray.group()
+        shown = f"byte 0x{ord(char):02x}" if isinstance(value, bytes) and ord(char) > 0x7E else repr(char)
+        return f"pixels: {shown} at character {stray.start() + 1}; expected integers 0..255 separated by spaces"
     tokens = text.split()
     for position, token in enumerate(tokens, start=1):
-        if not token.isdigit() or not token.isascii():
-            return f"pixels: value {position} is {token[:20]!r}, not an integer 0..255"
         if len(token) > 3 or int(token) > 255:
             return f"pixels: value {position} is {token[:20]}, outside 0..255"
     if len(tokens) != PIXELS_PER_IMAGE:

@@ -17,6 +17,7 @@ from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from PIL import Image
 from tqdm import tqdm
@@ -44,13 +45,23 @@ ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 CSV_NAMES_IN_ARCHIVE = ("fer2013.csv", "icml_face_data.csv", "train.csv")
 
 
-def read_source(path: Path | str) -> RawTable:
-    path = Path(path)
+def check_source(path: Path) -> None:
+    """A source that is not a regular file or folder gets its own message (a FIFO would hang the read)."""
+    if path.is_symlink() and not path.exists():
+        raise DataError(f"{path}: a symbolic link that leads nowhere (its target is missing, or the links form a loop)")
     if not path.exists():
         raise DataError(
             f"{path}: no such file or folder. Place FER2013 there, or point ingest.source at it "
             "(dvc exp run -S ingest.source=PATH)."
         )
+    if not (path.is_file() or path.is_dir()):
+        kind = "a FIFO (named pipe)" if path.is_fifo() else "a socket" if path.is_socket() else "a device"
+        raise DataError(f"{path}: {kind}, not a regular file or folder; copy the data set to a file first")
+
+
+def read_source(path: Path | str) -> RawTable:
+    path = Path(path)
+    check_source(path)
     if path.is_dir():
         return read_image_folder(path)
     if path.name.endswith(ARCHIVE_SUFFIXES):
@@ -110,9 +121,9 @@ def read_csv(source: str, open_stream: Callable[[], BinaryIO]) -> RawTable:
     return RawTable(
         source=source,
         form=form,
-        emotion=table["emotion"].combine_chunks(),
-        pixels=table["pixels"],  # kept in chunks: combining would copy 300 MB
-        usage=table["Usage"].combine_chunks() if "Usage" in names else None,
+        emotion=as_text(table["emotion"]),
+        pixels=table["pixels"],  # bytes, kept in chunks: combining would copy 300 MB
+        usage=as_text(table["Usage"]) if "Usage" in names else None,
         locate=locate,
         unreadable=skipped,
         synthetic=GENERATOR_COLUMN in names,
@@ -121,7 +132,14 @@ def read_csv(source: str, open_stream: Callable[[], BinaryIO]) -> RawTable:
 
 def _read_rows(source: str, open_stream: Callable[[], BinaryIO], names: tuple[str, ...], use_threads: bool
                ) -> tuple[pa.Table, list[BadRow], list[int]]:
-    """All data rows as strings; rows with the wrong number of fields are set aside, with their line."""
+    """Every physical line after the header as one row of bytes; lines with the wrong number of
+    fields are set aside with their line number, so rows + set-aside lines = lines read.
+
+    FER2013 files hold no quoted commas or line breaks, so quotes are not parsed: a stray `"`
+    cannot swallow the lines after it (a whole quoted field, as in Kaggle's train.csv, is
+    unquoted afterwards). Values are bytes, so a line that is not UTF-8 is a bad row, not a
+    failed file; a line longer than a read block gets a second read with one large block.
+    """
     skipped: list[BadRow] = []
     skipped_lines: list[int] = []
 
@@ -131,17 +149,46 @@ def _read_rows(source: str, open_stream: Callable[[], BinaryIO], names: tuple[st
         skipped.append(BadRow(where, "row", f"{row.actual_columns} fields, expected {row.expected_columns}"))
         return "skip"
 
-    try:
+    def read(block_size: int) -> pa.Table:
+        skipped.clear()
+        skipped_lines.clear()
         with open_stream() as stream:
-            table = pacsv.read_csv(
+            return pacsv.read_csv(
                 stream,
-                read_options=pacsv.ReadOptions(skip_rows=1, column_names=list(names), use_threads=use_threads),
-                parse_options=pacsv.ParseOptions(invalid_row_handler=keep_invalid_row, ignore_empty_lines=False),
-                convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names}),
+                read_options=pacsv.ReadOptions(skip_rows=1, column_names=list(names), use_threads=use_threads,
+                                               block_size=block_size),
+                parse_options=pacsv.ParseOptions(quote_char=False, invalid_row_handler=keep_invalid_row,
+                                                  ignore_empty_lines=False),
+                convert_options=pacsv.ConvertOptions(column_types={n: pa.binary() for n in names}),
             )
+
+    try:
+        try:
+            table = read(1 << 20)
+        except pa.ArrowInvalid as error:
+            if "straddl" not in str(error):
+                raise
+            table = read(1 << 30)  # a line over a megabyte: it is read whole, then rejected by validation
     except (EOFError, zlib.error, OSError, pa.ArrowInvalid) as error:
         raise DataError(f"{source}: cannot read ({_describe_read_error(error)})") from None
-    return table, skipped, sorted(skipped_lines)
+    return pa.table({name: _unquoted(table[name]) for name in names}), skipped, sorted(skipped_lines)
+
+
+def _unquoted(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Values written as a whole quoted field ("70 80 ..."), without their quotes."""
+    if not pc.any(pc.starts_with(column, '"')).as_py():
+        return column
+    return pc.replace_substring_regex(column, pattern=r'^"([^"]*)"$', replacement=r"\1")
+
+
+def as_text(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """A short bytes column (labels, Usage) as text; bytes that are not UTF-8 become U+FFFD, so
+    validation shows and rejects that row rather than the file failing to read."""
+    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    try:
+        return column.cast(pa.string())
+    except pa.ArrowInvalid:
+        return pa.array([None if v is None else v.decode("utf-8", "replace") for v in column.to_pylist()], pa.string())
 
 
 def _describe_read_error(error: Exception) -> str:

@@ -15,7 +15,7 @@ from ferpipe.core.files import atomic_outputs, sha256_of, stat_signature, write_
 from ferpipe.core.paths import IngestOutputs
 from ferpipe.core.schema import DataError
 from ferpipe.ingest.labels import build_labels
-from ferpipe.ingest.readers import BadRow, read_source
+from ferpipe.ingest.readers import BadRow, check_source, read_source
 from ferpipe.ingest.report import (
     build_report,
     class_distribution_rows,
@@ -34,6 +34,7 @@ def run(config: Config) -> None:
 
 def ingest(config: IngestConfig, outputs: IngestOutputs = IngestOutputs()) -> dict:
     source = Path(config.source)
+    check_source(source)  # before the source is hashed: a FIFO would block that for ever
     inputs = [source, *([Path(config.ferplus_votes)] if config.labels != "fer2013" else [])]
     before = stat_signature(*inputs)
     with atomic_outputs(*vars(outputs).values()) as staged, ThreadPoolExecutor(1) as background:
@@ -42,6 +43,10 @@ def ingest(config: IngestConfig, outputs: IngestOutputs = IngestOutputs()) -> di
         raw = read_source(source)
         log.info("read %d rows from %s (%s)", len(raw.emotion) + len(raw.unreadable), raw.source, raw.form)
         table, rejected = validate(raw, config.on_bad_rows)
+        if len(table) == 0:
+            first = rejected[0]
+            raise DataError(f"{raw.source}: no valid row: all {len({r.location for r in rejected})} rows were rejected "
+                            f"(first: {first.location}: {first.field}: {first.reason})")
         if rejected:
             log.warning("%d invalid row(s) set aside in %s", len({r.location for r in rejected}), outputs.rejected)
         splits, carve_note = assign_splits(table, config.val_fraction, config.seed)

@@ -28,7 +28,7 @@ import numpy as np
 from ferpipe.core import tracking
 from ferpipe.core.arrays import ARRAYS, load_optional, load_split, read_manifest
 from ferpipe.core.config import Config, TrackingConfig, TrainConfig
-from ferpipe.core.files import atomic_outputs, write_json
+from ferpipe.core.files import atomic_outputs, clear, write_json
 from ferpipe.core.paths import CHECKPOINTS, TrainOutputs
 from ferpipe.core.schema import DataError, DivergedError
 from ferpipe.train.inputs import evaluation_batches, training_stream
@@ -50,6 +50,7 @@ def train(config: TrainConfig, tracking_config: TrackingConfig, arrays: Path = A
     from ferpipe.train.distribute import distribution
 
     strategy, chief = distribution(config.distribute)  # before any other TensorFlow work, as MWMS requires
+    clear(*vars(outputs).values())
     manifest = read_manifest(arrays)
     soft_targets = load_optional(arrays, "targets_train")  # ferplus_probability: the vote distribution
     x_train, y_train, *targets = subset(config.subset, config.seed, *load_split(arrays, "train"),
