@@ -90,16 +90,26 @@ def rollback(data: str = DATA, labels: str = LABELS, params: Path = PARAMS) -> N
     typer.echo(f"{name}: champion is back on v{version}")
 
 
+PARTIAL_FAILURE = 3  # `ferpipe predict`: some inputs predicted, some failed (1: none predicted)
+
+
 @app.command()
 def predict(
     model: str = typer.Argument(..., help="models:/name@alias, runs:/<id>/model, an MLflow model folder, or a .keras file"),
     inputs: list[Path] = typer.Argument(..., help="images of any size, folders of them, or FER-format CSVs"),
     output: Path = typer.Option(None, "--output", "-o", help="write CSV, or JSON if it ends in .json [default: stdout]"),
-    batch_size: int = typer.Option(256, help="images per prediction batch"),
+    batch_size: int = typer.Option(256, min=1, help="images per prediction batch"),
 ) -> None:
-    """Predict the expression of every face in the inputs; bad files are reported, not fatal."""
+    """Predict the expression of every face in the inputs; each bad input is reported with its reason.
+
+    Exit status: 0 every input predicted; 3 some inputs failed (the rest are predicted); 1 nothing predicted.
+    """
     from ferpipe.tools import predict as prediction
 
+    try:
+        prediction.check_output(output)
+    except ValueError as error:
+        _fail(str(error))
     try:
         loaded, names = prediction.load_model(model), prediction.label_names_of(model)
     except Exception as error:  # MLflow and Keras raise many kinds; all mean "cannot load this model"
@@ -108,11 +118,15 @@ def predict(
     text = prediction.write(results, output)
     if output is None:
         typer.echo(text, nl=False)
+    for source, note in results.notes:
+        typer.echo(f"{source}: note: {note}", err=True)
     for source, reason in results.failures:
         typer.echo(f"{source}: {reason}", err=True)
     typer.echo(results.summary(), err=True)
     if not results.faces:
         raise typer.Exit(1)
+    if results.failures:
+        raise typer.Exit(PARTIAL_FAILURE)
 
 
 @app.command()

@@ -122,3 +122,41 @@ def test_an_eight_class_model_answers_in_ferplus_classes(tmp_path):
     header, row = write(results, None).splitlines()
     assert header.endswith("emotion,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt")
     assert row.split(",")[6] in header.split(",")[7:]
+
+
+def test_images_of_every_bit_depth_are_scaled_not_clipped(tmp_path, model):
+    from ferpipe.tools.predict import load_grey_image
+
+    face = random_faces(1, seed=7).reshape(48, 48)
+    wide = face.astype(np.uint16) * 257  # the same face at 16 bits
+    Image.fromarray(wide).save(tmp_path / "face16.png")
+    Image.fromarray(face).save(tmp_path / "face8.png")
+    np.testing.assert_array_equal(load_grey_image(tmp_path / "face16.png"), face)
+    np.testing.assert_array_equal(load_grey_image(tmp_path / "face8.png"), face)
+    Image.fromarray(face.astype(np.float32) / 255).save(tmp_path / "face.tiff")
+    results = predict(model, [tmp_path / "face.tiff"])
+    assert results.failures == [(str(tmp_path / "face.tiff"), "unsupported: F (floating-point) pixels have no known "
+                                 "scale; save the face as an 8- or 16-bit image")]
+
+
+def test_an_animated_gif_says_it_used_the_first_frame(tmp_path, model):
+    frames = [Image.fromarray(random_faces(1, seed=s).reshape(48, 48)) for s in range(3)]
+    frames[0].save(tmp_path / "moving.gif", save_all=True, append_images=frames[1:])
+    results = predict(model, [tmp_path / "moving.gif"])
+    assert len(results.faces) == 1 and results.notes == [(str(tmp_path / "moving.gif"), "3 frames: the first was used")]
+
+
+def test_cli_exit_status_says_all_some_or_none_and_arguments_are_checked_first(tmp_path, model_file):
+    Image.fromarray(random_faces(1).reshape(48, 48)).save(tmp_path / "face.png")
+    (tmp_path / "broken.png").write_bytes(b"nope")
+    runner = CliRunner()
+    some = runner.invoke(app, ["predict", str(model_file), str(tmp_path / "face.png"), str(tmp_path / "broken.png")])
+    assert some.exit_code == 3 and "1 input(s) failed" in some.output
+    zero = runner.invoke(app, ["predict", str(model_file), str(tmp_path / "face.png"), "--batch-size", "0"])
+    assert zero.exit_code == 2 and "batch-size" in zero.output
+    # Both refused before the model is even looked for, not after every prediction is made.
+    under_a_file = runner.invoke(app, ["predict", "no-such-model.keras", str(tmp_path / "face.png"), "-o",
+                                       str(tmp_path / "face.png" / "out.csv")])
+    assert under_a_file.exit_code == 1 and "cannot be written here" in under_a_file.output
+    folder = runner.invoke(app, ["predict", "no-such-model.keras", str(tmp_path / "face.png"), "-o", str(tmp_path)])
+    assert folder.exit_code == 1 and "is a folder" in folder.output

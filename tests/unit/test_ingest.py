@@ -5,8 +5,8 @@ import csv
 import gzip
 import io
 import json
-import re
 import os
+import re
 import tarfile
 from pathlib import Path
 

@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from ferpipe.core.paths import ConvertOutputs, EvaluateOutputs, IngestOutputs, TrainOutputs
+from ferpipe.core.paths import (
+    ConvertOutputs,
+    EvaluateOutputs,
+    IngestOutputs,
+    TrainOutputs,
+)
 from tests.conftest import REPO_ROOT
 
 CASES = {  # stage: (its input, the outputs an earlier run left)

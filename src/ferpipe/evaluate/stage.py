@@ -27,7 +27,13 @@ from sklearn.metrics import (
 )
 
 from ferpipe.core import registry, tracking
-from ferpipe.core.arrays import ARRAYS, load_array, load_optional, load_split, read_manifest
+from ferpipe.core.arrays import (
+    ARRAYS,
+    load_array,
+    load_optional,
+    load_split,
+    read_manifest,
+)
 from ferpipe.core.config import Config, EvaluateConfig, TrackingConfig
 from ferpipe.core.files import atomic_outputs, clear, reading, write_json
 from ferpipe.core.inference import class_probabilities

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import warnings
 from collections import Counter
 from collections.abc import Iterator
@@ -41,6 +42,7 @@ class Results:
     faces: list[Face] = field(default_factory=list)
     probabilities: np.ndarray | None = None
     failures: list[tuple[str, str]] = field(default_factory=list)  # (source, reason)
+    notes: list[tuple[str, str]] = field(default_factory=list)  # (source, what was done with it)
     label_names: tuple[str, ...] = EMOTIONS
 
     def summary(self) -> str:
@@ -103,7 +105,7 @@ def read_faces(paths: list[Path], results: Results) -> None:
             if _kind(path) == "csv":
                 results.faces += faces_in_csv(path, results)
                 continue
-            grey = load_grey_image(path)
+            grey = load_grey_image(path, results.notes)
             if grey.shape == (IMAGE_SIDE, IMAGE_SIDE):
                 results.faces.append(Face(str(path), 0, None, grey))
                 continue
@@ -116,7 +118,8 @@ def read_faces(paths: list[Path], results: Results) -> None:
             results.failures.append((str(path), str(problem)))
 
 
-def load_grey_image(path: Path) -> np.ndarray:
+def load_grey_image(path: Path, notes: list[tuple[str, str]] | None = None) -> np.ndarray:
+    """Grey uint8 pixels of an image of any mode and bit depth, scaled, never clipped."""
     Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
     try:
         with warnings.catch_warnings():
@@ -124,14 +127,45 @@ def load_grey_image(path: Path) -> np.ndarray:
             with Image.open(path) as image:
                 if image.width * image.height > MAX_IMAGE_PIXELS:
                     raise Image.DecompressionBombError("too many pixels")
+                frames = getattr(image, "n_frames", 1)
+                if frames > 1 and notes is not None:
+                    notes.append((str(path), f"{frames} frames: the first was used"))
                 image.load()
-                return np.asarray(ImageOps.exif_transpose(image).convert("L"), dtype=np.uint8)
+                return to_grey_uint8(ImageOps.exif_transpose(image))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ValueError(f"too large: more than {MAX_IMAGE_PIXELS:,} pixels (refused as a possible decompression bomb)") from None
     except Image.UnidentifiedImageError:
         raise ValueError("not an image: unrecognised format") from None
     except OSError as error:
         raise ValueError(f"unreadable: {error}") from None
+
+
+def to_grey_uint8(image: Image.Image) -> np.ndarray:
+    """8-bit modes convert as Pillow does; 16-bit ones are scaled to 0..255 (Pillow's own
+    conversion clips them, turning most of a face white); other depths are refused."""
+    if image.mode.startswith("I;16") or (image.mode == "I" and image.format in ("PNG", "TIFF")):
+        values = np.asarray(image, dtype=np.int64)
+        if values.min() < 0 or values.max() > 65535:
+            raise ValueError(f"unsupported: {image.mode} pixels outside 0..65535")
+        return np.rint(values / 257).astype(np.uint8)
+    if image.mode in ("I", "F"):
+        raise ValueError(f"unsupported: {image.mode} ({'32-bit integer' if image.mode == 'I' else 'floating-point'}) "
+                         "pixels have no known scale; save the face as an 8- or 16-bit image")
+    return np.asarray(image.convert("L"), dtype=np.uint8)
+
+
+def check_output(destination: Path | None) -> None:
+    """Refuse, before any work, a destination that cannot be written."""
+    if destination is None:
+        return
+    if destination.is_dir():
+        raise ValueError(f"{destination}: is a folder; name a .csv or .json file")
+    folder = destination.parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK) or (
+            destination.exists() and not os.access(destination, os.W_OK)):
+        raise ValueError(f"{destination}: cannot be written here ({folder} is not a writable folder)")
 
 
 def face_detector():
