@@ -14,6 +14,7 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pytest
+import yaml
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
@@ -22,7 +23,7 @@ from ferpipe.core import registry
 from ferpipe.core.paths import TrainOutputs
 from ferpipe.evaluate.stage import evaluate
 from ferpipe.train.stage import train
-from tests.conftest import config_of
+from tests.conftest import REPO_ROOT, config_of
 from tests.model.conftest import TINY
 
 NAME = "fer2013-expression-synthetic"  # the stage registers synthetic-data models under this name
@@ -71,8 +72,10 @@ def on_server(workspace, mlflow_server, monkeypatch):
     return workspace
 
 
-def write_params(tracking_lines: str = "") -> None:
-    Path("params.yaml").write_text(f"tracking:\n  experiment: registry-tests\n{tracking_lines}")
+def write_params(**tracking) -> None:
+    values = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
+    values["tracking"].update(experiment="registry-tests", **tracking)
+    Path("params.yaml").write_text(yaml.safe_dump(values))
 
 
 def aliases() -> dict[str, str]:
@@ -117,7 +120,7 @@ def test_evaluated_models_become_versions_and_promotion_is_gated(on_server):
 
     # A challenger must clear the configured margin, not just edge ahead.
     edge = registry.register(run_id, NAME, {"val_accuracy": metrics["val_accuracy"] + 0.051})
-    write_params("  promotion_margin: 0.01\n")
+    write_params(promotion_margin=0.01)
     result = runner.invoke(app, ["promote", "--data", "synthetic"])
     assert result.exit_code == 2 and "required margin +0.0100" in result.output
     assert aliases() == {"champion": better, "challenger": edge}
