@@ -1,13 +1,14 @@
 # Two commands do all set-up on a fresh machine (Python 3.11 and pip):
 #   make pipeline   install, then run the whole DVC pipeline (the embedded synthetic data and the
 #                   smoke recipe by default; see conf/ and README.md for the real data)
-#   make test       install, then run the test suite
+#   make test       install, then run the whole test suite (what CI runs)
+#   make test-fast  the unit tests without the slow ones, for the edit-test loop
 VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 RUN := PATH="$(CURDIR)/$(BIN):$$PATH"
 
-.PHONY: setup pipeline test params lock
+.PHONY: setup pipeline test test-fast params lock
 
 setup: $(VENV)/.installed
 
@@ -24,6 +25,9 @@ pipeline: setup
 
 test: setup
 	$(RUN) python -m pytest $(PYTEST_ARGS)
+
+test-fast: setup
+	$(RUN) python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 # Compose params.yaml from conf/ after editing it, as `dvc exp run` does before every experiment.
 params: setup

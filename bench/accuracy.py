@@ -27,7 +27,7 @@ import numpy as np
 from ferpipe.core.arrays import ARRAYS, load_split
 from ferpipe.core.config import load_config
 from ferpipe.core.inference import class_probabilities
-from ferpipe.evaluate.stage import bootstrap_interval
+from ferpipe.evaluate.metrics import bootstrap_interval
 from ferpipe.tools.ensemble import choose_members
 
 PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"  # the repository's, wherever this runs

@@ -27,7 +27,7 @@ from ferpipe.convert.stage import convert
 from ferpipe.core.arrays import load_optional, load_split
 from ferpipe.core.config import load_config
 from ferpipe.core.schema import to_fer2013
-from ferpipe.evaluate.stage import bootstrap_interval
+from ferpipe.evaluate.metrics import bootstrap_interval
 from ferpipe.ingest.stage import ingest
 
 PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"  # the repository's, wherever this runs

@@ -24,10 +24,14 @@ ENV.pop("MLFLOW_TRACKING_URI", None)
 
 
 def run(*command: str, cwd: Path) -> str:
-    done = subprocess.run(command, cwd=cwd, env=ENV, capture_output=True, text=True)
+    # Through a file, not a pipe: the workers `dvc queue start` leaves running hold its output.
+    with tempfile.TemporaryFile("w+") as output:
+        done = subprocess.run(command, cwd=cwd, env=ENV, stdout=output, stderr=subprocess.STDOUT, text=True)
+        output.seek(0)
+        text = output.read()
     if done.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
-    return done.stdout + done.stderr
+        raise SystemExit(f"{' '.join(command)} failed:\n{text[-4000:]}")
+    return text
 
 
 def timed(*command: str, cwd: Path) -> float:

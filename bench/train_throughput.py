@@ -31,7 +31,7 @@ def child(side: str, arrays: Path, images: int, arch: str, batch_size: int) -> N
     from ferpipe.core.config import load_config
     from ferpipe.models import build_model
     from ferpipe.train.inputs import training_stream
-    from ferpipe.train.stage import compile_model
+    from ferpipe.train.recipe import compile_model
 
     x, y = load_split(arrays, "train")
     x, y = np.asarray(x[:images]), np.asarray(y[:images])

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -101,12 +102,17 @@ TINY_ROWS = {"Training": 140, "PublicTest": 35, "PrivateTest": 35}
 LOCAL_RESULTS = ("reports/", "dvc.lock")  # this checkout's own results: a fresh clone has none
 
 
-def sh(*command, cwd, env=None):
-    """Run a command as a user would, with this interpreter's scripts (ferpipe, dvc, mlflow) on PATH."""
+def sh(*command, cwd, env=None, returncode: int = 0):
+    """Run a command as a user would, with this interpreter's scripts (ferpipe, dvc, mlflow) on PATH;
+    its output, once it has exited with `returncode`."""
     env = {**os.environ, **(env or {}), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
-    assert done.returncode == 0, f"{' '.join(map(str, command))} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return done.stdout + done.stderr
+    # Output goes through a file, not a pipe: `dvc queue start` leaves workers running that hold
+    # what it was given, and reading a pipe to its end would wait for them.
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        done = subprocess.run(command, cwd=cwd, env=env, stdout=out, stderr=err, text=True)
+        text = [stream.seek(0) or stream.read() for stream in (out, err)]
+    assert done.returncode == returncode, f"{' '.join(map(str, command))} exited {done.returncode}:\n{text[0][-3000:]}\n{text[1][-3000:]}"
+    return text[0] + text[1]
 
 
 def copy_repository(destination: Path, params_update: dict) -> Path:

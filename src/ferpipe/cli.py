@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from enum import Enum
 from pathlib import Path
 
 import typer
@@ -20,8 +21,17 @@ def _fail(message: str) -> None:
     raise typer.Exit(1)
 
 
+def _version(shown: bool) -> None:
+    if shown:
+        from ferpipe import __version__
+
+        typer.echo(f"ferpipe {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def main() -> None:
+def main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                      help="print the version and exit")) -> None:
     quiet_tensorflow()
     setup_logging()
 
@@ -40,16 +50,25 @@ for _stage in ("synthesize", "ingest", "convert", "train", "evaluate"):
     _add_stage(_stage)
 
 
-DATA = typer.Option("real", help="which registered model: the one trained on real or on synthetic data")
-LABELS = typer.Option("fer2013", help="which registered model: FER2013-label models (fer2013) or FER+ ones (ferplus)")
+class Data(str, Enum):
+    real = "real"
+    synthetic = "synthetic"
 
 
-def _registered_model(params: Path, data: str, labels: str):
+class Labels(str, Enum):
+    fer2013 = "fer2013"
+    ferplus = "ferplus"
+
+
+DATA = typer.Option(Data.real, help="which registered model: the one trained on real or on synthetic data")
+LABELS = typer.Option(Labels.fer2013, help="which registered model: FER2013-label models or FER+ ones")
+
+
+def _registered_model(params: Path, data: Data, labels: Labels):
     """The tracking config and the registered model's name, with MLflow pointed at the store."""
     from ferpipe.core import registry, tracking
 
-    if labels not in registry.LABEL_FAMILIES:
-        _fail(f"--labels {labels!r}: use one of {', '.join(registry.LABEL_FAMILIES)}")
+    data, labels = data.value, labels.value
     config = load_config(params).tracking
     tracking.configure(config.experiment)
     return config, registry.registered_name(config.registered_model, data, labels)
@@ -57,9 +76,9 @@ def _registered_model(params: Path, data: str, labels: str):
 
 @app.command()
 def promote(
-    force: bool = typer.Option(False, "--force", help="promote even when the challenger is not better"),
-    data: str = DATA,
-    labels: str = LABELS,
+    force: bool = typer.Option(False, "--force", metavar="", help="promote even when the challenger is not better"),
+    data: Data = DATA,
+    labels: Labels = LABELS,
     params: Path = PARAMS,
 ) -> None:
     """Move alias champion to the challenger if it beats the champion on the validation metric."""
@@ -69,6 +88,9 @@ def promote(
     try:
         decision = registry.promote(name, config.promotion_metric, config.promotion_margin, force)
     except ValueError as error:
+        other = "synthetic" if data == Data.real else "real"
+        if registry.has_challenger(registry.registered_name(config.registered_model, other, labels.value)):
+            _fail(f"{error}; the pipeline ran on {other} data: use --data {other}")
         _fail(str(error))
     typer.echo(f"{name}: {decision.reason}")
     typer.echo(f"champion is now v{decision.challenger}" if decision.promoted else
@@ -78,7 +100,7 @@ def promote(
 
 
 @app.command()
-def rollback(data: str = DATA, labels: str = LABELS, params: Path = PARAMS) -> None:
+def rollback(data: Data = DATA, labels: Labels = LABELS, params: Path = PARAMS) -> None:
     """Return alias champion to the version the current champion replaced."""
     from ferpipe.core import registry
 
@@ -114,6 +136,8 @@ def predict(
         loaded, names = prediction.load_model(model), prediction.label_names_of(model)
     except Exception as error:  # MLflow and Keras raise many kinds; all mean "cannot load this model"
         _fail(f"cannot load model {model}: {error}")
+    if prediction.logged_metadata(model).get("data") == "synthetic":
+        typer.echo(f"note: {model} was trained on SYNTHETIC data: its answers say nothing about real faces", err=True)
     results = prediction.predict(loaded, inputs, batch_size, names)
     text = prediction.write(results, output)
     if output is None:
@@ -133,7 +157,7 @@ def predict(
 def ensemble(
     models: list[str] = typer.Argument(..., help="candidates: models:/name/version, models:/name@alias, runs:/<id>/model, "
                                                  "or .keras files"),
-    keep_all: bool = typer.Option(False, "--keep-all", help="average every candidate instead of choosing on val"),
+    keep_all: bool = typer.Option(False, "--keep-all", metavar="", help="average every candidate instead of choosing on val"),
     params: Path = PARAMS,
     overrides: list[str] = SET,
 ) -> None:

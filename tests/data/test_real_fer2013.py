@@ -9,7 +9,7 @@ from ferpipe.core.files import sha256_of
 from ferpipe.ingest.stage import ingest
 from tests.conftest import config_of, require_real_data, require_real_votes
 
-pytestmark = pytest.mark.real_data
+pytestmark = [pytest.mark.slow, pytest.mark.real_data]
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,10 @@ import pytest
 
 from ferpipe.core.config import Config, build
 from ferpipe.models import ARCHITECTURES, build_model
-from ferpipe.train.stage import compile_model, make_optimizer
+from ferpipe.train.recipe import compile_model, make_optimizer
 from tests.conftest import REPO_ROOT, composed, config_of
+
+pytestmark = pytest.mark.slow  # TensorFlow models, trained or served
 
 
 def test_alexnet_seed_matches_the_seed_layer_for_layer():

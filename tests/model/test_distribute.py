@@ -18,6 +18,8 @@ from ferpipe.train.stage import train
 from tests.conftest import REPO_ROOT, config_of
 from tests.model.conftest import TINY
 
+pytestmark = pytest.mark.slow  # TensorFlow models, trained or served
+
 
 def free_ports(count: int) -> list[int]:
     sockets = [socket.socket() for _ in range(count)]

@@ -18,6 +18,8 @@ from ferpipe.train.stage import train
 from tests.conftest import config_of
 from tests.model.conftest import TINY
 
+pytestmark = pytest.mark.slow  # TensorFlow models, trained or served
+
 TRACKING = config_of("tracking", experiment="tests")
 
 

@@ -17,6 +17,8 @@ from ferpipe.train.stage import train
 from tests.conftest import config_of
 from tests.model.conftest import TINY
 
+pytestmark = pytest.mark.slow  # TensorFlow models, trained or served
+
 ROWS = {"Training": 280, "PublicTest": 70, "PrivateTest": 70}
 
 

@@ -14,6 +14,8 @@ from ferpipe.models import build_model
 from ferpipe.tools.predict import predict
 from tests.conftest import fer_csv_text, random_faces, require_real_data
 
+pytestmark = pytest.mark.slow  # TensorFlow models, trained or served
+
 
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory):

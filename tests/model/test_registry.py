@@ -13,6 +13,7 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from mlflow import MlflowClient
@@ -21,10 +22,13 @@ from typer.testing import CliRunner
 from ferpipe.cli import app
 from ferpipe.core import registry
 from ferpipe.core.paths import TrainOutputs
+from ferpipe.core.schema import EMOTIONS
 from ferpipe.evaluate.stage import evaluate
 from ferpipe.train.stage import train
 from tests.conftest import REPO_ROOT, config_of
 from tests.model.conftest import TINY
+
+pytestmark = pytest.mark.slow  # TensorFlow models, trained or served
 
 NAME = "fer2013-expression-synthetic"  # the stage registers synthetic-data models under this name
 
@@ -91,7 +95,7 @@ def test_evaluated_models_become_versions_and_promotion_is_gated(on_server):
     assert float(first.tags["val_accuracy"]) == pytest.approx(metrics["val_accuracy"])
     assert first.tags["data"] == "synthetic" and first.tags["dataset_sha256"]
     assert "mlflow.source.git.commit" in first.tags
-    run_id = json.loads(Path(TrainOutputs.run).read_text())["run_id"]
+    model_uri = json.loads(Path(TrainOutputs.run).read_text())["model_uri"]
 
     runner = CliRunner()
     write_params()
@@ -99,12 +103,12 @@ def test_evaluated_models_become_versions_and_promotion_is_gated(on_server):
     assert result.exit_code == 0, result.output
     assert "no champion yet" in result.output and aliases()["champion"] == first.version
 
-    better = registry.register(run_id, NAME, {"val_accuracy": metrics["val_accuracy"] + 0.05})
+    better = registry.register(model_uri, NAME, {"val_accuracy": metrics["val_accuracy"] + 0.05})
     result = runner.invoke(app, ["promote", "--data", "synthetic"])
     assert result.exit_code == 0 and "better" in result.output
     assert aliases()["champion"] == better
 
-    worse = registry.register(run_id, NAME, {"val_accuracy": metrics["val_accuracy"] - 0.10})
+    worse = registry.register(model_uri, NAME, {"val_accuracy": metrics["val_accuracy"] - 0.10})
     result = runner.invoke(app, ["promote", "--data", "synthetic"])
     assert result.exit_code == 2 and "refused" in result.output
     assert aliases() == {"champion": better, "challenger": worse}
@@ -119,7 +123,7 @@ def test_evaluated_models_become_versions_and_promotion_is_gated(on_server):
     assert aliases()["champion"] == better
 
     # A challenger must clear the configured margin, not just edge ahead.
-    edge = registry.register(run_id, NAME, {"val_accuracy": metrics["val_accuracy"] + 0.051})
+    edge = registry.register(model_uri, NAME, {"val_accuracy": metrics["val_accuracy"] + 0.051})
     write_params(promotion_margin=0.01)
     result = runner.invoke(app, ["promote", "--data", "synthetic"])
     assert result.exit_code == 2 and "required margin +0.0100" in result.output
@@ -129,11 +133,11 @@ def test_evaluated_models_become_versions_and_promotion_is_gated(on_server):
     images = np.load("data/arrays/x_test.npy")[:4]
     np.save("images.npy", images)
     code = (f"import mlflow, numpy as np; m = mlflow.pyfunc.load_model('models:/{NAME}@champion'); "
-            "print(np.asarray(m.predict(np.load('images.npy'))).shape)")
+            "a = m.predict(np.load('images.npy').astype('float32')); print(a.shape, list(a.columns))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip().splitlines()[-1] == "(4, 7)"
+    assert done.stdout.strip().splitlines()[-1] == f"(4, 8) {['emotion', *EMOTIONS]}"
 
 
 def test_served_champion_answers_like_predict(on_server, mlflow_server, tmp_path):
@@ -164,7 +168,25 @@ def test_served_champion_answers_like_predict(on_server, mlflow_server, tmp_path
             f"http://127.0.0.1:{port}/invocations", data=json.dumps({"inputs": faces.tolist()}).encode(),
             headers={"Content-Type": "application/json"})
         answer = json.loads(urllib.request.urlopen(request, timeout=60).read())
+        # The README's curl: the request body kept in the repository.
+        readme_request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations", data=(REPO_ROOT / "examples/request.json").read_bytes(),
+            headers={"Content-Type": "application/json"})
+        (example,) = json.loads(urllib.request.urlopen(readme_request, timeout=60).read())["predictions"]
+        fractional = faces[:1].astype(float)
+        fractional[0, 3, 7, 0] = 12.5
+        refused = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations", data=json.dumps({"inputs": fractional.tolist()}).encode(),
+            headers={"Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as rejected:
+            urllib.request.urlopen(refused, timeout=60)
+        body = rejected.value.read().decode()
     finally:
         server.terminate()
         server.wait(timeout=30)
-    np.testing.assert_allclose(np.asarray(answer["predictions"]), expected, rtol=1e-4, atol=1e-6)
+    served = pd.DataFrame(answer["predictions"])
+    assert list(served.columns) == ["emotion", *EMOTIONS]
+    np.testing.assert_allclose(served[list(EMOTIONS)].to_numpy(), expected, rtol=1e-4, atol=1e-6)
+    assert served["emotion"].tolist() == [EMOTIONS[i] for i in expected.argmax(axis=1)]
+    assert example["emotion"] in EMOTIONS and sum(example[name] for name in EMOTIONS) == pytest.approx(1, abs=1e-4)
+    assert rejected.value.code == 400 and "face 0, row 3, column 7 is 12.5" in body and len(body) < 400

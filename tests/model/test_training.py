@@ -11,11 +11,14 @@ import pandas as pd
 import pytest
 
 from ferpipe.core.paths import CHECKPOINTS, EvaluateOutputs, TrainOutputs
-from ferpipe.evaluate.stage import bootstrap_interval, evaluate, seed_binary_accuracy
+from ferpipe.evaluate.metrics import bootstrap_interval, seed_binary_accuracy
+from ferpipe.evaluate.stage import evaluate
 from ferpipe.train import stage as train_module
 from ferpipe.train.stage import train
 from tests.conftest import config_of
 from tests.model.conftest import TINY
+
+pytestmark = pytest.mark.slow  # TensorFlow models, trained or served
 
 TRACKING = config_of("tracking", experiment="tests")
 

@@ -10,7 +10,7 @@ import yaml
 
 from tests.conftest import TINY_ROWS, copy_repository, sh
 
-pytestmark = pytest.mark.pipeline
+pytestmark = [pytest.mark.slow, pytest.mark.pipeline]
 TINY_TRAIN = {"arch": "tiny_cnn", "epochs": 2, "batch_size": 32, "lr": 3e-3}
 
 
@@ -46,6 +46,11 @@ def test_one_mlflow_run_holds_params_metrics_tags_and_model(repo):
     mlflow.set_tracking_uri(f"sqlite:///{copy / 'mlflow.db'}")
     (run,) = mlflow.search_runs(experiment_names=["fer2013"], output_format="list")
     assert run.info.status == "FINISHED"
+    # `mlflow ui` opens a model-training experiment on its runs, not on the GenAI overview.
+    assert mlflow.get_experiment_by_name("fer2013").tags["mlflow.experimentKind"] == "custom_model_development"
+    (dataset,) = run.inputs.dataset_inputs
+    manifest = json.loads((copy / "data/arrays/manifest.json").read_text())
+    assert dataset.dataset.digest == manifest["source_sha256"][:36] and "synthetic" in dataset.dataset.name
     assert run.data.params["arch"] == "tiny_cnn" and run.data.params["epochs"] == "2"
     assert run.data.tags["data"] == "synthetic"
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=copy, capture_output=True, text=True).stdout.strip()
@@ -53,9 +58,15 @@ def test_one_mlflow_run_holds_params_metrics_tags_and_model(repo):
     metrics = json.loads((copy / "reports/eval/metrics.json").read_text())
     assert run.data.metrics["eval.test.accuracy"] == pytest.approx(metrics["test"]["accuracy"])
     assert len(mlflow.tracking.MlflowClient().get_metric_history(run.info.run_id, "val_accuracy")) == 2
-    model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
-    images = np.load(copy / "data/arrays/x_test.npy")[:3]
-    assert model.predict(images).shape == (3, 7)
+    # Each figure once: no validation_* copies of val_*, no optimizer config beside the params.
+    assert not [name for name in run.data.metrics if name.startswith("validation_")]
+    assert not [name for name in run.data.params if name.startswith("optimizer_")]
+    summary = json.loads((copy / "reports/train/train_metrics.json").read_text())
+    assert run.data.metrics["best_epoch"] == summary["best_epoch"]
+    assert run.data.metrics["best_val_accuracy"] == pytest.approx(summary["best_val_accuracy"])
+    model = mlflow.pyfunc.load_model(json.loads((copy / "reports/train/mlflow_run.json").read_text())["model_uri"])
+    images = np.load(copy / "data/arrays/x_test.npy")[:3].astype(np.float32)
+    assert model.predict(images).shape == (3, 1 + 7)  # the emotion, then a probability per class
 
 
 def test_metrics_and_plots_are_visible_to_dvc(repo):
@@ -222,6 +233,17 @@ def test_a_copied_repository_never_writes_into_the_original(repo, tmp_path):
     sh("dvc", "exp", "run", "-S", "train.lr=4e-3", "--name", "in-the-copy", cwd=moved)
     assert fingerprint(copy) == before
     assert len(fingerprint(moved)) > len(before)  # the copy's run and model went to the copy's own folder
+
+
+def test_tools_on_a_model_trained_on_synthetic_data_say_so(repo):
+    from PIL import Image
+
+    copy, _ = repo
+    refused = sh("ferpipe", "promote", cwd=copy, returncode=1)
+    assert "'fer2013-expression' has no 'challenger' version" in refused and "use --data synthetic" in refused
+    Image.fromarray(np.load(copy / "data/arrays/x_test.npy")[0, ..., 0]).save(copy / "face.png")
+    answered = sh("ferpipe", "predict", "models:/fer2013-expression-synthetic@challenger", "face.png", cwd=copy)
+    assert "trained on SYNTHETIC data" in answered and "predicted 1 face(s)" in answered
 
 
 def test_ferplus_experiment_says_its_label_mode_and_registers_apart(repo):

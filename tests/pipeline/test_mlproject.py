@@ -5,7 +5,7 @@ import pytest
 
 from tests.conftest import TINY_ROWS, copy_repository, sh
 
-pytestmark = pytest.mark.pipeline
+pytestmark = [pytest.mark.slow, pytest.mark.pipeline]
 
 
 def test_mlflow_run_train_entry_point_logs_a_run_with_its_parameters(tmp_path):

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import TINY_ROWS, copy_repository, sh
 
-pytestmark = pytest.mark.pipeline
+pytestmark = [pytest.mark.slow, pytest.mark.pipeline]
 # Augmentation, cosine schedule and dropout stay on (the committed recipe's): they all draw random numbers.
 TRAIN = {"arch": "tiny_cnn", "epochs": 8, "batch_size": 16, "lr": 3e-3}
 

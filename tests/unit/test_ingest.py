@@ -279,11 +279,14 @@ def test_outputs_carry_the_source_hash_and_the_plot(in_tmp, small_fer):
 
 def bad_line_cases(good: str) -> dict[str, tuple[bytes, str]]:
     """Line 4 of a 22-line file, written as each kind of damage, with the reason it must get."""
+    first, second = (good.split() + ["0", "0"])[:2]
     return {
-        "stray quote": (f'3,"{good},Training'.encode(), "pixels: '\"' at character 1"),
-        "tab between values": (f"3,{good.replace(' ', chr(9), 1)},Training".encode(), "pixels: '\\t' at character"),
+        "stray quote": (f'3,"{good},Training'.encode(), f"pixels: value 1 is {chr(34) + first!r}: '\"' is not a digit"),
+        "tab between values": (f"3,{good.replace(' ', chr(9), 1)},Training".encode(),
+                               f"pixels: value 1 is {first + chr(9) + second!r}: a tab is not a digit"),
         "Windows-1252 byte in Usage": (f"3,{good},Tr\x96ining".encode("latin-1"), "Usage: 'Tr\ufffdining' is not one of"),
-        "Windows-1252 byte in pixels": (f"3,{good[:5]}\x96{good[5:]},Training".encode("latin-1"), "pixels: byte 0x96 at character 6"),
+        "Windows-1252 byte in pixels": (f"3,{chr(0x96)}{good},Training".encode("latin-1"),
+                                        f"pixels: value 1 is {chr(0x96) + first!r}: byte 0x96 is not a digit"),
         "line longer than a read block": (("3," + " ".join(["255"] * 700_000) + ",Training").encode(),
                                           "pixels: 700000 values, expected 2304"),
     }

@@ -16,6 +16,8 @@ from ferpipe.core.paths import (
 )
 from tests.conftest import REPO_ROOT
 
+pytestmark = pytest.mark.slow  # each stage started as its own process, TensorFlow included
+
 CASES = {  # stage: (its input, the outputs an earlier run left)
     "convert": (IngestOutputs.faces, [ConvertOutputs.arrays / "x_train.npy"]),
     "train": (ConvertOutputs.arrays / "manifest.json", [TrainOutputs.model, TrainOutputs.metrics]),

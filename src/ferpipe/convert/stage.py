@@ -66,6 +66,7 @@ def convert(faces_path: Path = IngestOutputs.faces, out_dir: Path = ConvertOutpu
             np.save(folder / f"{name}.npy", array, allow_pickle=False)
         manifest = {
             "data": metadata.get("data", "unknown"),
+            "source": metadata.get("source"),
             "source_sha256": metadata.get("source_sha256"),
             "labels": mode,
             "label_names": names,

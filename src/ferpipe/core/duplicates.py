@@ -10,8 +10,8 @@ _HASH_KEYS = np.random.default_rng(0x5EED).integers(1, 2**63, size=2304 // 8, dt
 def image_groups(pixels: np.ndarray) -> np.ndarray:
     """Group id per row: two rows share an id exactly when their pixels are identical.
 
-    Rows are grouped by a 64-bit multiply-add hash of their pixels (vectorised, about 10x
-    faster than a cryptographic hash per row), then every grouped row is compared byte for
+    Rows are grouped by a 64-bit multiply-add hash of their pixels (vectorised, much faster
+    than a cryptographic hash per row), then every grouped row is compared byte for
     byte with its group's first row; on a hash collision the grouping is redone exactly.
     """
     pixels = np.ascontiguousarray(pixels)

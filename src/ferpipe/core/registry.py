@@ -32,8 +32,9 @@ def registered_name(base: str, data: str, labels: str = "fer2013") -> str:
     return name if data == "real" else f"{name}-{data}"
 
 
-def register(run_id: str, name: str, tags: dict[str, Any]) -> str:
-    """Register the run's model as a new version tagged with `tags`; alias it `challenger`."""
+def register(model_uri: str, name: str, tags: dict[str, Any]) -> str:
+    """Register the logged model (`models:/m-...`, as `log_model` returned it) as a new version
+    tagged with `tags`; alias it `challenger`."""
     import mlflow
 
     client = MlflowClient()
@@ -42,7 +43,7 @@ def register(run_id: str, name: str, tags: dict[str, Any]) -> str:
     except MlflowException:
         family = "FER+ (8 classes, ten-annotator labels)" if "-ferplus" in name else "FER2013 (7 classes)"
         client.create_registered_model(name, description=f"{family} facial-expression classifiers.")
-    version = mlflow.register_model(f"runs:/{run_id}/model", name, tags={k: str(v) for k, v in tags.items()})
+    version = mlflow.register_model(model_uri, name, tags={k: str(v) for k, v in tags.items()})
     client.set_registered_model_alias(name, CHALLENGER, version.version)
     return version.version
 
@@ -52,6 +53,10 @@ def alias_version(client: MlflowClient, name: str, alias: str):
         return client.get_model_version_by_alias(name, alias)
     except MlflowException:
         return None
+
+
+def has_challenger(name: str) -> bool:
+    return alias_version(MlflowClient(), name, CHALLENGER) is not None
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ import numpy as np
 
 from ferpipe.core.paths import MLFLOW_ARTIFACTS, MLFLOW_DB
 
+EXPERIMENT_KIND, MODEL_TRAINING = "mlflow.experimentKind", "custom_model_development"
+
 
 def repository_root() -> Path:
     root = Path(os.environ.get("DVC_ROOT") or Path.cwd()).resolve()
@@ -45,9 +47,13 @@ def configure(experiment: str) -> str:
     local = mlflow.get_tracking_uri() == own_store
     found = mlflow.get_experiment_by_name(experiment)
     if found is None:
-        return mlflow.create_experiment(experiment, artifact_location=artifacts if local else None)
+        # The kind makes `mlflow ui` open the experiment on its runs, not on the GenAI overview.
+        return mlflow.create_experiment(experiment, artifact_location=artifacts if local else None,
+                                        tags={EXPERIMENT_KIND: MODEL_TRAINING})
     if local and found.artifact_location != artifacts:
         move_artifact_root(database, found.experiment_id, artifacts)
+    if found.tags.get(EXPERIMENT_KIND) != MODEL_TRAINING:
+        mlflow.MlflowClient().set_experiment_tag(found.experiment_id, EXPERIMENT_KIND, MODEL_TRAINING)
     return found.experiment_id
 
 
@@ -58,6 +64,17 @@ def move_artifact_root(database: Path, experiment_id: str, location: str) -> Non
     with contextlib.closing(sqlite3.connect(database)) as connection, connection:
         connection.execute("UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?",
                            (location, int(experiment_id)))
+
+
+@contextlib.contextmanager
+def open_run(experiment: str, run_id: str | None = None, name: str | None = None):
+    """The MLflow run to log into: `run_id` to add to (a resumed run, the one `mlflow run` opened,
+    the one train left for evaluate), else a new run, named after the DVC experiment when DVC
+    runs one, or `name`."""
+    experiment_id = configure(experiment)
+    with mlflow.start_run(run_id=run_id, experiment_id=experiment_id,
+                          run_name=None if run_id else (run_name() or name)) as run:
+        yield run
 
 
 def mark_failed_if_running(run_id: str) -> None:
@@ -110,11 +127,35 @@ def flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def log_model(model, example: np.ndarray, label_names: list[str]) -> None:
-    import mlflow
-    from mlflow.models import infer_signature
+def log_dataset(manifest: dict[str, Any]) -> None:
+    """The run's data set as an MLflow input: where it was read from, and its sha256 as digest
+    (the first 36 characters, all MLflow's store keeps; the full hash is the tag dataset_sha256)."""
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+    from mlflow.data.meta_dataset import MetaDataset
 
-    # MLflow 3.17 crashes on log_model(input_example=...) for Keras; the signature is what
-    # `mlflow models serve` needs. The class names travel with the model (`ferpipe predict`).
-    signature = infer_signature(np.asarray(example), model.predict(np.asarray(example), verbose=0))
-    mlflow.keras.log_model(model, name="model", signature=signature, metadata={"label_names": list(label_names)})
+    if not manifest.get("source") or not manifest.get("source_sha256"):
+        return  # arrays converted before the manifest named its source
+    name = f"{'synthetic faces' if manifest['data'] == 'synthetic' else 'FER2013'} ({manifest['labels']} labels)"
+    dataset = MetaDataset(resolve_dataset_source(manifest["source"]), name=name, digest=manifest["source_sha256"][:36])
+    mlflow.log_input(dataset, context="training")
+
+
+def log_model(model, example: np.ndarray, label_names: list[str], data: str) -> str:
+    """Log the network as an MLflow model (ferpipe.core.serving) with a signature, an input
+    example, its class names and the kind of data it was trained on; return its URI, to register it by."""
+    import tempfile
+
+    import mlflow
+
+    from ferpipe.core.serving import NETWORK, ExpressionModel, signature
+
+    example = np.asarray(example, dtype=np.float32)
+    with tempfile.TemporaryDirectory() as folder:
+        network = Path(folder) / "model.keras"
+        model.save(network)
+        info = mlflow.pyfunc.log_model(
+            name="model", python_model=ExpressionModel(), artifacts={NETWORK: str(network)},
+            model_config={"label_names": list(label_names)}, metadata={"label_names": list(label_names), "data": data},
+            signature=signature(list(label_names)), input_example=example[:2],
+        )
+    return info.model_uri

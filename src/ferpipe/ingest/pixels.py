@@ -9,7 +9,6 @@ what is wrong with them.
 from __future__ import annotations
 
 import os
-import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -146,13 +145,14 @@ def describe_pixel_problem(value: str | bytes | None) -> str:
     text = value.decode("latin-1") if isinstance(value, bytes) else value  # one character per byte
     if text is None or not text.strip(" "):
         return "pixels: empty"
-    stray = re.search(r"[^0-9 ]", text)
-    if stray:
-        char = stray.group()
-        shown = f"byte 0x{ord(char):02x}" if isinstance(value, bytes) and ord(char) > 0x7E else repr(char)
-        return f"pixels: {shown} at character {stray.start() + 1}; expected integers 0..255 separated by spaces"
-    tokens = text.split()
+    tokens = [token for token in text.split(" ") if token]
     for position, token in enumerate(tokens, start=1):
+        if not (token.isascii() and token.isdigit()):
+            char = next(c for c in token if not "0" <= c <= "9")
+            what = (f"byte 0x{ord(char):02x}" if isinstance(value, bytes) and ord(char) > 0x7E
+                    else {"\t": "a tab", "\r": "a carriage return"}.get(char, repr(char)))
+            return (f"pixels: value {position} is {token[:20]!r}: {what} is not a digit; "
+                    "expected integers 0..255 separated by spaces")
         if len(token) > 3 or int(token) > 255:
             return f"pixels: value {position} is {token[:20]}, outside 0..255"
     if len(tokens) != PIXELS_PER_IMAGE:

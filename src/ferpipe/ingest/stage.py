@@ -69,7 +69,7 @@ def ingest(config: IngestConfig, outputs: IngestOutputs = IngestOutputs()) -> di
             synthetic=synthetic, notes=notes,
         )
         write_faces(staged(outputs.faces), table, splits, groups, labels,
-                    {"source_sha256": sha256, "data": report["data"], "form": raw.form})
+                    {"source": str(source), "source_sha256": sha256, "data": report["data"], "form": raw.form})
         write_rejected(staged(outputs.rejected), raw.source, rejected)
         write_json(staged(outputs.report), report)
         class_distribution_rows(report).to_csv(staged(outputs.class_table), index=False)

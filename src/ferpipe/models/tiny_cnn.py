@@ -1,4 +1,4 @@
-"""A small CNN (about 25k parameters) for smoke runs and tests: learns in seconds on a CPU.
+"""A small CNN for smoke runs and tests: it learns the synthetic faces quickly on a CPU.
 
 It has what the real architectures have (batch norm, dropout), so smoke runs exercise the same
 training paths, random-generator state included.

@@ -1,10 +1,8 @@
 """A compact VGG-style CNN with batch norm, sized so that a real training run fits in one CPU session.
 
 Four blocks of two 3x3 convolutions (32, 64, 128, 256 filters), each block halving the resolution
-(48 → 3), then global average pooling instead of vgg_bn's dense layers: 1.2M parameters and 117M
-multiply-adds a face, a quarter of vgg_bn's (474M) and alexnet_seed's (545M), so a 2-core CPU
-trains it at about 190 images a second with AVX-512 (2.5 minutes per FER2013 epoch) and 75 without
-(seven minutes, measured on FER+ while CI shared the CPU), where alexnet_seed took fifteen.
+(48 → 3), then global average pooling instead of vgg_bn's dense layers: a quarter of the
+multiply-adds of vgg_bn and alexnet_seed. Measured speeds are in BENCHMARKS.md.
 """
 
 import keras

@@ -102,12 +102,11 @@ def ensemble(references: list[str], evaluate_config: EvaluateConfig, tracking_co
         mlflow.set_tags({**tracking.run_tags(manifest), "stage": "ensemble", "ensemble.members": " ".join(summary["members"])})
         mlflow.log_params({"arch": "ensemble", "members": len(chosen), "candidates": len(references),
                            "evaluate.tta": evaluate_config.tta})
-        tracking.log_model(model, x_val[:8], manifest["label_names"])
+        model_uri = tracking.log_model(model, x_val[:8], manifest["label_names"], manifest["data"])
     with atomic_outputs(outputs.model, outputs.members, outputs.run) as staged:
         model.save(staged(outputs.model))
         write_json(staged(outputs.members), summary)
-        write_json(staged(outputs.run), {"run_id": run.info.run_id, "experiment_id": experiment_id,
-                                         "tracking_uri": mlflow.get_tracking_uri()})
+        write_json(staged(outputs.run), {"run_id": run.info.run_id, "experiment_id": experiment_id, "model_uri": model_uri})
     metrics = evaluate(evaluate_config, tracking_config, model_path=outputs.model, arrays=arrays,
                        run_file=outputs.run, outputs=outputs.evaluation)
     log.info("ensemble of %d: val accuracy %.4f (best single %.4f)", len(chosen), metrics["val_accuracy"], max(single))

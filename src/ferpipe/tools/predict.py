@@ -63,16 +63,20 @@ def load_model(reference: str):
         if not Path(reference).is_file():
             raise FileNotFoundError(f"{reference}: no such model file")
         return keras.saving.load_model(reference)
-    return mlflow.keras.load_model(reference)
+    return mlflow.pyfunc.load_model(reference).unwrap_python_model().network  # ferpipe.core.serving
+
+
+def logged_metadata(reference: str) -> dict:
+    """What an MLflow model was logged with (class names, the kind of data); nothing for a `.keras` file."""
+    if reference.endswith(".keras"):
+        return {}
+    from mlflow.models import get_model_info
+
+    return get_model_info(reference).metadata or {}
 
 
 def label_names_of(reference: str) -> tuple[str, ...] | None:
-    """The class names an MLflow model was logged with; None for a bare `.keras` file."""
-    if reference.endswith(".keras"):
-        return None
-    from mlflow.models import get_model_info
-
-    names = (get_model_info(reference).metadata or {}).get("label_names")
+    names = logged_metadata(reference).get("label_names")
     return tuple(names) if names else None
 
 

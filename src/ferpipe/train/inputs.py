@@ -1,4 +1,4 @@
-"""tf.data input pipelines over the uint8 arrays: the training stream and the evaluation batches.
+"""The data a run trains on, and tf.data pipelines over it: the training stream and the evaluation batches.
 
 Every random choice in the training stream is a pure function of (seed, epoch, step): the
 shuffle order of an epoch comes from a stateless shuffle seeded by (seed, epoch), the
@@ -11,10 +11,48 @@ is why augmentation is one stateless affine warp here instead.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from ferpipe.core.config import AugmentConfig
+from ferpipe.core.arrays import load_optional, load_split
+from ferpipe.core.config import AugmentConfig, TrainConfig
+from ferpipe.core.schema import DataError
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """The train and val splits a run uses, in memory: every row, or the `train.subset` of them."""
+
+    x_train: np.ndarray
+    targets: np.ndarray  # class indices, or (rows, classes) soft targets (ferplus_probability)
+    y_train: np.ndarray  # class indices, for class weights
+    x_val: np.ndarray
+    y_val: np.ndarray
+    num_classes: int
+
+    @classmethod
+    def load(cls, arrays: Path, config: TrainConfig, num_classes: int) -> "TrainingData":
+        soft_targets = load_optional(arrays, "targets_train")
+        x_train, y_train, *soft = subset(config.subset, config.seed, *load_split(arrays, "train"),
+                                         *([soft_targets] if soft_targets is not None else []))
+        x_val, y_val = subset(config.subset, config.seed, *load_split(arrays, "val"))
+        if len(x_train) == 0 or len(x_val) == 0:
+            raise DataError(f"{arrays}: train has {len(x_train)} and val {len(x_val)} rows; both must be non-empty")
+        return cls(x_train, soft[0] if soft else y_train, y_train, x_val, y_val, num_classes)
+
+    def steps_per_epoch(self, batch_size: int) -> int:
+        return math.ceil(len(self.x_train) / batch_size)
+
+
+def subset(size: int, seed: int, *arrays: np.ndarray) -> list[np.ndarray]:
+    """The same seeded random rows, at most `size` (all when size is 0), of each array, in memory."""
+    count = len(arrays[0])
+    if size <= 0 or size >= count:
+        return [np.asarray(a) for a in arrays]
+    rows = np.sort(np.random.default_rng(seed).permutation(count)[:size])
+    return [np.asarray(a[rows]) for a in arrays]
 
 
 def training_stream(x: np.ndarray, y: np.ndarray, num_classes: int, batch_size: int, seed: int,
