@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 
 pipeline: setup
 	$(RUN) dvc repro
-	$(RUN) dvc metrics show
+	@$(RUN) ferpipe summary
 
 test: setup
 	$(RUN) python -m pytest $(PYTEST_ARGS)

@@ -177,6 +177,17 @@ def ensemble(
 
 
 @app.command()
+def summary() -> None:
+    """The pipeline's result in a few lines: test accuracy with its interval, the seed's metric, what next."""
+    from ferpipe.tools.summary import summary as pipeline_summary
+
+    try:
+        typer.echo(pipeline_summary())
+    except FileNotFoundError as error:
+        _fail(f"{error.filename}: not found; run the pipeline first (make pipeline, or dvc repro)")
+
+
+@app.command()
 def compare(
     run_ids: list[str] = typer.Argument(None, help="runs to compare [default: the latest evaluated runs]"),
     last: int = typer.Option(10, help="how many of the latest evaluated runs"),

@@ -137,7 +137,9 @@ def test_evaluation_reports_honest_metrics_into_the_same_mlflow_run(workspace):
     assert metrics["seed_binary_accuracy"] > test["accuracy"]
     for path in vars(EvaluateOutputs()).values():
         assert Path(path).stat().st_size > 0, path
-    assert json.loads(Path(EvaluateOutputs.metrics).read_text()) == metrics
+    assert json.loads(Path(EvaluateOutputs.details).read_text()) == metrics
+    headline = json.loads(Path(EvaluateOutputs.metrics).read_text())
+    assert headline["test_accuracy"] == metrics["test"]["accuracy"] and headline["ci95_low"] <= headline["test_accuracy"]
     (run,) = runs()
     assert run.data.metrics["eval.test.accuracy"] == pytest.approx(test["accuracy"])
     assert "eval.seed_binary_accuracy" in run.data.metrics

@@ -55,7 +55,7 @@ def test_one_mlflow_run_holds_params_metrics_tags_and_model(repo):
     assert run.data.tags["data"] == "synthetic"
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=copy, capture_output=True, text=True).stdout.strip()
     assert run.data.tags["mlflow.source.git.commit"] == head
-    metrics = json.loads((copy / "reports/eval/metrics.json").read_text())
+    metrics = json.loads((copy / "reports/eval/details.json").read_text())
     assert run.data.metrics["eval.test.accuracy"] == pytest.approx(metrics["test"]["accuracy"])
     assert len(mlflow.tracking.MlflowClient().get_metric_history(run.info.run_id, "val_accuracy")) == 2
     # Each figure once: no validation_* copies of val_*, no optimizer config beside the params.
@@ -72,16 +72,24 @@ def test_one_mlflow_run_holds_params_metrics_tags_and_model(repo):
 def test_metrics_and_plots_are_visible_to_dvc(repo):
     copy, _ = repo
     metrics = json.loads(sh("dvc", "metrics", "show", "--json", cwd=copy))
-    report = metrics[""]["data"]["reports/data/data_report.json"]["data"]
-    assert report["data"] == "synthetic"
-    assert report["rows"]["by_usage"] == TINY_ROWS
-    evaluation = metrics[""]["data"]["reports/eval/metrics.json"]["data"]
-    assert 0 <= evaluation["test"]["accuracy"] <= 1 and evaluation["data"] == "synthetic"
+    (headline,) = metrics[""]["data"].values()  # one file of figures people compare; details live elsewhere
+    evaluation = headline["data"]
+    assert 0 <= evaluation["ci95_low"] <= evaluation["test_accuracy"] <= evaluation["ci95_high"] <= 1
+    assert evaluation["data"] == "synthetic" and evaluation["test_rows"] == TINY_ROWS["PrivateTest"]
+    assert evaluation["best_epoch"] == json.loads((copy / "reports/train/train_metrics.json").read_text())["best_epoch"]
+    shown = sh("dvc", "metrics", "show", cwd=copy)
+    assert max(map(len, shown.splitlines())) <= 200, shown
+    report = json.loads((copy / "reports/data/data_report.json").read_text())
+    assert report["data"] == "synthetic" and report["rows"]["by_usage"] == TINY_ROWS
     plots = json.loads(sh("dvc", "plots", "show", "--json", cwd=copy))["data"]
     table = plots["reports/data/class_distribution.csv"][0]["content"]["data"]["values"]
     assert {row["split"] for row in table} == {"train", "val", "test"}
     assert "reports/data/class_distribution.png" in plots
-    assert {"Accuracy (train vs val)", "Loss (train vs val)", "Confusion matrix (test)"} <= set(plots)
+    # Every declared plot is a chart a person wants: no table of predictions drawn as a line.
+    assert set(plots) == {"reports/data/class_distribution.csv", "reports/data/class_distribution.png",
+                          "Accuracy (train vs val)", "Loss (train vs val)", "Confusion matrix (test)",
+                          *(f"reports/eval/{name}.png" for name in ("confusion_matrix", "confusion_matrix_normalized",
+                                                                     "per_class", "misclassified"))}
 
 
 def test_second_repro_does_nothing(repo):
@@ -122,7 +130,9 @@ def test_dvc_experiment_becomes_a_named_mlflow_run_with_its_params(repo):
     import mlflow
 
     copy, _ = repo
-    sh("dvc", "exp", "run", "-S", "train.lr=1e-4", "--name", "lr-1e-4", cwd=copy)
+    out = sh("dvc", "exp", "run", "-S", "train.lr=1e-4", "--name", "lr-1e-4", cwd=copy)
+    # A second version registers quietly: no "already exists", no fallback from a runs:/ URI.
+    assert "already exists" not in out and "has no artifacts" not in out
     mlflow.set_tracking_uri(f"sqlite:///{copy / 'mlflow.db'}")
     (run,) = mlflow.search_runs(experiment_names=["fer2013"], filter_string="attributes.run_name = 'lr-1e-4'",
                                 output_format="list")

@@ -19,7 +19,7 @@ TRAIN = {"arch": "tiny_cnn", "epochs": 8, "batch_size": 16, "lr": 3e-3}
 
 def results(copy: Path) -> tuple[str, dict]:
     """Per-epoch history and every evaluation metric (PublicTest, PrivateTest, de-duplicated, binary)."""
-    return (copy / "reports/train/history.csv").read_text(), json.loads((copy / "reports/eval/metrics.json").read_text())
+    return (copy / "reports/train/history.csv").read_text(), json.loads((copy / "reports/eval/details.json").read_text())
 
 
 def kill_training_after_epoch(copy: Path, epoch: int) -> None:

@@ -40,7 +40,8 @@ class TrainOutputs:
 
 @dataclass(frozen=True)
 class EvaluateOutputs:
-    metrics: Path = Path("reports/eval/metrics.json")
+    metrics: Path = Path("reports/eval/metrics.json")  # the headline figures (`dvc metrics show`)
+    details: Path = Path("reports/eval/details.json")  # every figure, per class included
     predictions: Path = Path("reports/eval/predictions.csv")
     confusion: Path = Path("reports/eval/confusion_matrix.png")
     confusion_normalized: Path = Path("reports/eval/confusion_matrix_normalized.png")

@@ -35,15 +35,17 @@ def registered_name(base: str, data: str, labels: str = "fer2013") -> str:
 def register(model_uri: str, name: str, tags: dict[str, Any]) -> str:
     """Register the logged model (`models:/m-...`, as `log_model` returned it) as a new version
     tagged with `tags`; alias it `challenger`."""
-    import mlflow
-
     client = MlflowClient()
     try:
         client.get_registered_model(name)
     except MlflowException:
         family = "FER+ (8 classes, ten-annotator labels)" if "-ferplus" in name else "FER2013 (7 classes)"
         client.create_registered_model(name, description=f"{family} facial-expression classifiers.")
-    version = mlflow.register_model(model_uri, name, tags={k: str(v) for k, v in tags.items()})
+    # The client's own call, not mlflow.register_model: that one prints "already exists" for every
+    # version after the first.
+    version = client.create_model_version(name, source=model_uri, run_id=tags.get("run_id"),
+                                          tags={k: str(v) for k, v in tags.items()},
+                                          model_id=model_uri.removeprefix("models:/"))
     client.set_registered_model_alias(name, CHALLENGER, version.version)
     return version.version
 

@@ -50,6 +50,26 @@ def evaluation_metrics(names: list[str], y_eval: np.ndarray, eval_probabilities:
     return metrics
 
 
+def headline(metrics: dict[str, Any], best_epoch: int | None) -> dict[str, Any]:
+    """The figures people compare between runs: what `dvc metrics show` and `dvc exp show` list."""
+    test = metrics["test"]
+    figures = {
+        "data": metrics["data"],
+        "test_accuracy": test.get("accuracy"),
+        "ci95_low": test.get("accuracy_ci95", [None, None])[0],
+        "ci95_high": test.get("accuracy_ci95", [None, None])[1],
+        "balanced_accuracy": test.get("balanced_accuracy"),
+        "macro_f1": test.get("macro_f1"),
+        "log_loss": test.get("log_loss"),
+        "unseen_accuracy": metrics["test_unseen_in_train"].get("accuracy"),
+        "seed_binary_accuracy": metrics["seed_binary_accuracy"],
+        "val_accuracy": metrics["val_accuracy"],
+        "best_epoch": best_epoch,
+        "test_rows": test["rows"],
+    }
+    return {name: value for name, value in figures.items() if value is not None}
+
+
 def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray, names: list[str],
                            config: EvaluateConfig) -> dict[str, Any]:
     if len(y_true) == 0:

@@ -29,7 +29,7 @@ from ferpipe.core.files import atomic_outputs, clear, reading, write_json
 from ferpipe.core.inference import class_probabilities
 from ferpipe.core.paths import EvaluateOutputs, TrainOutputs
 from ferpipe.evaluate import plots
-from ferpipe.evaluate.metrics import evaluation_metrics
+from ferpipe.evaluate.metrics import evaluation_metrics, headline
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def run(config: Config) -> None:
 
 
 def evaluate(config: EvaluateConfig, tracking_config: TrackingConfig, model_path: Path = TrainOutputs.model,
-             arrays: Path = ARRAYS, run_file: Path = TrainOutputs.run,
+             arrays: Path = ARRAYS, run_file: Path = TrainOutputs.run, train_summary: Path | None = TrainOutputs.metrics,
              outputs: EvaluateOutputs = EvaluateOutputs()) -> dict[str, Any]:
     import keras
 
@@ -66,7 +66,8 @@ def evaluate(config: EvaluateConfig, tracking_config: TrackingConfig, model_path
         "labels": manifest["labels"],  # trained on; FER+ modes are all judged on the FER+ majority label
         "evaluated_on": "ferplus_majority" if manifest["labels"] != "fer2013" else "fer2013",
     }
-    write_reports(outputs, metrics, names, x_eval, y_eval, eval_probabilities, f"{split}, {manifest['data']} data",
+    best_epoch = json.loads(Path(train_summary).read_text())["best_epoch"] if train_summary else None  # none for ensembles
+    write_reports(outputs, metrics, headline(metrics, best_epoch), names, x_eval, y_eval, eval_probabilities, f"{split}, {manifest['data']} data",
                   config.misclassified_shown)
     recorded = json.loads(Path(run_file).read_text()) if Path(run_file).exists() else {}
     with tracking.open_run(tracking_config.experiment, recorded.get("run_id")) as run:
@@ -82,11 +83,13 @@ def evaluate(config: EvaluateConfig, tracking_config: TrackingConfig, model_path
     return metrics
 
 
-def write_reports(outputs: EvaluateOutputs, metrics: dict[str, Any], names: list[str], images: np.ndarray,
-                  labels: np.ndarray, probabilities: np.ndarray, label: str, misclassified_shown: int) -> None:
+def write_reports(outputs: EvaluateOutputs, metrics: dict[str, Any], figures: dict[str, Any], names: list[str],
+                  images: np.ndarray, labels: np.ndarray, probabilities: np.ndarray, label: str,
+                  misclassified_shown: int) -> None:
     predicted = probabilities.argmax(axis=1)
     with atomic_outputs(*vars(outputs).values()) as staged:
-        write_json(staged(outputs.metrics), metrics)
+        write_json(staged(outputs.details), metrics)
+        write_json(staged(outputs.metrics), figures)
         with open(staged(outputs.predictions), "w", newline="") as stream:
             writer = csv.writer(stream)
             writer.writerow(["actual", "predicted"])

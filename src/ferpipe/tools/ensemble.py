@@ -107,7 +107,7 @@ def ensemble(references: list[str], evaluate_config: EvaluateConfig, tracking_co
         model.save(staged(outputs.model))
         write_json(staged(outputs.members), summary)
         write_json(staged(outputs.run), {"run_id": run.info.run_id, "experiment_id": experiment_id, "model_uri": model_uri})
-    metrics = evaluate(evaluate_config, tracking_config, model_path=outputs.model, arrays=arrays,
+    metrics = evaluate(evaluate_config, tracking_config, model_path=outputs.model, arrays=arrays, train_summary=None,
                        run_file=outputs.run, outputs=outputs.evaluation)
     log.info("ensemble of %d: val accuracy %.4f (best single %.4f)", len(chosen), metrics["val_accuracy"], max(single))
     return {**metrics, **summary}

@@ -1,0 +1,28 @@
+"""What a person reads after `make pipeline`: the result, honestly labelled, and what to do next."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ferpipe.core.paths import EvaluateOutputs
+
+
+def summary(metrics_path: Path = EvaluateOutputs.metrics, details_path: Path = EvaluateOutputs.details) -> str:
+    figures = json.loads(Path(metrics_path).read_text())
+    details = json.loads(Path(details_path).read_text())
+    synthetic = figures["data"] == "synthetic"
+    registered = "--data synthetic" if synthetic else ""
+    lines = [
+        f"test accuracy {figures['test_accuracy']:.4f} (95% CI {figures['ci95_low']:.4f}-{figures['ci95_high']:.4f}) "
+        f"on {figures['test_rows']} {details['split']} faces, {details['labels']} labels, {figures['data']} data",
+        f"the seed's metric on the same model: binary accuracy {figures['seed_binary_accuracy']:.4f} "
+        f"(an all-zeros output scores {details['all_zeros_binary_accuracy']:.4f} on it)",
+        *(["SYNTHETIC data: these figures say nothing about real faces (README: Using the real FER2013)"]
+          if synthetic else []),
+        "reports: reports/eval/ (confusion matrices, per-class scores, mistakes); dvc plots show → dvc_plots/index.html",
+        "next:    mlflow ui --backend-store-uri sqlite:///mlflow.db",
+        "         dvc exp run -S train.lr=1e-4 && dvc exp show --md",
+        f"         ferpipe promote {registered}".rstrip(),
+    ]
+    return "\n".join(lines)
