@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 PYTHON ?= python3
 RUN := PATH="$(CURDIR)/$(BIN):$$PATH"
 
-.PHONY: setup pipeline test test-fast params lock
+.PHONY: setup pipeline test test-fast params plots-template lock
 
 setup: $(VENV)/.installed
 
@@ -33,6 +33,10 @@ test-fast: setup
 params: setup
 	$(BIN)/python -c 'import os; from dvc.utils.hydra import compose_and_dump; \
 	compose_and_dump("params.yaml", os.path.abspath("conf"), None, "config", os.getcwd(), [])'
+
+# Rebuild plots/offline.html (DVC's plots page with Vega inlined) from the npm registry.
+plots-template: setup
+	$(BIN)/python plots/make_template.py
 
 # Re-resolve the pinned stack after changing pyproject.toml.
 lock:

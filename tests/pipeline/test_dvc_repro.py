@@ -1,8 +1,12 @@
 """`dvc repro` end to end on the embedded synthetic data, in a temporary copy of the repository."""
 
 import json
+import os
+import re
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,6 +32,11 @@ def test_repro_runs_every_stage_and_writes_its_outputs(repo):
     # A fresh clone has no data: the embedded synthetic faces are the first stage's output.
     for stage in ("synthesize", "ingest", "convert", "train", "evaluate"):
         assert f"Running stage '{stage}'" in first
+    # What a newcomer reads: no start-up line that looks like an error, and one screen of it
+    # apart from a line per epoch.
+    lines = first.splitlines()
+    assert [line for line in lines if re.match(r"[EWI]\d{4} |WARNING: All log|Traceback|.*Warning: ", line)] == []
+    assert len([line for line in lines if not re.match(r"Epoch \d+/|\d+/\d+ - ", line)]) <= 40, first
     manifest = json.loads((copy / "data/arrays/manifest.json").read_text())
     assert manifest["data"] == "synthetic"
     assert {k: v["count"] for k, v in manifest["splits"].items()} == {"train": 140, "val": 35, "test": 35}
@@ -274,3 +283,68 @@ def test_ferplus_experiment_says_its_label_mode_and_registers_apart(repo):
     assert rows[-1].startswith("| ferplus | ferplus_probability |") and rows[-2].split(" | ")[1] == "fer2013"
     promoted = sh("ferpipe", "promote", "--data", "synthetic", "--labels", "ferplus", cwd=copy)
     assert "fer2013-expression-ferplus-synthetic" in promoted and "champion is now v1" in promoted
+
+
+def headless_browser() -> str:
+    for name in ("chromium-headless-shell", "chromium", "google-chrome"):
+        if shutil.which(name):
+            return shutil.which(name)
+    pytest.skip("no headless Chromium (.ci/run installs Debian's chromium-headless-shell)")
+
+
+def browse(url: str, *options: str) -> str:
+    """The page as a browser shows it once its scripts have run, with no network but this machine's."""
+    done = subprocess.run([headless_browser(), "--no-sandbox", "--disable-gpu", "--virtual-time-budget=15000",
+                           "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", *options, url],
+                          capture_output=True, text=True, timeout=120)
+    return done.stdout
+
+
+def test_dvc_plots_page_draws_its_charts_without_internet(repo, tmp_path):
+    from PIL import Image
+
+    copy, _ = repo
+    sh("dvc", "plots", "show", "-o", str(tmp_path / "plots"), cwd=copy)
+    page = tmp_path / "plots/index.html"
+    assert "<script src=" not in page.read_text()  # the libraries are in the page, not on a CDN
+    drawn = browse(page.as_uri(), "--dump-dom")
+    assert drawn.count('class="marks"') == 4  # accuracy, loss, confusion, class distribution
+    browse(page.as_uri(), "--window-size=1300,1600", f"--screenshot={tmp_path / 'plots.png'}")
+    assert np.asarray(Image.open(tmp_path / "plots.png").convert("L")).std() > 20  # not a blank page
+
+
+def test_mlflow_ui_opens_the_experiment_on_its_runs(repo, tmp_path):
+    import socket
+    import time
+    import urllib.request
+
+    import mlflow
+
+    copy, _ = repo
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    server = subprocess.Popen(["mlflow", "ui", "--backend-store-uri", "sqlite:///mlflow.db", "--host", "127.0.0.1",
+                               "--port", str(port)], cwd=copy, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
+                break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None, "mlflow ui did not come up"
+                time.sleep(1)
+        mlflow.set_tracking_uri(f"sqlite:///{copy / 'mlflow.db'}")
+        experiment = mlflow.get_experiment_by_name("fer2013").experiment_id
+        url = f"http://127.0.0.1:{port}/#/experiments/{experiment}?workflowType=machine_learning"
+        assert url in sh("ferpipe", "summary", cwd=copy).replace(":5000/", f":{port}/")  # what it tells people
+        page = browse(url, "--dump-dom")
+        runs = mlflow.search_runs(experiment_names=["fer2013"], output_format="list")
+        assert f"{len(runs)} matching runs" in page and all(run.info.run_name in page for run in runs)
+        browse(url, "--window-size=1400,900", f"--screenshot={tmp_path / 'mlflow.png'}")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -5,6 +5,9 @@ conf/ (DVC's Hydra support), and the stages read nothing else. The dataclasses b
 declare types, so a missing key is an error naming it, as an unknown key is; nothing falls
 back silently to a default written in code. Values are coerced to the declared types (PyYAML
 reads `1e-4` as a string; the config turns it into 0.0001).
+
+Longer than most modules: it declares every group, the range each value must lie in, and the
+coercion from YAML, which together are the single description of what params.yaml may hold.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ with one line on stderr and exit status 1, before TensorFlow is imported where i
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -26,8 +27,37 @@ def quiet_tensorflow() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # its "E0000" lines (no CUDA, say) are not errors here
 
 
+class _Lines(logging.Formatter):
+    """A stage's own lines plain, warnings and errors marked as such."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        return text if record.levelno < logging.WARNING else f"{record.levelname.lower()}: {text}"
+
+
 def setup_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Lines("%(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    for chatty in ("mlflow", "alembic"):  # database set-up and artifact notes: not what a stage reports
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+
+
+@contextlib.contextmanager
+def quiet_start():
+    """TensorFlow's C++ libraries print start-up lines ("could not find cuda drivers", absl's
+    warning about its own logging) whatever TF_CPP_MIN_LOG_LEVEL says; silence file descriptor
+    2 while the stage's modules load them. A Python error still shows: it is raised, and
+    printed, after the descriptor is back."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 Stage = Callable[[Config], object]
@@ -40,7 +70,9 @@ def execute(load_stage: Callable[[], Stage], params: Path | str = DEFAULT_PARAMS
     setup_logging()
     try:
         config = load_config(params, overrides)
-        load_stage()(config)
+        with quiet_start():
+            stage = load_stage()
+        stage(config)
     except EXPECTED_FAILURES as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -36,6 +36,11 @@ def signature(label_names: list[str]):
 
 
 class ExpressionModel(PythonModel):
+    # MLflow would wrap `predict` to validate inputs by its type hints, and warn that it has none;
+    # the signature and faces_from do that job here. (MLflow's own flag, for its ChatModel: a
+    # warnings filter cannot silence the advice, MLflow resets the filters around it.)
+    _skip_type_hint_validation = True
+
     def load_context(self, context) -> None:
         import keras
 

@@ -12,9 +12,11 @@ for a shared tracking server.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sqlite3
 import subprocess
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ import numpy as np
 from ferpipe.core.paths import MLFLOW_ARTIFACTS, MLFLOW_DB
 
 EXPERIMENT_KIND, MODEL_TRAINING = "mlflow.experimentKind", "custom_model_development"
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a bar per small file in a stage's log
 
 
 def repository_root() -> Path:
@@ -127,6 +130,16 @@ def flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+@contextlib.contextmanager
+def quieter(logger: str):
+    level = logging.getLogger(logger).level
+    logging.getLogger(logger).setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logging.getLogger(logger).setLevel(level)
+
+
 def log_dataset(manifest: dict[str, Any]) -> None:
     """The run's data set as an MLflow input: where it was read from, and its sha256 as digest
     (the first 36 characters, all MLflow's store keeps; the full hash is the tag dataset_sha256)."""
@@ -136,8 +149,18 @@ def log_dataset(manifest: dict[str, Any]) -> None:
     if not manifest.get("source") or not manifest.get("source_sha256"):
         return  # arrays converted before the manifest named its source
     name = f"{'synthetic faces' if manifest['data'] == 'synthetic' else 'FER2013'} ({manifest['labels']} labels)"
-    dataset = MetaDataset(resolve_dataset_source(manifest["source"]), name=name, digest=manifest["source_sha256"][:36])
+    with warnings.catch_warnings():  # MLflow registers its local-file source twice and says so
+        warnings.filterwarnings("ignore", "The specified dataset source can be interpreted in multiple ways")
+        source = resolve_dataset_source(manifest["source"])
+    dataset = MetaDataset(source, name=name, digest=manifest["source_sha256"][:36])
     mlflow.log_input(dataset, context="training")
+
+
+def serving_requirements() -> list[str]:
+    """The packages a logged model needs to load and answer, at the versions that trained it."""
+    from importlib.metadata import version
+
+    return [f"{package}=={version(package)}" for package in ("mlflow", "tensorflow", "keras", "numpy", "pandas")]
 
 
 def log_model(model, example: np.ndarray, label_names: list[str], data: str) -> str:
@@ -150,12 +173,15 @@ def log_model(model, example: np.ndarray, label_names: list[str], data: str) -> 
     from ferpipe.core.serving import NETWORK, ExpressionModel, signature
 
     example = np.asarray(example, dtype=np.float32)
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as folder, quieter("mlflow.pyfunc"):  # its note that the wrapper is pickled
         network = Path(folder) / "model.keras"
         model.save(network)
         info = mlflow.pyfunc.log_model(
             name="model", python_model=ExpressionModel(), artifacts={NETWORK: str(network)},
             model_config={"label_names": list(label_names)}, metadata={"label_names": list(label_names), "data": data},
             signature=signature(list(label_names)), input_example=example[:2],
+            # The wrapper's own code travels with the model, and its requirements are named rather
+            # than inferred (MLflow would load the model in a second Python to find them).
+            code_paths=[str(Path(__file__).resolve().parents[1])], pip_requirements=serving_requirements(),
         )
     return info.model_uri

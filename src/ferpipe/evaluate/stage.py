@@ -14,6 +14,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import keras  # loaded with the stage, while its start-up noise is silenced (ferpipe.core.entry)
 import numpy as np
 
 from ferpipe.core import registry, tracking
@@ -42,8 +43,6 @@ def run(config: Config) -> None:
 def evaluate(config: EvaluateConfig, tracking_config: TrackingConfig, model_path: Path = TrainOutputs.model,
              arrays: Path = ARRAYS, run_file: Path = TrainOutputs.run, train_summary: Path | None = TrainOutputs.metrics,
              outputs: EvaluateOutputs = EvaluateOutputs()) -> dict[str, Any]:
-    import keras
-
     clear(*vars(outputs).values())
     manifest = read_manifest(arrays)
     names = manifest["label_names"]

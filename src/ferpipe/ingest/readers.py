@@ -3,6 +3,9 @@
 Forms: `fer2013.csv` (also `.csv.gz` and Kaggle's `fer2013.tar.gz`), Kaggle's
 `icml_face_data.csv` and `train.csv`, and the image-folder release (`train/<class>/*.jpg`).
 Readers only read; every value is checked afterwards by `validate`.
+
+Longer than most modules because each form's reader is short but they share the CSV reading
+rules (every line accounted for, bytes not text, quotes not parsed), which belong in one place.
 """
 
 from __future__ import annotations

@@ -4,6 +4,10 @@ of them, or FER-format CSVs.
 Images that are already 48x48 are taken as face crops; larger ones go through OpenCV's
 bundled frontal-face Haar cascade, one prediction per detected face with its box. A bad
 file is reported with its reason and the rest go on.
+
+Longer than most modules because every kind of input a person brings (image modes and bit
+depths, folders, CSVs, photos needing a face detector) is read here, next to the one loop
+that reports each failure.
 """
 
 from __future__ import annotations

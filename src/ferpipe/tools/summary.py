@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ferpipe.core.paths import EvaluateOutputs
+from ferpipe.core.paths import EvaluateOutputs, TrainOutputs
 
 
-def summary(metrics_path: Path = EvaluateOutputs.metrics, details_path: Path = EvaluateOutputs.details) -> str:
+def summary(metrics_path: Path = EvaluateOutputs.metrics, details_path: Path = EvaluateOutputs.details,
+            run_path: Path = TrainOutputs.run) -> str:
     figures = json.loads(Path(metrics_path).read_text())
     details = json.loads(Path(details_path).read_text())
+    experiment = json.loads(Path(run_path).read_text())["experiment_id"] if Path(run_path).exists() else None
     synthetic = figures["data"] == "synthetic"
     registered = "--data synthetic" if synthetic else ""
     lines = [
@@ -22,6 +24,9 @@ def summary(metrics_path: Path = EvaluateOutputs.metrics, details_path: Path = E
           if synthetic else []),
         "reports: reports/eval/ (confusion matrices, per-class scores, mistakes); dvc plots show → dvc_plots/index.html",
         "next:    mlflow ui --backend-store-uri sqlite:///mlflow.db",
+        # The UI opens on its GenAI overview unless the address asks for model training.
+        *([f"         then http://127.0.0.1:5000/#/experiments/{experiment}?workflowType=machine_learning"]
+          if experiment else []),
         "         dvc exp run -S train.lr=1e-4 && dvc exp show --md",
         f"         ferpipe promote {registered}".rstrip(),
     ]
