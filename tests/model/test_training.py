@@ -171,3 +171,17 @@ def test_a_diverging_run_stops_with_a_clear_error_and_ships_nothing(workspace):
     (run,) = mlflow.search_runs(experiment_names=[TRACKING.experiment], output_format="list")
     assert run.info.status == "FAILED"
     assert mlflow.search_logged_models(experiment_ids=[run.info.experiment_id], output_format="list") == []
+
+
+def test_random_draws_made_while_the_run_is_opened_do_not_change_what_trains(workspace, monkeypatch):
+    # MLflow draws a random run name outside `dvc exp run`; `make pipeline` and `dvc exp run` with
+    # the same params must still train the same model.
+    import random
+
+    train(TINY, TRACKING)
+    baseline = Path(TrainOutputs.history).read_text()
+    real_tags = train_module.tracking.run_tags
+    monkeypatch.setattr(train_module.tracking, "run_tags",
+                        lambda manifest: (random.random(), np.random.rand(), real_tags(manifest))[-1])
+    train(TINY, TRACKING)
+    assert Path(TrainOutputs.history).read_text() == baseline

@@ -55,7 +55,6 @@ def train(config: TrainConfig, tracking_config: TrackingConfig, arrays: Path = A
     clear(*vars(outputs).values())
     manifest = read_manifest(arrays)
     data = TrainingData.load(arrays, config, num_classes=len(manifest["label_names"]))
-    keras.utils.set_random_seed(config.seed)
     import tensorflow as tf
 
     tf.config.experimental.enable_op_determinism()
@@ -80,6 +79,9 @@ def train(config: TrainConfig, tracking_config: TrackingConfig, arrays: Path = A
 
 def fit(config: TrainConfig, data: TrainingData, state: ResumeState, strategy, tracked: bool) -> tuple[int, float]:
     """Train from the last checkpoint on; return the epochs this run trained and its seconds."""
+    # Seeded here, right before the weights are drawn: whatever ran before (MLflow draws a random
+    # run name outside `dvc exp run`, for one) must not change what the same params train.
+    keras.utils.set_random_seed(config.seed)
     with strategy.scope():
         model = recipe.compile_model(config, data.num_classes, data.x_train.shape[1:])
     train_data = training_stream(data.x_train, data.targets, data.num_classes, config.batch_size, config.seed,
