@@ -185,3 +185,19 @@ def test_random_draws_made_while_the_run_is_opened_do_not_change_what_trains(wor
                         lambda manifest: (random.random(), np.random.rand(), real_tags(manifest))[-1])
     train(TINY, TRACKING)
     assert Path(TrainOutputs.history).read_text() == baseline
+
+
+@pytest.mark.parametrize("cpu_has_bf16", [True, False])
+def test_mixed_precision_trains_in_bfloat16_where_the_cpu_can_and_every_record_says_what_trained(
+        workspace, monkeypatch, cpu_has_bf16):
+    from ferpipe.train import recipe
+
+    monkeypatch.setattr(recipe, "cpu_flags", lambda: {"avx2", *(["avx512_bf16"] if cpu_has_bf16 else [])})
+    summary = train(replace(TINY, epochs=2, precision="mixed_bfloat16"), TRACKING)
+    used = "mixed_bfloat16" if cpu_has_bf16 else "float32"
+    assert summary["precision"] == used == json.loads(Path(TrainOutputs.metrics).read_text())["precision"]
+    (run,) = mlflow.search_runs(experiment_names=[TRACKING.experiment], output_format="list")
+    assert run.data.params["precision"] == "mixed_bfloat16" and run.data.tags["precision_used"] == used
+    model = keras.saving.load_model(TrainOutputs.model)  # saved in float32, the softmax float32 in any case
+    assert model.dtype_policy.name == "float32" and model.layers[-1].dtype_policy.name == "float32"
+    assert np.isfinite(model.predict(np.zeros((1, 48, 48, 1), np.uint8), verbose=0)).all()

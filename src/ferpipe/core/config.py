@@ -111,6 +111,9 @@ class TrainConfig(Checked):
     class_weights: bool  # weight the loss by inverse class frequency
     subset: int  # train and validate on at most this many rows per split (0: all); for smoke runs
     distribute: Literal["none", "mirrored", "multi_worker"]  # see ferpipe.train.distribute
+    # mixed_bfloat16: Keras' mixed precision, bfloat16 compute with float32 weights; needs a CPU
+    # with AVX-512 BF16 or AMX, and falls back to float32, saying so, on one without.
+    precision: Literal["float32", "mixed_bfloat16"]
 
     RULES = {"lr": POSITIVE, "weight_decay": NON_NEGATIVE, "epochs": AT_LEAST_ONE, "batch_size": AT_LEAST_ONE,
              "seed": NON_NEGATIVE, "label_smoothing": FRACTION, "early_stopping_patience": NON_NEGATIVE,

@@ -2,7 +2,9 @@
 
 Every builder takes the input shape and class count and returns an uncompiled Keras model
 that accepts raw uint8-range pixels: scaling to [0, 1] is the model's first layer, so the
-saved, logged and served model needs no separate preprocessing.
+saved, logged and served model needs no separate preprocessing. The softmax layer is float32
+whatever the precision the rest trains in (`train.precision`), so probabilities and the loss
+keep full precision.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ def build(input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
             layers.Dropout(0.5),
             layers.Dense(1024, activation="relu"),
             layers.Dropout(0.5),
-            layers.Dense(num_classes, activation="softmax"),
+            layers.Dense(num_classes, activation="softmax", dtype="float32"),
         ],
         name="alexnet_seed",
     )

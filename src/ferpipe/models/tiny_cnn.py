@@ -18,6 +18,6 @@ def build(input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
                    layers.ReLU(), layers.MaxPooling2D(2)]
     return keras.Sequential(
         [keras.Input(shape=input_shape), layers.Rescaling(1 / 255), *blocks,
-         layers.GlobalAveragePooling2D(), layers.Dropout(0.2), layers.Dense(num_classes, activation="softmax")],
+         layers.GlobalAveragePooling2D(), layers.Dropout(0.2), layers.Dense(num_classes, activation="softmax", dtype="float32")],
         name="tiny_cnn",
     )

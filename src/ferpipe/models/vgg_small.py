@@ -19,7 +19,7 @@ def build(input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
             *conv_blocks((32, 64, 128, 256), dropout=0.2),
             layers.GlobalAveragePooling2D(),
             layers.Dropout(0.4),
-            layers.Dense(num_classes, activation="softmax"),
+            layers.Dense(num_classes, activation="softmax", dtype="float32"),
         ],
         name="vgg_small",
     )

@@ -48,6 +48,25 @@ def class_weights(y: np.ndarray, num_classes: int) -> dict[int, float]:
     return {int(c): float(w) for c, w in zip(present, weights)} | {c: 1.0 for c in range(num_classes) if c not in present}
 
 
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def cpu_flags() -> set[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    return {flag for line in text.splitlines() if line.startswith("flags") for flag in line.split(":", 1)[1].split()}
+
+
+def usable_precision(asked: str, flags: set[str] | None = None) -> tuple[str, str | None]:
+    """The precision to train in, and why it differs from the one asked for (or None)."""
+    if asked == "mixed_bfloat16" and not set(BF16_CPU_FLAGS) & (cpu_flags() if flags is None else flags):
+        return "float32", (f"train.precision mixed_bfloat16 needs a CPU with {' or '.join(BF16_CPU_FLAGS)}, and this "
+                           "one has neither (bfloat16 would be emulated, slower than float32): training in float32")
+    return asked, None
+
+
 def schedule_callbacks(config: TrainConfig) -> list:
     """Early stopping and the learning-rate schedule: the callbacks whose state a resume replays."""
     import keras

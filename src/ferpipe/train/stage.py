@@ -63,12 +63,16 @@ def train(config: TrainConfig, tracking_config: TrackingConfig, arrays: Path = A
     with tracked_run(config, tracking_config, manifest, state, data) if chief else contextlib.nullcontext() as run:
         if manifest["data"] == "synthetic":
             log.warning("training on SYNTHETIC data: the metrics say nothing about real faces")
-        log.info("training %s for %d epochs, lr %g, batch %d, %d replica(s)", config.arch, config.epochs,
-                 config.lr, config.batch_size, strategy.num_replicas_in_sync)
-        epochs_run, seconds = fit(config, data, state, strategy, tracked=run is not None)
+        precision, fallback = recipe.usable_precision(config.precision)
+        if fallback:
+            log.warning(fallback)
+        log.info("training %s for %d epochs, lr %g, batch %d, %s, %d replica(s)", config.arch, config.epochs,
+                 config.lr, config.batch_size, precision, strategy.num_replicas_in_sync)
+        epochs_run, seconds = fit(config, data, state, strategy, precision, tracked=run is not None)
         best = recipe.inference_copy(config, data.num_classes, data.x_train.shape[1:], state.best_weights)
-        summary = summarise(state.log_file, epochs_run, seconds, data.steps_per_epoch(config.batch_size) * config.batch_size,
-                            best)
+        summary = {**summarise(state.log_file, epochs_run, seconds,
+                               data.steps_per_epoch(config.batch_size) * config.batch_size, best),
+                   "precision": precision}  # what trained: the param may have asked for what this CPU lacks
         model_uri = log_result(summary, best, data, manifest) if run else None
         write_outputs(outputs, best, state, summary, run, model_uri)
     state.clear()
@@ -77,13 +81,23 @@ def train(config: TrainConfig, tracking_config: TrackingConfig, arrays: Path = A
     return summary
 
 
-def fit(config: TrainConfig, data: TrainingData, state: ResumeState, strategy, tracked: bool) -> tuple[int, float]:
-    """Train from the last checkpoint on; return the epochs this run trained and its seconds."""
+def fit(config: TrainConfig, data: TrainingData, state: ResumeState, strategy, precision: str,
+        tracked: bool) -> tuple[int, float]:
+    """Build the model in `precision` (a Keras dtype policy) and train it."""
     # Seeded here, right before the weights are drawn: whatever ran before (MLflow draws a random
     # run name outside `dvc exp run`, for one) must not change what the same params train.
     keras.utils.set_random_seed(config.seed)
-    with strategy.scope():
-        model = recipe.compile_model(config, data.num_classes, data.x_train.shape[1:])
+    keras.config.set_dtype_policy(precision)
+    try:
+        with strategy.scope():
+            model = recipe.compile_model(config, data.num_classes, data.x_train.shape[1:])
+        return fit_epochs(model, config, data, state, tracked)
+    finally:
+        keras.config.set_dtype_policy("float32")  # the saved inference copy is float32 either way
+
+
+def fit_epochs(model, config: TrainConfig, data: TrainingData, state: ResumeState, tracked: bool) -> tuple[int, float]:
+    """Train from the last checkpoint on; return the epochs this run trained and its seconds."""
     train_data = training_stream(data.x_train, data.targets, data.num_classes, config.batch_size, config.seed,
                                  config.augment, state.completed_epochs(), config.epochs)
     started = time.perf_counter()
@@ -150,6 +164,7 @@ def tracked_run(config: TrainConfig, tracking_config: TrackingConfig, manifest: 
 def log_result(summary: dict[str, Any], best, data: TrainingData, manifest: dict[str, Any]) -> str:
     """The run's summary metrics and its best model; the model's URI, to register it by."""
     # The best epoch's figures under their own names: the per-epoch series end at the last epoch.
+    mlflow.set_tag("precision_used", summary["precision"])
     mlflow.log_metrics({"best_epoch": summary["best_epoch"], "best_val_accuracy": summary["best_val_accuracy"],
                         "best_val_binary_accuracy": summary["best_val_binary_accuracy"],
                         "train_images_per_second": summary["images_per_second"]})
