@@ -84,7 +84,7 @@ def test_metrics_and_plots_are_visible_to_dvc(repo):
     (headline,) = metrics[""]["data"].values()  # one file of figures people compare; details live elsewhere
     evaluation = headline["data"]
     assert 0 <= evaluation["ci95_low"] <= evaluation["test_accuracy"] <= evaluation["ci95_high"] <= 1
-    assert evaluation["data"] == "synthetic" and evaluation["test_rows"] == TINY_ROWS["PrivateTest"]
+    assert evaluation["test_rows"] == TINY_ROWS["PrivateTest"]
     assert evaluation["best_epoch"] == json.loads((copy / "reports/train/train_metrics.json").read_text())["best_epoch"]
     shown = sh("dvc", "metrics", "show", cwd=copy)
     assert max(map(len, shown.splitlines())) <= 200, shown
@@ -341,7 +341,7 @@ def test_mlflow_ui_opens_the_experiment_on_its_runs(repo, tmp_path):
         experiment = mlflow.get_experiment_by_name("fer2013").experiment_id
         url = f"http://127.0.0.1:{port}/#/experiments/{experiment}?workflowType=machine_learning"
         assert url in sh("ferpipe", "summary", cwd=copy).replace(":5000/", f":{port}/")  # what it tells people
-        page = browse(url, "--dump-dom")
+        page = re.sub(r"<[^>]+>", "", browse(url, "--dump-dom"))  # the text a person sees
         runs = mlflow.search_runs(experiment_names=["fer2013"], output_format="list")
         assert f"{len(runs)} matching runs" in page and all(run.info.run_name in page for run in runs)
         browse(url, "--window-size=1400,900", f"--screenshot={tmp_path / 'mlflow.png'}")

@@ -32,10 +32,10 @@ def test_summary_says_the_result_the_seed_metric_beside_it_and_what_next(in_tmp)
 
     Path("reports/eval").mkdir(parents=True)
     Path("reports/eval/metrics.json").write_text(json.dumps({
-        "data": "synthetic", "test_accuracy": 0.61, "ci95_low": 0.55, "ci95_high": 0.66, "test_rows": 359,
+        "test_accuracy": 0.61, "ci95_low": 0.55, "ci95_high": 0.66, "test_rows": 359,
         "seed_binary_accuracy": 0.89}))
     Path("reports/eval/details.json").write_text(json.dumps({
-        "split": "test (PrivateTest)", "labels": "fer2013", "all_zeros_binary_accuracy": 6 / 7}))
+        "data": "synthetic", "split": "test (PrivateTest)", "labels": "fer2013", "all_zeros_binary_accuracy": 6 / 7}))
     result = CliRunner().invoke(app, ["summary"])
     assert result.exit_code == 0
     lines = result.output.splitlines()

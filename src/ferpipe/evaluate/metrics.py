@@ -54,7 +54,6 @@ def headline(metrics: dict[str, Any], best_epoch: int | None) -> dict[str, Any]:
     """The figures people compare between runs: what `dvc metrics show` and `dvc exp show` list."""
     test = metrics["test"]
     figures = {
-        "data": metrics["data"],
         "test_accuracy": test.get("accuracy"),
         "ci95_low": test.get("accuracy_ci95", [None, None])[0],
         "ci95_high": test.get("accuracy_ci95", [None, None])[1],

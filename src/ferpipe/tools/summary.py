@@ -13,11 +13,11 @@ def summary(metrics_path: Path = EvaluateOutputs.metrics, details_path: Path = E
     figures = json.loads(Path(metrics_path).read_text())
     details = json.loads(Path(details_path).read_text())
     experiment = json.loads(Path(run_path).read_text())["experiment_id"] if Path(run_path).exists() else None
-    synthetic = figures["data"] == "synthetic"
+    synthetic = details["data"] == "synthetic"
     registered = "--data synthetic" if synthetic else ""
     lines = [
         f"test accuracy {figures['test_accuracy']:.4f} (95% CI {figures['ci95_low']:.4f}-{figures['ci95_high']:.4f}) "
-        f"on {figures['test_rows']} {details['split']} faces, {details['labels']} labels, {figures['data']} data",
+        f"on {figures['test_rows']} {details['split']} faces, {details['labels']} labels, {details['data']} data",
         f"the seed's metric on the same model: binary accuracy {figures['seed_binary_accuracy']:.4f} "
         f"(an all-zeros output scores {details['all_zeros_binary_accuracy']:.4f} on it)",
         *(["SYNTHETIC data: these figures say nothing about real faces (README: Using the real FER2013)"]
