@@ -97,8 +97,7 @@ def ensemble(references: list[str], evaluate_config: EvaluateConfig, tracking_co
     summary = {"candidates": [{"model": r, "val_accuracy": a} for r, a in zip(references, single, strict=True)],
                "members": [references[i] for i in chosen], "selected_on": "val (PublicTest)" if select else "none"}
 
-    experiment_id = tracking.configure(tracking_config.experiment)
-    with mlflow.start_run(experiment_id=experiment_id, run_name=tracking.run_name() or "ensemble") as run:
+    with tracking.open_run(tracking_config.experiment, name="ensemble") as run:
         mlflow.set_tags({**tracking.run_tags(manifest), "stage": "ensemble", "ensemble.members": " ".join(summary["members"])})
         mlflow.log_params({"arch": "ensemble", "members": len(chosen), "candidates": len(references),
                            "evaluate.tta": evaluate_config.tta})
@@ -106,7 +105,7 @@ def ensemble(references: list[str], evaluate_config: EvaluateConfig, tracking_co
     with atomic_outputs(outputs.model, outputs.members, outputs.run) as staged:
         model.save(staged(outputs.model))
         write_json(staged(outputs.members), summary)
-        write_json(staged(outputs.run), {"run_id": run.info.run_id, "experiment_id": experiment_id, "model_uri": model_uri})
+        write_json(staged(outputs.run), {"run_id": run.info.run_id, "experiment_id": run.info.experiment_id, "model_uri": model_uri})
     metrics = evaluate(evaluate_config, tracking_config, model_path=outputs.model, arrays=arrays, train_summary=None,
                        run_file=outputs.run, outputs=outputs.evaluation)
     log.info("ensemble of %d: val accuracy %.4f (best single %.4f)", len(chosen), metrics["val_accuracy"], max(single))
