@@ -39,8 +39,10 @@ def setup_logging() -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_Lines("%(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[handler])
-    for chatty in ("mlflow", "alembic"):  # database set-up and artifact notes: not what a stage reports
-        logging.getLogger(chatty).setLevel(logging.WARNING)
+    # MLflow's database set-up and artifact notes are not what a stage reports. MLflow sets its
+    # logger's level from this variable as it is imported, which happens after this.
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 @contextlib.contextmanager
