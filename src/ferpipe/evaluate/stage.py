@@ -68,7 +68,10 @@ def evaluate(config: EvaluateConfig, tracking_config: TrackingConfig, model_path
     best_epoch = json.loads(Path(train_summary).read_text())["best_epoch"] if train_summary else None  # none for ensembles
     write_reports(outputs, metrics, headline(metrics, best_epoch), names, x_eval, y_eval, eval_probabilities, f"{split}, {manifest['data']} data",
                   config.misclassified_shown)
-    recorded = json.loads(Path(run_file).read_text()) if Path(run_file).exists() else {}
+    recorded = {}
+    if Path(run_file).exists():
+        with reading(run_file, made_by="train"):
+            recorded = json.loads(Path(run_file).read_text())
     with tracking.open_run(tracking_config.experiment, recorded.get("run_id")) as run:
         log_evaluation(metrics, outputs, manifest, new_run="run_id" not in recorded)
         if "model_uri" in recorded:
