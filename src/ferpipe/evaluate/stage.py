@@ -65,7 +65,10 @@ def evaluate(config: EvaluateConfig, tracking_config: TrackingConfig, model_path
         "labels": manifest["labels"],  # trained on; FER+ modes are all judged on the FER+ majority label
         "evaluated_on": "ferplus_majority" if manifest["labels"] != "fer2013" else "fer2013",
     }
-    best_epoch = json.loads(Path(train_summary).read_text())["best_epoch"] if train_summary else None  # none for ensembles
+    best_epoch = None  # none for ensembles
+    if train_summary:
+        with reading(train_summary, made_by="train"):
+            best_epoch = json.loads(Path(train_summary).read_text())["best_epoch"]
     write_reports(outputs, metrics, headline(metrics, best_epoch), names, x_eval, y_eval, eval_probabilities, f"{split}, {manifest['data']} data",
                   config.misclassified_shown)
     recorded = {}
