@@ -49,3 +49,19 @@ def test_rows_whose_image_is_in_train_are_marked(arrays):
     assert np.load(folder / "test_seen_in_train.npy").tolist() == [False, True] + [False] * 5
     assert manifest["splits"]["test"]["seen_in_train"] == 1
 
+
+
+def test_a_staging_folder_left_by_a_killed_run_is_reclaimed_and_a_running_ones_kept(in_tmp):
+    import os
+
+    from ferpipe.core.files import STAGING_PREFIX, atomic_outputs
+
+    abandoned = Path(f"{STAGING_PREFIX}999999999-left")  # no process has this id
+    running = Path(f"{STAGING_PREFIX}{os.getppid()}-busy")  # a live process: another stage writing now
+    for folder in (abandoned, running):
+        (folder / "0").mkdir(parents=True)
+    with atomic_outputs("out.txt") as staged:
+        staged("out.txt").write_text("done")
+    assert Path("out.txt").read_text() == "done"
+    assert not abandoned.exists() and running.exists()
+    assert [p.name for p in Path().glob(f"{STAGING_PREFIX}*")] == [running.name]  # its own staging is gone too

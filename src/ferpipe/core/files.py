@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ferpipe.core.schema import DataError
+
 _CHUNK = 1 << 20
 
 
@@ -62,11 +64,11 @@ def remove_abandoned_staging(folder: Path) -> None:
 
 def _running(pid: int) -> bool:
     try:
-        os.kill(pid, 0)
+        os.kill(pid, 0)  # no signal sent: only whether the process exists
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
+    except PermissionError:  # it exists, as another user's
+        pass
     return True
 
 
@@ -79,8 +81,6 @@ def clear(*paths: Path | str) -> None:
 @contextmanager
 def reading(path: Path | str, made_by: str) -> Iterator[None]:
     """A stage's input that is missing or cannot be read: one line naming the file."""
-    from ferpipe.core.schema import DataError
-
     try:
         yield
     except FileNotFoundError:
