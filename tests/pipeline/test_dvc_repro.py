@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -150,6 +151,18 @@ def test_dvc_experiment_becomes_a_named_mlflow_run_with_its_params(repo):
     assert run.data.tags["dvc_exp_name"] == "lr-1e-4"
     shown = json.loads(sh("dvc", "exp", "show", "--json", cwd=copy))
     assert "lr-1e-4" in json.dumps(shown)
+
+
+def test_the_experiments_view_the_summary_prints_fits_a_screen(repo):
+    from ferpipe.tools.summary import EXPERIMENTS_VIEW
+
+    copy, _ = repo
+    sh("dvc", "exp", "run", "-S", "train.lr=3e-4", "-S", "train.epochs=3", "--name", "narrow", cwd=copy)
+    table = sh(*shlex.split(EXPERIMENTS_VIEW), "--md", cwd=copy)
+    header = table.splitlines()[0]
+    assert "test_accuracy" in header and "ci95_low" in header and "train.lr" in header and "train.epochs" in header
+    assert "src/" not in header and "train.arch" not in header  # hashes and unchanged params are left out
+    assert max(map(len, table.splitlines())) <= 260, table
 
 
 def test_compare_renders_the_runs_side_by_side(repo):

@@ -7,6 +7,11 @@ from pathlib import Path
 
 from ferpipe.core.paths import EvaluateOutputs, TrainOutputs
 
+# `dvc exp show` lists every param and every file a stage depends on (80 columns, 2,190
+# characters a line here) and has no setting for its default columns: this view keeps the
+# metrics and the params that differ between the experiments shown.
+EXPERIMENTS_VIEW = "dvc exp show --only-changed --drop 'Created|.*/'"
+
 
 def summary(metrics_path: Path = EvaluateOutputs.metrics, details_path: Path = EvaluateOutputs.details,
             run_path: Path = TrainOutputs.run) -> str:
@@ -27,7 +32,8 @@ def summary(metrics_path: Path = EvaluateOutputs.metrics, details_path: Path = E
         # The UI opens on its GenAI overview unless the address asks for model training.
         *([f"         then http://127.0.0.1:5000/#/experiments/{experiment}?workflowType=machine_learning"]
           if experiment else []),
-        "         dvc exp run -S train.lr=1e-4 && dvc exp show --md",
+        "         dvc exp run -S train.lr=1e-4",
+        f"         {EXPERIMENTS_VIEW}",
         f"         ferpipe promote {registered}".rstrip(),
     ]
     return "\n".join(lines)
