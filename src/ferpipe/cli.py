@@ -126,6 +126,9 @@ def predict(
 
     Exit status: 0 every input predicted; 3 some inputs failed (the rest are predicted); 1 nothing predicted.
     """
+    import sys
+
+    from ferpipe.core.files import atomic_outputs
     from ferpipe.tools import predict as prediction
 
     try:
@@ -138,18 +141,26 @@ def predict(
         _fail(f"cannot load model {model}: {error}")
     if prediction.logged_metadata(model).get("data") == "synthetic":
         typer.echo(f"note: {model} was trained on SYNTHETIC data: its answers say nothing about real faces", err=True)
-    results = prediction.predict(loaded, inputs, batch_size, names)
-    text = prediction.write(results, output)
     if output is None:
-        typer.echo(text, nl=False)
-    for source, note in results.notes:
+        report = prediction.predict_to(loaded, inputs, sys.stdout, False, batch_size, names)
+    else:  # the file appears whole when done, and not at all when nothing could be predicted
+        with atomic_outputs(output) as staged, open(staged(output), "w", newline="") as stream:
+            report = prediction.predict_to(loaded, inputs, stream, output.suffix == ".json", batch_size, names)
+            if not report.predicted:
+                _explain(report)
+    _explain(report)
+
+
+def _explain(report) -> None:
+    """Notes, failures and the summary on stderr, then the exit status that says all, some or none."""
+    for source, note in report.notes:
         typer.echo(f"{source}: note: {note}", err=True)
-    for source, reason in results.failures:
+    for source, reason in report.failures:
         typer.echo(f"{source}: {reason}", err=True)
-    typer.echo(results.summary(), err=True)
-    if not results.faces:
+    typer.echo(report.summary(), err=True)
+    if not report.predicted:
         raise typer.Exit(1)
-    if results.failures:
+    if report.failures:
         raise typer.Exit(PARTIAL_FAILURE)
 
 

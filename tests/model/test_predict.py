@@ -117,17 +117,21 @@ def test_faces_in_larger_photos_are_detected_with_their_box(tmp_path, model):
 
 
 def test_an_eight_class_model_answers_in_ferplus_classes(tmp_path):
+    import io
+
     from ferpipe.tools.predict import write
 
     Image.fromarray(random_faces(1, seed=4).reshape(48, 48)).save(tmp_path / "face.png")
     results = predict(build_model("tiny_cnn", (48, 48, 1), 8), [tmp_path / "face.png"])
-    header, row = write(results, None).splitlines()
+    written = io.StringIO()
+    write(results, written)
+    header, row = written.getvalue().splitlines()
     assert header.endswith("emotion,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt")
     assert row.split(",")[6] in header.split(",")[7:]
 
 
 def test_images_of_every_bit_depth_are_scaled_not_clipped(tmp_path, model):
-    from ferpipe.tools.predict import load_grey_image
+    from ferpipe.tools.inputs import load_grey_image
 
     face = random_faces(1, seed=7).reshape(48, 48)
     wide = face.astype(np.uint16) * 257  # the same face at 16 bits
@@ -162,3 +166,42 @@ def test_cli_exit_status_says_all_some_or_none_and_arguments_are_checked_first(t
     assert under_a_file.exit_code == 1 and "cannot be written here" in under_a_file.output
     folder = runner.invoke(app, ["predict", "no-such-model.keras", str(tmp_path / "face.png"), "-o", str(tmp_path)])
     assert folder.exit_code == 1 and "is a folder" in folder.output
+
+
+def test_cli_output_appears_whole_or_not_at_all(tmp_path, model_file):
+    Image.fromarray(random_faces(1).reshape(48, 48)).save(tmp_path / "face.png")
+    (tmp_path / "broken.png").write_bytes(b"nope")
+    out = tmp_path / "out.json"
+    out.write_text("stale predictions of an earlier run")
+    runner = CliRunner()
+    none = runner.invoke(app, ["predict", str(model_file), str(tmp_path / "broken.png"), "-o", str(out)])
+    assert none.exit_code == 1 and not out.exists()  # no stale file, and no empty one
+    some = runner.invoke(app, ["predict", str(model_file), str(tmp_path / "face.png"), str(tmp_path / "broken.png"),
+                               "-o", str(out)])
+    assert some.exit_code == 3
+    written = json.loads(out.read_text())
+    assert [row["source"] for row in written["predictions"]] == [str(tmp_path / "face.png")]
+    assert written["failures"] == [{"source": str(tmp_path / "broken.png"), "reason": "not an image: unrecognised format"}]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no staging left behind
+
+
+def test_a_large_csv_streams_through_the_model_in_order(tmp_path, model):
+    faces = random_faces(700, seed=9)
+    (tmp_path / "faces.csv").write_text(fer_csv_text([0] * 700, ["PrivateTest"] * 700, faces))
+    results = predict(model, [tmp_path / "faces.csv"], batch_size=64)
+    assert [f.index for f in results.faces] == list(range(700))
+    expected = model.predict(faces.reshape(-1, 48, 48, 1), batch_size=256, verbose=0)
+    np.testing.assert_allclose(results.probabilities, expected, rtol=1e-5, atol=1e-7)
+
+
+def test_predicting_with_a_keras_file_starts_without_mlflow(tmp_path, model_file):
+    import subprocess
+    import sys
+
+    Image.fromarray(random_faces(1).reshape(48, 48)).save(tmp_path / "face.png")
+    script = ("import sys; from typer.testing import CliRunner; from ferpipe.cli import app; "
+              f"result = CliRunner().invoke(app, ['predict', {str(model_file)!r}, {str(tmp_path / 'face.png')!r}]); "
+              "print(result.exit_code, 'mlflow' in sys.modules)")
+    shown = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert shown.stdout.split()[-2:] == ["0", "False"], shown.stdout + shown.stderr
+    assert "cuda" not in shown.stderr.lower() and "absl" not in shown.stderr  # TensorFlow's start-up lines muted

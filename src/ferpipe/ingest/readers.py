@@ -14,7 +14,7 @@ import gzip
 import re
 import tarfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -91,7 +91,8 @@ def read_archive(path: Path) -> RawTable:
     raise DataError(f"{path}: archive holds no {' / '.join(CSV_NAMES_IN_ARCHIVE)} (it holds: {listed})")
 
 
-def read_csv(source: str, open_stream: Callable[[], BinaryIO]) -> RawTable:
+def read_header(source: str, open_stream: Callable[[], BinaryIO]) -> tuple[list[str], tuple[str, ...]]:
+    """The header line's columns as written, and their names with surrounding spaces stripped."""
     try:
         with open_stream() as stream:
             header_line = stream.readline()
@@ -101,6 +102,11 @@ def read_csv(source: str, open_stream: Callable[[], BinaryIO]) -> RawTable:
     names = tuple(c.strip() for c in columns)
     if names == ("",):
         raise DataError(f"{source}: file is empty")
+    return columns, names
+
+
+def read_csv(source: str, open_stream: Callable[[], BinaryIO]) -> RawTable:
+    columns, names = read_header(source, open_stream)
     form = CSV_FORMS.get(names)
     if form is None:
         expected = "; ".join(f"{', '.join(h)} ({f})" for h, f in CSV_FORMS.items())
@@ -115,11 +121,7 @@ def read_csv(source: str, open_stream: Callable[[], BinaryIO]) -> RawTable:
         raise DataError(f"{source}: has a header but no data rows")
 
     def locate(row: int) -> str:
-        line = row + 2  # line 1 is the header
-        for skipped_line in skipped_lines:
-            if skipped_line <= line:
-                line += 1
-        return f"line {line}"
+        return f"line {line_of(row, skipped_lines)}"
 
     return RawTable(
         source=source,
@@ -156,28 +158,83 @@ def _read_rows(source: str, open_stream: Callable[[], BinaryIO], names: tuple[st
         skipped.clear()
         skipped_lines.clear()
         with open_stream() as stream:
-            return pacsv.read_csv(
-                stream,
-                read_options=pacsv.ReadOptions(skip_rows=1, column_names=list(names), use_threads=use_threads,
-                                               block_size=block_size),
-                parse_options=pacsv.ParseOptions(quote_char=False, invalid_row_handler=keep_invalid_row,
-                                                  ignore_empty_lines=False),
-                convert_options=pacsv.ConvertOptions(column_types={n: pa.binary() for n in names}),
-            )
+            return pacsv.read_csv(stream, **csv_options(names, keep_invalid_row, block_size, use_threads))
 
     try:
         try:
-            table = read(1 << 20)
+            table = read(BLOCK_SIZE)
         except pa.ArrowInvalid as error:
-            if "straddl" not in str(error):
+            if not is_line_too_long(error):
                 raise
-            table = read(1 << 30)  # a line over a megabyte: it is read whole, then rejected by validation
+            table = read(LONG_LINE_BLOCK_SIZE)  # a line over a block: read whole, then rejected by validation
     except (EOFError, zlib.error, OSError, pa.ArrowInvalid) as error:
         raise DataError(f"{source}: cannot read ({_describe_read_error(error)})") from None
-    return pa.table({name: _unquoted(table[name]) for name in names}), skipped, sorted(skipped_lines)
+    return pa.table({name: unquoted(table[name]) for name in names}), skipped, sorted(skipped_lines)
 
 
-def _unquoted(column: pa.ChunkedArray) -> pa.ChunkedArray:
+BLOCK_SIZE = 1 << 20
+LONG_LINE_BLOCK_SIZE = 1 << 30
+
+
+def stream_rows(source: str, open_stream: Callable[[], BinaryIO], names: tuple[str, ...],
+                set_aside: Callable[[int, str], None]) -> Iterator[tuple[int, pa.RecordBatch]]:
+    """The rows `_read_rows` reads, a block at a time (memory bounded by the block, not the
+    file), each block with the index of its first row. A line with the wrong number of fields
+    is passed to `set_aside(line, reason)` once, as it is met."""
+    given, lines_set_aside = 0, set()  # a re-read after a too-long line starts after the rows given
+
+    def keep_invalid_row(row: pacsv.InvalidRow) -> str:
+        if row.number not in lines_set_aside:
+            lines_set_aside.add(row.number)
+            set_aside(row.number or 0, f"{row.actual_columns} fields, expected {row.expected_columns}")
+        return "skip"
+
+    for block_size in (BLOCK_SIZE, LONG_LINE_BLOCK_SIZE):
+        first = 0
+        try:
+            with open_stream() as stream:
+                for batch in pacsv.open_csv(stream, **csv_options(names, keep_invalid_row, block_size, False)):
+                    end = first + batch.num_rows
+                    if end > given:
+                        part = batch.slice(given - first) if given > first else batch
+                        yield max(first, given), pa.record_batch([unquoted(c) for c in part.columns], names=list(names))
+                        given = end
+                    first = end
+            return
+        except pa.ArrowInvalid as error:
+            if not is_line_too_long(error) or block_size == LONG_LINE_BLOCK_SIZE:
+                raise DataError(f"{source}: cannot read ({_describe_read_error(error)})") from None
+        except (EOFError, zlib.error, OSError) as error:
+            raise DataError(f"{source}: cannot read ({_describe_read_error(error)})") from None
+
+
+def csv_options(names: tuple[str, ...], on_invalid_row: Callable[[pacsv.InvalidRow], str], block_size: int,
+                use_threads: bool) -> dict:
+    """pyarrow's options for the reading rules above: no quotes, bytes, every line a row."""
+    return {
+        "read_options": pacsv.ReadOptions(skip_rows=1, column_names=list(names), use_threads=use_threads,
+                                          block_size=block_size),
+        "parse_options": pacsv.ParseOptions(quote_char=False, invalid_row_handler=on_invalid_row,
+                                            ignore_empty_lines=False),
+        "convert_options": pacsv.ConvertOptions(column_types={n: pa.binary() for n in names}),
+    }
+
+
+def is_line_too_long(error: pa.ArrowInvalid) -> bool:
+    """pyarrow's complaint about a row that does not fit in one read block."""
+    return "straddl" in str(error)
+
+
+def line_of(row: int, skipped_lines: list[int]) -> int:
+    """The line of data row `row` (0-based), given the sorted lines set aside before it."""
+    line = row + 2  # line 1 is the header
+    for skipped_line in skipped_lines:
+        if skipped_line <= line:
+            line += 1
+    return line
+
+
+def unquoted(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
     """Values written as a whole quoted field ("70 80 ..."), without their quotes."""
     if not pc.any(pc.starts_with(column, '"')).as_py():
         return column

@@ -1,0 +1,217 @@
+"""What people bring to `ferpipe predict`, read as a stream of face batches: image files of any
+size and colour, folders of them, and FER-format CSVs.
+
+Images that are already 48x48 are taken as face crops; larger ones go through OpenCV's
+bundled frontal-face Haar cascade, one face per detection with its box. CSVs are read a block
+at a time by the ingest stage's reader, so memory is bounded by the batch, not the input. A
+bad file or row is reported with its reason and the rest go on.
+"""
+
+from __future__ import annotations
+
+import gzip
+import warnings
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from ferpipe.core.schema import IMAGE_SIDE, DataError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+CSV_SUFFIXES = (".csv", ".csv.gz")
+MAX_IMAGE_PIXELS = 40_000_000  # larger images are refused: decompression bombs
+
+
+@dataclass(frozen=True)
+class Face:
+    source: str
+    index: int  # face number within the source (row number for CSVs)
+    box: tuple[int, int, int, int] | None  # x, y, width, height in the source image; None for crops
+
+
+@dataclass
+class Batch:
+    faces: list[Face]
+    pixels: np.ndarray  # (len(faces), 48, 48, 1) uint8
+    inputs: int  # files and CSV rows read to make it, good or bad: what the progress bar counts
+
+
+@dataclass
+class Report:
+    """What happened to the inputs, filled in as they are read."""
+
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (source, reason)
+    notes: list[tuple[str, str]] = field(default_factory=list)  # (source, what was done with it)
+    predicted: int = 0
+    sources: set[str] = field(default_factory=set)
+
+    def summary(self) -> str:
+        text = f"predicted {self.predicted} face(s) from {len(self.sources)} input(s)"
+        if self.failures:
+            reasons = Counter(reason.split(":")[0] for _, reason in self.failures)
+            text += f"; {len(self.failures)} input(s) failed: " + ", ".join(f"{n} {r}" for r, n in reasons.most_common())
+        return text
+
+
+def face_batches(paths: list[Path], batch_size: int, report: Report) -> Iterator[Batch]:
+    """Batches of `batch_size` faces from all inputs in order (the last one smaller)."""
+    faces: list[Face] = []
+    pixels: list[np.ndarray] = []
+    inputs = 0
+    for found, crops, read in faces_of_each_input(paths, report):
+        faces += found
+        pixels += list(crops)
+        inputs += read
+        while len(faces) >= batch_size:
+            yield Batch(faces[:batch_size], _stacked(pixels[:batch_size]), inputs)
+            faces, pixels, inputs = faces[batch_size:], pixels[batch_size:], 0
+    if faces or inputs:
+        yield Batch(faces, _stacked(pixels), inputs)
+
+
+def _stacked(crops: list[np.ndarray]) -> np.ndarray:
+    return np.stack(crops)[..., None] if crops else np.zeros((0, IMAGE_SIDE, IMAGE_SIDE, 1), np.uint8)
+
+
+def faces_of_each_input(paths: list[Path], report: Report) -> Iterator[tuple[list[Face], np.ndarray, int]]:
+    """(faces, their 48x48 crops, inputs read) for each image file and each block of CSV rows."""
+    detector = None
+    for path in expand(paths):
+        try:
+            if not path.exists():
+                raise ValueError("missing: no such file")
+            if _kind(path) == "csv":
+                yield from faces_in_csv(path, report)
+                continue
+            grey = load_grey_image(path, report.notes)
+            if grey.shape == (IMAGE_SIDE, IMAGE_SIDE):
+                yield [Face(str(path), 0, None)], grey[None], 1
+                continue
+            detector = detector or face_detector()
+            found = detect_faces(grey, detector)
+            if not found:
+                raise ValueError("no face: the face detector found none")
+            yield [Face(str(path), i, box) for i, (box, _) in enumerate(found)], np.stack([c for _, c in found]), 1
+        except ValueError as problem:
+            report.failures.append((str(path), str(problem)))
+            yield [], np.zeros((0, IMAGE_SIDE, IMAGE_SIDE), np.uint8), 1
+
+
+def expand(inputs: list[Path]) -> Iterator[Path]:
+    for path in inputs:
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.is_file() and _kind(p))
+        else:
+            yield path
+
+
+def count_inputs(paths: list[Path]) -> int:
+    """Image files plus CSV data lines: the progress bar's total (a quick pass over each CSV)."""
+    total = 0
+    for path in expand(paths):
+        if _kind(path) != "csv" or not path.is_file():
+            total += 1
+            continue
+        try:
+            with _opener(path)() as stream:
+                total += sum(block.count(b"\n") for block in iter(lambda: stream.read(1 << 22), b"")) - 1
+        except (OSError, EOFError):
+            total += 1  # unreadable: reading it properly will say why
+    return total
+
+
+def _kind(path: Path) -> str | None:
+    if path.name.lower().endswith(CSV_SUFFIXES):
+        return "csv"
+    return "image" if path.suffix.lower() in IMAGE_SUFFIXES else None
+
+
+def _opener(path: Path) -> Callable:
+    return (lambda: gzip.open(path, "rb")) if path.suffix.lower() == ".gz" else (lambda: open(path, "rb"))
+
+
+def faces_in_csv(path: Path, report: Report) -> Iterator[tuple[list[Face], np.ndarray, int]]:
+    """Rows of a CSV with a `pixels` column (any FER2013 form, or Kaggle's test.csv), a block at a time."""
+    from ferpipe.ingest.pixels import parse_pixel_strings
+    from ferpipe.ingest.readers import line_of, read_header, stream_rows
+
+    source, open_stream = str(path), _opener(path)
+    set_aside: list[int] = []
+
+    def reject(line: int, reason: str) -> None:
+        set_aside.append(line)
+        report.failures.append((f"{path}:line {line}", f"bad row: {reason}"))
+
+    try:
+        columns, names = read_header(source, open_stream)
+        if "pixels" not in names:
+            raise ValueError(f"no pixels column: columns are {columns}")
+        for first_row, block in stream_rows(source, open_stream, names, reject):
+            images, problems = parse_pixel_strings(block.column(names.index("pixels")))
+            lines = sorted(set_aside)
+            for row, reason in problems.items():
+                report.failures.append((f"{path}:line {line_of(first_row + row, lines)}", f"bad row: {reason}"))
+            rows = [first_row + row for row in range(block.num_rows) if row not in problems]
+            yield [Face(source, row, None) for row in rows], images.reshape(-1, IMAGE_SIDE, IMAGE_SIDE), block.num_rows
+    except DataError as error:
+        raise ValueError(f"unreadable: {str(error).removeprefix(f'{source}: ')}") from None
+
+
+def load_grey_image(path: Path, notes: list[tuple[str, str]] | None = None) -> np.ndarray:
+    """Grey uint8 pixels of an image of any mode and bit depth, scaled, never clipped."""
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                if image.width * image.height > MAX_IMAGE_PIXELS:
+                    raise Image.DecompressionBombError("too many pixels")
+                frames = getattr(image, "n_frames", 1)
+                if frames > 1 and notes is not None:
+                    notes.append((str(path), f"{frames} frames: the first was used"))
+                image.load()
+                return to_grey_uint8(ImageOps.exif_transpose(image))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ValueError(f"too large: more than {MAX_IMAGE_PIXELS:,} pixels (refused as a possible decompression bomb)") from None
+    except Image.UnidentifiedImageError:
+        raise ValueError("not an image: unrecognised format") from None
+    except OSError as error:
+        raise ValueError(f"unreadable: {error}") from None
+
+
+def to_grey_uint8(image: Image.Image) -> np.ndarray:
+    """8-bit modes convert as Pillow does; 16-bit ones are scaled to 0..255 (Pillow's own
+    conversion clips them, turning most of a face white); other depths are refused."""
+    if image.mode.startswith("I;16") or (image.mode == "I" and image.format in ("PNG", "TIFF")):
+        values = np.asarray(image, dtype=np.int64)
+        if values.min() < 0 or values.max() > 65535:
+            raise ValueError(f"unsupported: {image.mode} pixels outside 0..65535")
+        return np.rint(values / 257).astype(np.uint8)
+    if image.mode in ("I", "F"):
+        raise ValueError(f"unsupported: {image.mode} ({'32-bit integer' if image.mode == 'I' else 'floating-point'}) "
+                         "pixels have no known scale; save the face as an 8- or 16-bit image")
+    return np.asarray(image.convert("L"), dtype=np.uint8)
+
+
+def face_detector():
+    import cv2
+
+    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+    if cascade.empty():
+        raise RuntimeError("OpenCV's frontal-face cascade could not be loaded")
+    return cascade
+
+
+def detect_faces(grey: np.ndarray, detector) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
+    import cv2
+
+    boxes = detector.detectMultiScale(grey, scaleFactor=1.1, minNeighbors=5, minSize=(IMAGE_SIDE // 2, IMAGE_SIDE // 2))
+    faces = []
+    for x, y, w, h in sorted((tuple(int(v) for v in box) for box in boxes), key=lambda b: (b[0], b[1])):
+        crop = cv2.resize(grey[y : y + h, x : x + w], (IMAGE_SIDE, IMAGE_SIDE), interpolation=cv2.INTER_AREA)
+        faces.append(((x, y, w, h), crop))
+    return faces
