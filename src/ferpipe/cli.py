@@ -10,6 +10,7 @@ import typer
 
 from ferpipe.core.config import ConfigError, load_config
 from ferpipe.core.entry import execute, quiet_tensorflow, setup_logging
+from ferpipe.tools.predict import BATCH_SIZE as PREDICT_BATCH_SIZE
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 PARAMS = typer.Option(Path("params.yaml"), "--params", help="params file (DVC's params.yaml)")
@@ -120,7 +121,7 @@ def predict(
     model: str = typer.Argument(..., help="models:/name@alias, runs:/<id>/model, an MLflow model folder, or a .keras file"),
     inputs: list[Path] = typer.Argument(..., help="images of any size, folders of them, or FER-format CSVs"),
     output: Path = typer.Option(None, "--output", "-o", help="write CSV, or JSON if it ends in .json [default: stdout]"),
-    batch_size: int = typer.Option(256, min=1, help="images per prediction batch"),
+    batch_size: int = typer.Option(PREDICT_BATCH_SIZE, min=1, help="faces per model call"),
 ) -> None:
     """Predict the expression of every face in the inputs; each bad input is reported with its reason.
 
@@ -145,7 +146,8 @@ def predict(
         report = prediction.predict_to(loaded, inputs, sys.stdout, False, batch_size, names)
     else:  # the file appears whole when done, and not at all when nothing could be predicted
         with atomic_outputs(output) as staged, open(staged(output), "w", newline="") as stream:
-            report = prediction.predict_to(loaded, inputs, stream, output.suffix == ".json", batch_size, names)
+            report = prediction.predict_to(loaded, inputs, stream, output.suffix == ".json",
+                                           batch_size, names)
             if not report.predicted:
                 _explain(report)
     _explain(report)

@@ -22,6 +22,11 @@ from ferpipe.core.schema import EMOTIONS, FERPLUS_CLASSES
 from ferpipe.tools.inputs import Batch, Face, Report, count_inputs, face_batches
 
 
+# Faces per model call. Small batches run faster on a CPU (the activations stay in cache) and
+# keep memory low; BENCHMARKS.md (issue 19) has the measurements.
+BATCH_SIZE = 64
+
+
 def load_model(reference: str):
     """A `.keras` file, or an MLflow model: `models:/name@alias`, `runs:/id/model`, or a model folder."""
     with quiet_start():  # TensorFlow's C++ start-up lines, printed as it loads
@@ -123,7 +128,7 @@ class RowWriter:
             self.stream.write('\n], "failures": [' + ",".join("\n  " + item for item in listed) + "\n]}\n")
 
 
-def predict_to(model, paths: list[Path], stream: TextIO, as_json: bool = False, batch_size: int = 256,
+def predict_to(model, paths: list[Path], stream: TextIO, as_json: bool = False, batch_size: int = BATCH_SIZE,
                label_names: tuple[str, ...] | None = None) -> Report:
     """Predict every face in `paths`, writing its row to `stream` as its batch is done, under a progress bar."""
     from tqdm import tqdm
@@ -149,7 +154,7 @@ class Results(Report):
     label_names: tuple[str, ...] = EMOTIONS
 
 
-def predict(model, paths: list[Path], batch_size: int = 256, label_names: tuple[str, ...] | None = None) -> Results:
+def predict(model, paths: list[Path], batch_size: int = BATCH_SIZE, label_names: tuple[str, ...] | None = None) -> Results:
     results = Results(faces=[], label_names=tuple(label_names or default_label_names(model.output_shape[-1])))
     parts = []
     for batch, probabilities in predicted_batches(model, paths, batch_size, results):
