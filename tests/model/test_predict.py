@@ -131,7 +131,7 @@ def test_an_eight_class_model_answers_in_ferplus_classes(tmp_path):
 
 
 def test_images_of_every_bit_depth_are_scaled_not_clipped(tmp_path, model):
-    from ferpipe.tools.inputs import load_grey_image
+    from ferpipe.core.images import load_grey_image
 
     face = random_faces(1, seed=7).reshape(48, 48)
     wide = face.astype(np.uint16) * 257  # the same face at 16 bits

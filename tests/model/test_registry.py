@@ -1,6 +1,7 @@
 """Registration, alias promotion with its gate, rollback and loading by alias, against a real
 `mlflow server` started on 127.0.0.1 with a SQLite backend and a local artifact root."""
 
+import base64
 import json
 import os
 import socket
@@ -173,6 +174,15 @@ def test_served_champion_answers_like_predict(on_server, mlflow_server, tmp_path
             f"http://127.0.0.1:{port}/invocations", data=(REPO_ROOT / "examples/request.json").read_bytes(),
             headers={"Content-Type": "application/json"})
         (example,) = json.loads(urllib.request.urlopen(readme_request, timeout=60).read())["predictions"]
+        compact_request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations", data=(REPO_ROOT / "examples/request_compact.json").read_bytes(),
+            headers={"Content-Type": "application/json"})
+        (compact_example,) = json.loads(urllib.request.urlopen(compact_request, timeout=60).read())["predictions"]
+        raw = [base64.b64encode(face.tobytes()).decode() for face in faces]
+        compact = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations", data=json.dumps({"inputs": {"faces": raw}}).encode(),
+            headers={"Content-Type": "application/json"})
+        compact_answer = json.loads(urllib.request.urlopen(compact, timeout=60).read())
         fractional = faces[:1].astype(float)
         fractional[0, 3, 7, 0] = 12.5
         refused = urllib.request.Request(
@@ -189,5 +199,7 @@ def test_served_champion_answers_like_predict(on_server, mlflow_server, tmp_path
     np.testing.assert_allclose(served[list(EMOTIONS)].to_numpy(), expected, rtol=1e-4, atol=1e-6)
     assert served["emotion"].tolist() == [EMOTIONS[i] for i in expected.argmax(axis=1)]
     assert example["emotion"] in EMOTIONS and sum(example[name] for name in EMOTIONS) == pytest.approx(1, abs=1e-4)
+    assert compact_example == example  # the README's two request files hold the same face
+    assert compact_answer == answer
     # MLflow puts a view of the input before the message, cut short by numpy whatever the request's size.
     assert rejected.value.code == 400 and "face 0, row 3, column 7 is 12.5" in body and len(body) < 2000

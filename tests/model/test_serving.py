@@ -47,3 +47,48 @@ def test_pixels_that_are_not_integers_0_to_255_are_refused_in_one_short_line(ser
         model.predict(change(faces.astype(np.float32)))
     assert message in refused.value.message and len(refused.value.message) < 200
     assert "\n" not in refused.value.message
+
+
+def compact(faces: np.ndarray, as_png: bool = False) -> list[str]:
+    """The served model's compact form: base64 of the raw pixels, or a data URI of a PNG."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    if not as_png:
+        return [base64.b64encode(face.astype(np.uint8).tobytes()).decode() for face in faces]
+    encoded = []
+    for face in faces:
+        png = io.BytesIO()
+        Image.fromarray(face[..., 0].astype(np.uint8)).save(png, format="PNG")
+        encoded.append("data:image/png;base64," + base64.b64encode(png.getvalue()).decode())
+    return encoded
+
+
+@pytest.mark.parametrize("as_png", [False, True], ids=["raw-base64", "png-data-uri"])
+def test_compact_faces_answer_exactly_as_their_pixels_do(served, as_png):
+    model, network, faces = served
+    table = model.predict({"faces": np.array(compact(faces, as_png), dtype=object)})
+    expected = network.predict(faces, verbose=0)
+    np.testing.assert_allclose(table[list(EMOTIONS)].to_numpy(), expected, rtol=1e-5, atol=1e-6)
+    # Python callers need not cast: uint8 pixels, as images are read, are taken as they are.
+    np.testing.assert_allclose(model.predict(faces.astype(np.uint8))[list(EMOTIONS)].to_numpy(), expected, rtol=1e-5,
+                               atol=1e-6)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("not base64!", "face 0: not base64"),
+    ("AAAA", "face 0: 3 bytes of pixels, expected 2304"),
+    ("data:image/png,rawbytes", "face 0: a data URI must be base64"),
+    ("data:image/png;base64,AAAA", "face 0: not an image"),
+    (None, "face 0: the image is 64x64; send 48x48 face crops"),
+])
+def test_compact_faces_that_cannot_be_read_are_refused_in_one_short_line(served, text, message):
+    model, _, faces = served
+    if text is None:  # a PNG of the wrong size
+        text = compact(np.zeros((1, 64, 64, 1), np.uint8), as_png=True)[0]
+    with pytest.raises(MlflowException) as refused:
+        model.predict({"faces": np.array([text], dtype=object)})
+    assert message in refused.value.message and len(refused.value.message) < 200
+    assert "\n" not in refused.value.message
