@@ -167,6 +167,34 @@ def _explain(report) -> None:
 
 
 @app.command()
+def budget(
+    minutes: float = typer.Argument(..., min=0.1, help="wall-clock minutes of training"),
+    overrides: list[str] = SET,
+) -> None:
+    """How many epochs fit in MINUTES on this machine: measured on data/arrays with the params
+    `dvc exp run -S ...` would use (conf/ composed, recipes by name), printed as the command to run."""
+    from ferpipe.core.entry import quiet_start
+    from ferpipe.core.schema import DataError
+    from ferpipe.tools.budget import composed, plan
+
+    try:
+        config = composed(overrides)
+    except ConfigError as error:
+        _fail(str(error))
+    except Exception as error:  # Hydra's many kinds: an unknown recipe, a malformed override
+        _fail(f"cannot compose conf/ with {' '.join(overrides)}: {str(error).splitlines()[0]}")
+    try:
+        with quiet_start():
+            import keras  # noqa: F401  (TensorFlow's C++ start-up lines are muted while it loads)
+        epochs, text = plan(minutes, config.train, overrides)
+    except DataError as error:
+        _fail(f"{error} (convert the data first: dvc repro convert)")
+    typer.echo(text)
+    if not epochs:
+        raise typer.Exit(1)
+
+
+@app.command()
 def ensemble(
     models: list[str] = typer.Argument(..., help="candidates: models:/name/version, models:/name@alias, runs:/<id>/model, "
                                                  "or .keras files"),

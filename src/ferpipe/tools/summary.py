@@ -7,9 +7,9 @@ from pathlib import Path
 
 from ferpipe.core.paths import EvaluateOutputs, TrainOutputs
 
-# `dvc exp show` lists every param and every file a stage depends on (80 columns, 2,190
-# characters a line here) and has no setting for its default columns: this view keeps the
-# metrics and the params that differ between the experiments shown.
+# `dvc exp show` gives every param and every file a stage depends on a column, far wider than a
+# screen, and has no setting for its default columns: this view keeps the metrics and the params
+# that differ between the experiments shown.
 EXPERIMENTS_VIEW = "dvc exp show --only-changed --drop 'Created|.*/'"
 
 

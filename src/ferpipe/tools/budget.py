@@ -1,0 +1,87 @@
+"""How many epochs of a training recipe fit in a wall-clock budget on this machine.
+
+Measured, not guessed: the recipe's own model, compile, input pipeline and batch size train
+for a few steps on the converted arrays (after a warm-up that traces the graph), and one pass
+over val is timed the same way; an epoch is its steps plus that pass. The answer is a
+`train.epochs` to run with, so the run itself stays deterministic: a clock inside training
+would train a different model from the same params on a faster or busier machine.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ferpipe.core.arrays import ARRAYS, read_manifest
+from ferpipe.core.config import Config, TrainConfig, load_config
+
+
+@dataclass(frozen=True)
+class EpochTime:
+    step_seconds: float
+    steps: int  # per epoch
+    val_seconds: float
+    measured_on: str
+
+    @property
+    def seconds(self) -> float:
+        return self.step_seconds * self.steps + self.val_seconds
+
+
+def epochs_within(minutes: float, epoch: EpochTime) -> int:
+    return math.floor(minutes * 60 / epoch.seconds)
+
+
+def measure_epoch(config: TrainConfig, arrays: Path = ARRAYS, steps: int = 20) -> EpochTime:
+    """Train `steps` steps twice (the first traces the graph) and evaluate val once, timed."""
+    import keras
+    import tensorflow as tf
+
+    from ferpipe.train.inputs import TrainingData, evaluation_batches, training_stream
+    from ferpipe.train.recipe import compile_model, usable_precision
+
+    manifest = read_manifest(arrays)
+    data = TrainingData.load(arrays, config, num_classes=len(manifest["label_names"]))
+    keras.config.set_dtype_policy(usable_precision(config.precision)[0])
+    tf.config.experimental.enable_op_determinism()  # as the train stage runs: it costs time too
+    model = compile_model(config, data.num_classes, data.x_train.shape[1:])
+    stream = training_stream(data.x_train, data.targets, data.num_classes, config.batch_size, config.seed,
+                             config.augment, first_epoch=0, epochs=2)
+    started: list[float] = []
+    timer = keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: started.append(time.perf_counter()))
+    model.fit(stream, epochs=2, steps_per_epoch=steps, callbacks=[timer], verbose=0)
+    step_seconds = (time.perf_counter() - started[-1]) / steps
+    val = evaluation_batches(data.x_val, data.y_val, data.num_classes, config.batch_size)
+    model.evaluate(val, verbose=0)
+    begun = time.perf_counter()
+    model.evaluate(val, verbose=0)
+    return EpochTime(step_seconds, data.steps_per_epoch(config.batch_size), time.perf_counter() - begun,
+                     f"{len(data.x_train):,} {manifest['data']} training faces in {arrays}")
+
+
+def plan(minutes: float, config: TrainConfig, overrides: list[str], arrays: Path = ARRAYS) -> tuple[int, str]:
+    """The epochs that fit, and what to tell a person: the measurement and the command to run."""
+    epoch = measure_epoch(config, arrays)
+    epochs = epochs_within(minutes, epoch)
+    measured = (f"{config.arch}, batch {config.batch_size}: {epoch.step_seconds:.3f} s a step x {epoch.steps} steps"
+                f" + {epoch.val_seconds:.1f} s of val = {epoch.seconds:.1f} s an epoch on this machine"
+                f" ({epoch.measured_on})")
+    if epochs < 1:
+        return 0, f"{measured}; not one epoch fits in {minutes:g} minutes"
+    kept = [o for o in overrides if not o.startswith("train.epochs=")]
+    command = " ".join(["dvc exp run", *(f"-S {o}" for o in kept), f"-S train.epochs={epochs}"])
+    return epochs, f"{measured}\n{minutes:g} minutes hold {epochs} epoch(s): {command}"
+
+
+def composed(overrides: list[str], conf: Path = Path("conf")) -> Config:
+    """The params `dvc exp run -S <overrides>` would train with: conf/ composed by DVC's own Hydra
+    support, the overrides on top (recipes by name, `train=cpu_session`, included)."""
+    from dvc.utils.hydra import compose_and_dump
+
+    with tempfile.TemporaryDirectory() as folder:
+        params = Path(folder) / "params.yaml"
+        compose_and_dump(params, str(conf.resolve()), None, "config", str(Path.cwd()), list(overrides))
+        return load_config(params)

@@ -1,0 +1,40 @@
+"""`ferpipe budget`: the epochs of a recipe that fit in a wall-clock budget, measured here and
+handed back as the `dvc exp run` command that trains them (the run itself stays deterministic)."""
+
+import re
+import shutil
+
+import pytest
+from typer.testing import CliRunner
+
+from ferpipe.cli import app
+from ferpipe.tools.budget import EpochTime, composed, epochs_within
+from tests.conftest import REPO_ROOT
+
+pytestmark = pytest.mark.slow  # TensorFlow trains a few steps
+
+
+def test_epochs_are_the_whole_ones_that_fit():
+    epoch = EpochTime(step_seconds=0.5, steps=100, val_seconds=10, measured_on="")  # one minute an epoch
+    assert epochs_within(60, epoch) == 60 and epochs_within(59.9, epoch) == 59 and epochs_within(0.9, epoch) == 0
+
+
+def test_the_printed_command_trains_the_epochs_measured_for_the_recipe_asked(workspace):
+    shutil.copytree(REPO_ROOT / "conf", workspace / "conf")
+    asked = ["train=seed_recipe", "train.arch=tiny_cnn", "train.batch_size=32"]
+    result = CliRunner().invoke(app, ["budget", "2", *(f"-S{o}" for o in asked)])
+    assert result.exit_code == 0, result.output
+    assert "tiny_cnn, batch 32:" in result.output and "synthetic training faces" in result.output
+    seconds = float(re.search(r"= ([\d.]+) s an epoch", result.output).group(1))
+    (command,) = [line for line in result.output.splitlines() if "dvc exp run" in line]
+    overrides = re.findall(r"-S (\S+)", command)
+    assert overrides[:3] == asked
+    config = composed(overrides).train
+    assert config.epochs >= 1 and config.epochs == pytest.approx(120 / seconds, rel=0.1, abs=1)
+    assert config.loss == "binary_crossentropy"  # the recipe asked for is the one measured and run
+
+
+def test_an_unknown_recipe_is_one_line(workspace):
+    shutil.copytree(REPO_ROOT / "conf", workspace / "conf")
+    result = CliRunner().invoke(app, ["budget", "60", "-S", "train=no_such_recipe"])
+    assert result.exit_code == 1 and "no_such_recipe" in result.output and len(result.output.splitlines()) == 1
