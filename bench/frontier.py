@@ -1,0 +1,55 @@
+"""Issue 18: the frontier of what CPU training minutes buy on FER2013.
+
+Reads the recorded runs in `bench/frontier.csv` (each row's source section in BENCHMARKS.md
+holds its command and full results) and draws PrivateTest accuracy with its 95% bootstrap
+interval against wall-clock minutes of training on a 2-core CPU, one marker per CPU kind,
+with the published anchors; writes `bench/frontier.png`, which BENCHMARKS.md shows.
+
+    python bench/frontier.py
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+ANCHORS = {"humans ≈ 0.65": 0.65, "target 0.68": 0.68, "Kaggle 2013 winner 0.712": 0.7116}
+MARKERS = {"AVX-512": "o", "AVX2": "s"}
+
+
+def main() -> None:
+    runs = list(csv.DictReader(open(HERE / "frontier.csv")))
+    figure, axis = plt.subplots(figsize=(8, 5))
+    for cpu, marker in MARKERS.items():
+        chosen = [r for r in runs if r["cpu"] == cpu]
+        if not chosen:
+            continue
+        x = [float(r["train_minutes"]) for r in chosen]
+        y = [float(r["private_test"]) for r in chosen]
+        errors = [[a - float(r["ci95_low"]) for a, r in zip(y, chosen)], [float(r["ci95_high"]) - a for a, r in zip(y, chosen)]]
+        axis.errorbar(x, y, yerr=errors, fmt=marker, capsize=4, label=f"2-core CPU with {cpu}")
+        for run, xi, yi in zip(chosen, x, y):
+            shared = " (shared)" if run["shared"] == "yes" else ""
+            axis.annotate(f"{run['recipe']}\n{run['arch']}{shared}", (xi, yi), textcoords="offset points",
+                          xytext=(6, -14), fontsize=7)
+    for name, value in ANCHORS.items():
+        axis.axhline(value, color="grey", linestyle="--", linewidth=0.8)
+        axis.text(axis.get_xlim()[1], value, f" {name}", va="center", fontsize=7, color="grey")
+    axis.axvline(60, color="grey", linestyle=":", linewidth=0.8)
+    axis.set_xscale("log")
+    axis.set_xlabel("wall-clock minutes of training (log scale)")
+    axis.set_ylabel("PrivateTest accuracy (95% bootstrap CI)")
+    axis.set_title("FER2013 on a CPU: accuracy against training time")
+    axis.legend(loc="lower right", fontsize=8)
+    figure.tight_layout()
+    figure.savefig(HERE / "frontier.png", dpi=110)
+
+
+if __name__ == "__main__":
+    main()
