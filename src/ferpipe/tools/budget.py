@@ -52,7 +52,7 @@ def measure_epoch(config: TrainConfig, arrays: Path = ARRAYS, steps: int = 20) -
                              config.augment, first_epoch=0, epochs=2)
     started: list[float] = []
     timer = keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: started.append(time.perf_counter()))
-    model.fit(stream, epochs=2, steps_per_epoch=steps, callbacks=[timer], verbose=0)
+    model.fit(stream, epochs=2, steps_per_epoch=steps, callbacks=[timer], shuffle=False, verbose=0)
     step_seconds = (time.perf_counter() - started[-1]) / steps
     val = evaluation_batches(data.x_val, data.y_val, data.num_classes, config.batch_size)
     model.evaluate(val, verbose=0)
