@@ -1,1 +1,1 @@
-"""Tools that work on trained models, after the pipeline: predict, ensemble, compare."""
+"""Tools around the pipeline: predict, ensemble, compare and summary on trained models; budget before training."""
