@@ -168,7 +168,10 @@ def test_the_experiments_view_the_summary_prints_fits_a_screen(repo):
 def test_compare_renders_the_runs_side_by_side(repo):
     copy, _ = repo
     table = sh("ferpipe", "compare", cwd=copy)
-    assert "lr-1e-4" in table and "test accuracy (95% CI)" in table
+    assert "lr-1e-4" in table and "test accuracy (95% CI)" in table and "train img/s" in table
+    header, _, first = table.splitlines()[:3]
+    speed = first.split(" | ")[header.split(" | ").index("train img/s")]
+    assert float(speed) > 0  # what each run cost, beside what it scored
     rows = [line for line in (copy / "reports/compare/runs.md").read_text().splitlines() if line.startswith("| ")]
     assert len(rows) >= 1 + 2  # header and at least the first repro and the experiment
     assert (copy / "reports/compare/confusion_matrices.png").stat().st_size > 10_000
