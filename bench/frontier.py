@@ -34,19 +34,22 @@ def main() -> None:
         y = [float(r["private_test"]) for r in chosen]
         errors = [[a - float(r["ci95_low"]) for a, r in zip(y, chosen)], [float(r["ci95_high"]) - a for a, r in zip(y, chosen)]]
         axis.errorbar(x, y, yerr=errors, fmt=marker, capsize=4, label=f"2-core CPU with {cpu}")
-        for run, xi, yi in zip(chosen, x, y):
-            shared = " (shared)" if run["shared"] == "yes" else ""
-            axis.annotate(f"{run['recipe']}\n{run['arch']}{shared}", (xi, yi), textcoords="offset points",
-                          xytext=(6, -14), fontsize=7)
+        for i, (run, xi, yi) in enumerate(zip(chosen, x, y)):
+            shared = ", shared" if run["shared"] == "yes" else ""
+            axis.annotate(f"{run['recipe']} ({run['arch']}{shared})", (xi, yi), textcoords="offset points",
+                          xytext=(7, 6 if i % 2 else -12), fontsize=7)
     for name, value in ANCHORS.items():
         axis.axhline(value, color="grey", linestyle="--", linewidth=0.8)
-        axis.text(axis.get_xlim()[1], value, f" {name}", va="center", fontsize=7, color="grey")
+        axis.text(0.01, value, name, transform=axis.get_yaxis_transform(), va="bottom", fontsize=7, color="grey")
     axis.axvline(60, color="grey", linestyle=":", linewidth=0.8)
     axis.set_xscale("log")
+    axis.set_xticks([30, 45, 60, 90, 120, 180, 240], labels=["30", "45", "60", "90", "120", "180", "240"])
+    axis.minorticks_off()
+    axis.set_xlim(28, 400)
     axis.set_xlabel("wall-clock minutes of training (log scale)")
     axis.set_ylabel("PrivateTest accuracy (95% bootstrap CI)")
     axis.set_title("FER2013 on a CPU: accuracy against training time")
-    axis.legend(loc="lower right", fontsize=8)
+    axis.legend(loc="lower left", fontsize=8)
     figure.tight_layout()
     figure.savefig(HERE / "frontier.png", dpi=110)
 
