@@ -71,9 +71,12 @@ def read_source(path: Path | str) -> RawTable:
         return read_archive(path)
     if path.stat().st_size == 0:
         raise DataError(f"{path}: file is empty")
-    if path.suffix == ".gz":
-        return read_csv(str(path), lambda: gzip.open(path, "rb"))
-    return read_csv(str(path), lambda: open(path, "rb"))
+    return read_csv(str(path), opener(path))
+
+
+def opener(path: Path) -> Callable[[], BinaryIO]:
+    """How to open a CSV's bytes afresh, decompressing a `.gz` one."""
+    return (lambda: gzip.open(path, "rb")) if path.suffix.lower() == ".gz" else (lambda: open(path, "rb"))
 
 
 def read_archive(path: Path) -> RawTable:

@@ -10,8 +10,8 @@ would train a different model from the same params on a faster or busier machine
 from __future__ import annotations
 
 import math
-import time
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 

@@ -9,9 +9,8 @@ bad file or row is reported with its reason and the rest go on.
 
 from __future__ import annotations
 
-import gzip
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,13 +108,17 @@ def expand(inputs: list[Path]) -> Iterator[Path]:
 
 def count_inputs(paths: list[Path]) -> int:
     """Image files plus CSV data lines: the progress bar's total (a quick pass over each CSV)."""
+    from ferpipe.ingest.readers import (
+        opener,  # the CSV reader loads Arrow's CSV and compute modules
+    )
+
     total = 0
     for path in expand(paths):
         if _kind(path) != "csv" or not path.is_file():
             total += 1
             continue
         try:
-            with _opener(path)() as stream:
+            with opener(path)() as stream:
                 total += sum(block.count(b"\n") for block in iter(lambda: stream.read(1 << 22), b"")) - 1
         except (OSError, EOFError):
             total += 1  # unreadable: reading it properly will say why
@@ -128,16 +131,12 @@ def _kind(path: Path) -> str | None:
     return "image" if path.suffix.lower() in IMAGE_SUFFIXES else None
 
 
-def _opener(path: Path) -> Callable:
-    return (lambda: gzip.open(path, "rb")) if path.suffix.lower() == ".gz" else (lambda: open(path, "rb"))
-
-
 def faces_in_csv(path: Path, report: Report) -> Iterator[tuple[list[Face], np.ndarray, int]]:
     """Rows of a CSV with a `pixels` column (any FER2013 form, or Kaggle's test.csv), a block at a time."""
     from ferpipe.ingest.pixels import parse_pixel_strings
-    from ferpipe.ingest.readers import line_of, read_header, stream_rows
+    from ferpipe.ingest.readers import line_of, opener, read_header, stream_rows
 
-    source, open_stream = str(path), _opener(path)
+    source, open_stream = str(path), opener(path)
     set_aside: list[int] = []
 
     def reject(line: int, reason: str) -> None:

@@ -21,7 +21,6 @@ from ferpipe.core.entry import quiet_start
 from ferpipe.core.schema import EMOTIONS, FERPLUS_CLASSES
 from ferpipe.tools.inputs import Batch, Face, Report, count_inputs, face_batches
 
-
 # Faces per model call. Small batches run faster on a CPU (the activations stay in cache) and
 # keep memory low; BENCHMARKS.md (issue 19) has the measurements.
 BATCH_SIZE = 64
