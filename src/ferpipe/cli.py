@@ -118,7 +118,8 @@ PARTIAL_FAILURE = 3  # `ferpipe predict`: some inputs predicted, some failed (1:
 
 @app.command()
 def predict(
-    model: str = typer.Argument(..., help="models:/name@alias, runs:/<id>/model, an MLflow model folder, or a .keras file"),
+    model: str = typer.Argument(..., help="models:/name@alias, runs:/<id>/model, an MLflow model folder, a .keras file, "
+                               "or its .tflite export (the lightest: no TensorFlow)"),
     inputs: list[Path] = typer.Argument(..., help="images of any size, folders of them, or FER-format CSVs"),
     output: Path = typer.Option(None, "--output", "-o", help="write CSV, or JSON if it ends in .json [default: stdout]"),
     batch_size: int = typer.Option(PREDICT_BATCH_SIZE, min=1, help="faces per model call"),

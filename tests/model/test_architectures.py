@@ -28,6 +28,24 @@ def test_every_architecture_maps_raw_pixels_to_class_probabilities(arch):
     np.testing.assert_allclose(probabilities.sum(axis=1), 1, rtol=1e-5)
 
 
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+def test_every_architecture_exports_for_litert_with_the_same_probabilities(arch, tmp_path):
+    from ferpipe.tools.lite import LiteModel
+
+    model = build_model(arch)
+    rng = np.random.default_rng(4)
+    for layer in model.layers:  # batch-norm statistics as after training, not the identity they start as
+        if hasattr(layer, "moving_variance"):
+            layer.moving_mean.assign(rng.normal(0, 0.2, layer.moving_mean.shape))
+            layer.moving_variance.assign(rng.uniform(0.5, 2, layer.moving_variance.shape))
+            layer.gamma.assign(rng.uniform(0.5, 1.5, layer.gamma.shape))
+    model.export(str(tmp_path / "model.tflite"), format="litert", verbose=False)
+    lite = LiteModel(tmp_path / "model.tflite")
+    assert lite.output_shape == model.output_shape
+    images = rng.integers(0, 256, (5, 48, 48, 1)).astype("uint8")
+    np.testing.assert_allclose(lite.predict_on_batch(images), model.predict(images, verbose=0), atol=1e-5)
+
+
 def test_unknown_architecture_is_named():
     with pytest.raises(ValueError, match="unknown architecture 'vgg99'.*alexnet_seed"):
         build_model("vgg99")

@@ -205,3 +205,44 @@ def test_predicting_with_a_keras_file_starts_without_mlflow(tmp_path, model_file
     shown = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert shown.stdout.split()[-2:] == ["0", "False"], shown.stdout + shown.stderr
     assert "cuda" not in shown.stderr.lower() and "absl" not in shown.stderr  # TensorFlow's start-up lines muted
+
+
+def test_the_litert_export_predicts_as_the_keras_file_does_without_loading_tensorflow(tmp_path, model_file, model):
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    lite_file = tmp_path / "model.tflite"
+    model.export(str(lite_file), format="litert", verbose=False)  # as the train stage exports it
+    faces = random_faces(70, seed=2)  # more than one batch, the last one short
+    (tmp_path / "faces.csv").write_text(fer_csv_text([0] * 70, ["PrivateTest"] * 70, faces))
+    script = ("import sys; from typer.testing import CliRunner; from ferpipe.cli import app; "
+              f"result = CliRunner().invoke(app, ['predict', {str(lite_file)!r}, {str(tmp_path / 'faces.csv')!r}, "
+              f"'-o', {str(tmp_path / 'lite.csv')!r}]); "
+              "print(result.exit_code, any(m in sys.modules for m in ('tensorflow', 'keras', 'mlflow')))")
+    shown = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert shown.stdout.split()[-2:] == ["0", "False"], shown.stdout + shown.stderr
+    assert shown.stderr == ""  # not even LiteRT's "INFO: Created TensorFlow Lite XNNPACK delegate"
+    keras_run = CliRunner().invoke(app, ["predict", str(model_file), str(tmp_path / "faces.csv"),
+                                         "-o", str(tmp_path / "keras.csv")])
+    assert keras_run.exit_code == 0, keras_run.output
+    by_lite, by_keras = pd.read_csv(tmp_path / "lite.csv"), pd.read_csv(tmp_path / "keras.csv")
+    assert len(by_lite) == 70 and by_lite.columns.tolist() == by_keras.columns.tolist()
+    assert (by_lite["emotion"] == by_keras["emotion"]).all()
+    pd.testing.assert_frame_equal(by_lite, by_keras, check_exact=False, atol=1e-5)
+
+
+def test_a_tflite_file_that_is_not_a_face_model_is_refused_in_one_line(tmp_path):
+    import keras
+
+    Image.fromarray(random_faces(1).reshape(48, 48)).save(tmp_path / "face.png")
+    (tmp_path / "broken.tflite").write_bytes(b"not a model")
+    keras.Sequential([keras.Input((10,)), keras.layers.Dense(3)]).export(
+        str(tmp_path / "other.tflite"), format="litert", verbose=False)
+    runner = CliRunner()
+    for name, reason in [("missing.tflite", "no such model file"), ("broken.tflite", "broken.tflite"),
+                         ("other.tflite", "takes inputs of shape [-1, 10], not batches of 48x48 grey faces")]:
+        result = runner.invoke(app, ["predict", str(tmp_path / name), str(tmp_path / "face.png")])
+        assert result.exit_code == 1 and result.output.startswith(f"error: cannot load model {tmp_path / name}")
+        assert reason in result.output and len(result.output.strip().splitlines()) == 1, result.output

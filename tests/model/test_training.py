@@ -15,7 +15,8 @@ from ferpipe.evaluate.metrics import bootstrap_interval, seed_binary_accuracy
 from ferpipe.evaluate.stage import evaluate
 from ferpipe.train import stage as train_module
 from ferpipe.train.stage import train
-from tests.conftest import config_of
+from ferpipe.tools.lite import LiteModel
+from tests.conftest import config_of, random_faces
 from tests.model.conftest import TINY
 
 pytestmark = pytest.mark.slow  # TensorFlow models, trained or served
@@ -44,6 +45,9 @@ def test_training_learns_and_writes_its_outputs(workspace):
     assert {"epoch", "loss", "val_loss", "accuracy", "val_accuracy"} <= set(history.columns)
     model = keras.saving.load_model(TrainOutputs.model)
     assert not model.compiled  # no optimizer state in the tracked model
+    faces = random_faces(16, seed=5).reshape(-1, 48, 48, 1)
+    np.testing.assert_allclose(LiteModel(TrainOutputs.lite_model).predict_on_batch(faces),  # the same network
+                               model.predict(faces, verbose=0), atol=1e-5)
     run_id = json.loads(Path(TrainOutputs.run).read_text())["run_id"]
     run = mlflow.get_run(run_id)
     assert run.data.params["arch"] == "tiny_cnn" and float(run.data.params["lr"]) == pytest.approx(3e-3)

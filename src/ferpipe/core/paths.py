@@ -33,6 +33,7 @@ class ConvertOutputs:
 @dataclass(frozen=True)
 class TrainOutputs:
     model: Path = Path("models/model.keras")
+    lite_model: Path = Path("models/model.tflite")  # the same network for LiteRT: prediction without TensorFlow
     history: Path = Path("reports/train/history.csv")
     metrics: Path = Path("reports/train/train_metrics.json")
     run: Path = Path("reports/train/mlflow_run.json")

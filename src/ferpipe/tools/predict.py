@@ -26,8 +26,17 @@ from ferpipe.tools.inputs import Batch, Face, Report, count_inputs, face_batches
 BATCH_SIZE = 64
 
 
+# Model files, as the train stage writes them; anything else is an MLflow model reference.
+MODEL_FILES = (".keras", ".tflite")
+
+
 def load_model(reference: str):
-    """A `.keras` file, or an MLflow model: `models:/name@alias`, `runs:/id/model`, or a model folder."""
+    """A `.keras` file, its LiteRT export (`.tflite`: no TensorFlow loaded), or an MLflow model:
+    `models:/name@alias`, `runs:/id/model`, or a model folder."""
+    if reference.endswith(".tflite"):
+        from ferpipe.tools.lite import LiteModel
+
+        return LiteModel(reference)
     with quiet_start():  # TensorFlow's C++ start-up lines, printed as it loads
         import keras
 
@@ -41,8 +50,8 @@ def load_model(reference: str):
 
 
 def logged_metadata(reference: str) -> dict:
-    """What an MLflow model was logged with (class names, the kind of data); nothing for a `.keras` file."""
-    if reference.endswith(".keras"):
+    """What an MLflow model was logged with (class names, the kind of data); nothing for a model file."""
+    if reference.endswith(MODEL_FILES):
         return {}
     from mlflow.models import get_model_info
 

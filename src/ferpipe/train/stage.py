@@ -172,9 +172,10 @@ def log_result(summary: dict[str, Any], best, data: TrainingData, manifest: dict
 
 
 def write_outputs(outputs: TrainOutputs, best, state: ResumeState, summary: dict[str, Any], run, model_uri) -> None:
-    written = [outputs.model, outputs.history, outputs.metrics, *([outputs.run] if run else [])]
+    written = [outputs.model, outputs.lite_model, outputs.history, outputs.metrics, *([outputs.run] if run else [])]
     with atomic_outputs(*written) as staged:
         best.save(staged(outputs.model))
+        best.export(str(staged(outputs.lite_model)), format="litert", verbose=False)
         shutil.copyfile(state.log_file, staged(outputs.history))
         write_json(staged(outputs.metrics), summary)
         if run:

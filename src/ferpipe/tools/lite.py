@@ -1,0 +1,39 @@
+"""A trained network as the train stage exports it for LiteRT (`models/model.tflite`), run
+without TensorFlow: the same probabilities as the Keras model, in a fraction of the memory and
+start-up time (BENCHMARKS.md, issue 19). It answers to the two things `ferpipe predict` asks
+of a model, so predict runs either kind the same way.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ferpipe.core.entry import quiet_start
+from ferpipe.core.schema import IMAGE_SIDE
+
+
+class LiteModel:
+    def __init__(self, path: Path | str):
+        from ai_edge_litert.interpreter import Interpreter
+
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"{path}: no such model file")
+        interpreter = Interpreter(model_path=str(path), num_threads=os.cpu_count())
+        self.runner = interpreter.get_signature_runner()
+        (self.input_name, face), = self.runner.get_input_details().items()
+        (output,) = self.runner.get_output_details().values()
+        if tuple(face["shape_signature"][1:]) != (IMAGE_SIDE, IMAGE_SIDE, 1):
+            raise ValueError(f"{path}: takes inputs of shape {face['shape_signature'].tolist()}, "
+                             f"not batches of {IMAGE_SIDE}x{IMAGE_SIDE} grey faces")
+        self.input_dtype = face["dtype"]
+        self.output_shape = (None, int(output["shape_signature"][-1]))  # as a Keras model states it
+        with quiet_start():  # the first call prints "INFO: Created TensorFlow Lite XNNPACK delegate"
+            self.predict_on_batch(np.zeros((1, IMAGE_SIDE, IMAGE_SIDE, 1), np.uint8))
+
+    def predict_on_batch(self, pixels: np.ndarray) -> np.ndarray:
+        """Class probabilities of a (N, 48, 48, 1) batch of raw pixels (the network scales them)."""
+        (probabilities,) = self.runner(**{self.input_name: pixels.astype(self.input_dtype, copy=False)}).values()
+        return probabilities
