@@ -13,9 +13,9 @@ import pytest
 from ferpipe.core.paths import CHECKPOINTS, EvaluateOutputs, TrainOutputs
 from ferpipe.evaluate.metrics import bootstrap_interval, seed_binary_accuracy
 from ferpipe.evaluate.stage import evaluate
+from ferpipe.tools.lite import LiteModel
 from ferpipe.train import stage as train_module
 from ferpipe.train.stage import train
-from ferpipe.tools.lite import LiteModel
 from tests.conftest import config_of, random_faces
 from tests.model.conftest import TINY
 
