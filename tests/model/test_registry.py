@@ -155,6 +155,14 @@ def test_served_champion_answers_like_predict(on_server, mlflow_server, tmp_path
     from ferpipe.tools.predict import load_model, predict
 
     expected = predict(load_model(f"models:/{NAME}@champion"), sorted(tmp_path.glob("face_*.png"))).probabilities
+    # ... with the LiteRT network logged beside the Keras one: no TensorFlow in the process (the
+    # server below answers with the Keras one, and the two must agree).
+    script = ("import sys; from typer.testing import CliRunner; from ferpipe.cli import app; "
+              f"result = CliRunner().invoke(app, ['predict', 'models:/{NAME}@champion', {str(tmp_path / 'face_0.png')!r}]); "
+              "print(result.exit_code, [m for m in ('tensorflow', 'keras') if m in sys.modules])")
+    shown = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                           env={**os.environ, "MLFLOW_TRACKING_URI": mlflow_server})
+    assert shown.stdout.strip().splitlines()[-1] == "0 []", shown.stdout[-2000:] + shown.stderr[-2000:]
 
     port = free_port()
     log = open(tmp_path / "serve.log", "w")

@@ -29,6 +29,7 @@ from ferpipe.core.images import load_grey_image
 from ferpipe.core.schema import IMAGE_SIDE
 
 NETWORK = "network"  # the artifact holding the Keras file
+LITE_NETWORK = "lite_network"  # the same network for LiteRT, which `ferpipe predict` runs without TensorFlow
 FACE_SHAPE = (IMAGE_SIDE, IMAGE_SIDE, 1)
 
 

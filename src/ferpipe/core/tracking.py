@@ -170,14 +170,16 @@ def log_model(model, example: np.ndarray, label_names: list[str], data: str) -> 
 
     import mlflow
 
-    from ferpipe.core.serving import NETWORK, ExpressionModel, signature
+    from ferpipe.core.serving import LITE_NETWORK, NETWORK, ExpressionModel, signature
 
     example = np.asarray(example, dtype=np.float32)
     with tempfile.TemporaryDirectory() as folder, quieter("mlflow.pyfunc"):  # its note that the wrapper is pickled
-        network = Path(folder) / "model.keras"
+        network, lite_network = Path(folder) / "model.keras", Path(folder) / "model.tflite"
         model.save(network)
+        model.export(str(lite_network), format="litert", verbose=False)
         info = mlflow.pyfunc.log_model(
-            name="model", python_model=ExpressionModel(), artifacts={NETWORK: str(network)},
+            name="model", python_model=ExpressionModel(),
+            artifacts={NETWORK: str(network), LITE_NETWORK: str(lite_network)},
             model_config={"label_names": list(label_names)}, metadata={"label_names": list(label_names), "data": data},
             signature=signature(list(label_names)), input_example=example[:2],
             # The wrapper's own code travels with the model, and its requirements are named rather

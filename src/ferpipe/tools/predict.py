@@ -37,16 +37,28 @@ def load_model(reference: str):
         from ferpipe.tools.lite import LiteModel
 
         return LiteModel(reference)
-    with quiet_start():  # TensorFlow's C++ start-up lines, printed as it loads
-        import keras
-
     if reference.endswith(".keras"):
         if not Path(reference).is_file():
             raise FileNotFoundError(f"{reference}: no such model file")
+        with quiet_start():  # TensorFlow's C++ start-up lines, printed as it loads
+            import keras
+
         return keras.saving.load_model(reference)
+    return load_logged_model(reference)
+
+
+def load_logged_model(reference: str):
+    """An MLflow model: its LiteRT network where it was logged with one, else its Keras network."""
     import mlflow  # only for MLflow models: it adds seconds to the start of every command
 
-    return mlflow.pyfunc.load_model(reference).unwrap_python_model().network  # ferpipe.core.serving
+    from ferpipe.core.serving import LITE_NETWORK
+    from ferpipe.tools.lite import LiteModel
+
+    folder = Path(mlflow.artifacts.download_artifacts(reference))
+    artifacts = mlflow.models.Model.load(folder).flavors["python_function"].get("artifacts", {})
+    if LITE_NETWORK in artifacts:  # logged since the train stage exports one
+        return LiteModel(folder / artifacts[LITE_NETWORK]["path"])
+    return mlflow.pyfunc.load_model(str(folder)).unwrap_python_model().network  # ferpipe.core.serving
 
 
 def logged_metadata(reference: str) -> dict:
