@@ -43,4 +43,5 @@ def test_summary_says_the_result_the_seed_metric_beside_it_and_what_next(in_tmp)
                         "synthetic data")
     assert "binary accuracy 0.8900 (an all-zeros output scores 0.8571" in lines[1]
     assert "SYNTHETIC" in lines[2] and lines[-1].strip() == "ferpipe promote --data synthetic"
+    assert any(line.split()[:3] == ["ferpipe", "predict", "models/model.tflite"] for line in lines)
     assert max(map(len, lines)) <= 120

@@ -34,6 +34,7 @@ def summary(metrics_path: Path = EvaluateOutputs.metrics, details_path: Path = E
           if experiment else []),
         "         dvc exp run -S train.lr=1e-4",
         f"         {EXPERIMENTS_VIEW}",
+        f"         ferpipe predict {TrainOutputs.lite_model} photo.jpg faces.csv   # no TensorFlow needed",
         f"         ferpipe promote {registered}".rstrip(),
     ]
     return "\n".join(lines)
