@@ -87,6 +87,11 @@ def test_rerun_after_interruption_resumes_from_the_last_epoch(workspace, monkeyp
     assert pd.read_csv(TrainOutputs.history)["epoch"].tolist() == [0, 1, 2, 3]
     assert json.loads(Path(TrainOutputs.run).read_text())["run_id"] == failed.info.run_id
     assert len(runs()) == 1
+    # What the model cost: every epoch's seconds, the interrupted run's two included.
+    epochs = mlflow.tracking.MlflowClient().get_metric_history(failed.info.run_id, "epoch_seconds")
+    assert sorted(epoch.step for epoch in epochs) == [0, 1, 2, 3] and all(epoch.value > 0 for epoch in epochs)
+    train_minutes = mlflow.get_run(failed.info.run_id).data.metrics["train_minutes"]
+    assert train_minutes == pytest.approx(sum(epoch.value for epoch in epochs) / 60, abs=0.01)
 
 
 def test_resumed_plateau_schedule_and_early_stopping_behave_as_if_never_interrupted(workspace, monkeypatch):

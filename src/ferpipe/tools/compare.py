@@ -29,7 +29,7 @@ def evaluated_runs(experiment: str, limit: int, run_ids: list[str] | None = None
 
 def markdown_table(runs: list) -> str:
     # FER2013 and FER+ test accuracies are measured against different labels: the column says which.
-    header = ["run", "labels", *PARAMS_SHOWN, "train img/s", "val accuracy", "test accuracy (95% CI)", "test unseen in train",
+    header = ["run", "labels", *PARAMS_SHOWN, "train min", "train img/s", "val accuracy", "test accuracy (95% CI)", "test unseen in train",
               "seed binary acc"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for run in runs:
@@ -40,7 +40,7 @@ def markdown_table(runs: list) -> str:
         cells = [run.info.run_name or run.info.run_id[:8], run.data.tags.get("labels", "fer2013"),
                  *(params.get(p, "–") for p in PARAMS_SHOWN),
                  # With epochs, what a run cost: recipes are compared within a time budget (issue 18).
-                 _number(metrics.get("train_images_per_second"), 1),
+                 _number(metrics.get("train_minutes"), 1), _number(metrics.get("train_images_per_second"), 1),
                  _number(metrics.get("eval.val_accuracy")), interval,
                  _number(metrics.get("eval.test_unseen_in_train.accuracy")), _number(metrics.get("eval.seed_binary_accuracy"))]
         lines.append("| " + " | ".join(map(str, cells)) + " |")

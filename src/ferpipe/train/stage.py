@@ -128,13 +128,25 @@ def callbacks(config: TrainConfig, state: ResumeState, tracked: bool = True) -> 
         ),
         keras.callbacks.CSVLogger(str(state.log_file), append=True),
         # Each epoch's figures once, under Keras' names (MLflow's own callback adds validation_* copies
-        # of val_* and the optimizer's config beside the params).
-        *([keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: mlflow.log_metrics(logs, step=epoch))]
-          if tracked else []),
+        # of val_* and the optimizer's config beside the params), and its wall seconds, validation
+        # included: summed into train_minutes, what the run cost, across resumes too.
+        *([keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: mlflow.log_metrics(logs, step=epoch)),
+           EpochSeconds()] if tracked else []),
         RandomStateBackup(state.random_states, state.completed_epochs()),
         # Last: an epoch counts as done only once everything above has recorded it.
         keras.callbacks.BackupAndRestore(str(state.backup), save_freq="epoch", delete_checkpoint=False),
     ]
+
+
+class EpochSeconds(keras.callbacks.Callback):
+    """Logs each epoch's wall seconds to MLflow as `epoch_seconds` (not to history.csv, which the
+    same params must reproduce byte for byte)."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        mlflow.log_metric("epoch_seconds", round(time.perf_counter() - self.started, 1), step=epoch)
 
 
 @contextlib.contextmanager
@@ -165,9 +177,11 @@ def log_result(summary: dict[str, Any], best, data: TrainingData, manifest: dict
     """The run's summary metrics and its best model; the model's URI, to register it by."""
     # The best epoch's figures under their own names: the per-epoch series end at the last epoch.
     mlflow.set_tag("precision_used", summary["precision"])
+    epochs = mlflow.tracking.MlflowClient().get_metric_history(mlflow.active_run().info.run_id, "epoch_seconds")
     mlflow.log_metrics({"best_epoch": summary["best_epoch"], "best_val_accuracy": summary["best_val_accuracy"],
                         "best_val_binary_accuracy": summary["best_val_binary_accuracy"],
-                        "train_images_per_second": summary["images_per_second"]})
+                        "train_images_per_second": summary["images_per_second"],
+                        "train_minutes": round(sum(epoch.value for epoch in epochs) / 60, 2)})
     return tracking.log_model(best, data.x_val[:8], manifest["label_names"], manifest["data"])
 
 
