@@ -29,8 +29,8 @@ def evaluated_runs(experiment: str, limit: int, run_ids: list[str] | None = None
 
 def markdown_table(runs: list) -> str:
     # FER2013 and FER+ test accuracies are measured against different labels: the column says which.
-    header = ["run", "labels", *PARAMS_SHOWN, "train min", "train img/s", "val accuracy", "test accuracy (95% CI)", "test unseen in train",
-              "seed binary acc"]
+    header = ["run", "labels", *PARAMS_SHOWN, "train min", "train img/s", "val accuracy", "test accuracy (95% CI)",
+              "test unseen in train", "seed binary acc"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for run in runs:
         params, metrics = run.data.params, run.data.metrics
