@@ -138,7 +138,7 @@ def predict(
     except ValueError as error:
         _fail(str(error))
     try:
-        loaded, names = prediction.load_model(model), prediction.label_names_of(model)
+        loaded, names = prediction.load_predictor(model), prediction.label_names_of(model)
     except Exception as error:  # MLflow and Keras raise many kinds; all mean "cannot load this model"
         _fail(f"cannot load model {model}: {error}")
     if prediction.logged_metadata(model).get("data") == "synthetic":

@@ -30,13 +30,31 @@ BATCH_SIZE = 64
 MODEL_FILES = (".keras", ".tflite")
 
 
-def load_model(reference: str):
-    """A `.keras` file, its LiteRT export (`.tflite`: no TensorFlow loaded), or an MLflow model:
-    `models:/name@alias`, `runs:/id/model`, or a model folder."""
-    if reference.endswith(".tflite"):
-        from ferpipe.tools.lite import LiteModel
+def load_predictor(reference: str):
+    """What `ferpipe predict` runs, the lightest form of the model there is: a `.tflite` file, or
+    the LiteRT export an MLflow model was logged with (no TensorFlow loaded); else its Keras network."""
+    from ferpipe.tools.lite import LiteModel
 
+    if reference.endswith(".tflite"):
         return LiteModel(reference)
+    if reference.endswith(".keras"):
+        return load_model(reference)
+    import mlflow  # only for MLflow models: it adds seconds to the start of every command
+
+    from ferpipe.core.serving import LITE_NETWORK
+
+    folder = Path(mlflow.artifacts.download_artifacts(reference))
+    artifacts = mlflow.models.Model.load(folder).flavors["python_function"].get("artifacts", {})
+    if LITE_NETWORK in artifacts:  # logged since the train stage exports one
+        return LiteModel(folder / artifacts[LITE_NETWORK]["path"])
+    return load_model(str(folder))
+
+
+def load_model(reference: str):
+    """The Keras network of a `.keras` file or an MLflow model (`models:/name@alias`, `runs:/id/model`,
+    or a model folder): what ensembles and the bench scripts build on."""
+    if reference.endswith(".tflite"):
+        raise ValueError(f"{reference}: a LiteRT file only predicts; name the .keras file or the MLflow model")
     if reference.endswith(".keras"):
         if not Path(reference).is_file():
             raise FileNotFoundError(f"{reference}: no such model file")
@@ -44,21 +62,9 @@ def load_model(reference: str):
             import keras
 
         return keras.saving.load_model(reference)
-    return load_logged_model(reference)
+    import mlflow
 
-
-def load_logged_model(reference: str):
-    """An MLflow model: its LiteRT network where it was logged with one, else its Keras network."""
-    import mlflow  # only for MLflow models: it adds seconds to the start of every command
-
-    from ferpipe.core.serving import LITE_NETWORK
-    from ferpipe.tools.lite import LiteModel
-
-    folder = Path(mlflow.artifacts.download_artifacts(reference))
-    artifacts = mlflow.models.Model.load(folder).flavors["python_function"].get("artifacts", {})
-    if LITE_NETWORK in artifacts:  # logged since the train stage exports one
-        return LiteModel(folder / artifacts[LITE_NETWORK]["path"])
-    return mlflow.pyfunc.load_model(str(folder)).unwrap_python_model().network  # ferpipe.core.serving
+    return mlflow.pyfunc.load_model(reference).unwrap_python_model().network  # ferpipe.core.serving
 
 
 def logged_metadata(reference: str) -> dict:
