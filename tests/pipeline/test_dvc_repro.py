@@ -36,7 +36,7 @@ def test_repro_runs_every_stage_and_writes_its_outputs(repo):
     # What a newcomer reads: no start-up line that looks like an error, and one screen of it
     # apart from a line per epoch.
     lines = first.splitlines()
-    noise = r"[EWI]\d{4} |WARNING: All log|Traceback|.*Warning: |\d{4}/\d\d/\d\d "  # TF, Python, MLflow's own lines
+    noise = r"[EWI]\d{4} |WARNING: All log|Traceback|.*Warning: |\d{4}/\d\d/\d\d |Assets written to"  # TF, Python, MLflow
     assert [line for line in lines if re.match(noise, line)] == []
     assert len([line for line in lines if not re.match(r"Epoch \d+/|\d+/\d+ - ", line)]) <= 40, first
     manifest = json.loads((copy / "data/arrays/manifest.json").read_text())

@@ -43,6 +43,7 @@ def setup_logging() -> None:
     # logger's level from this variable as it is imported, which happens after this.
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("tensorflow").setLevel(logging.WARNING)  # its INFO lines ("Assets written to: /tmp/...")
 
 
 @contextlib.contextmanager
