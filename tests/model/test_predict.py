@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from ferpipe.cli import app
 from ferpipe.models import build_model
-from ferpipe.tools.predict import predict
+from ferpipe.tools.predict import load_model, predict
 from tests.conftest import fer_csv_text, random_faces, require_real_data
 
 pytestmark = pytest.mark.slow  # TensorFlow models, trained or served
@@ -246,3 +246,5 @@ def test_a_tflite_file_that_is_not_a_face_model_is_refused_in_one_line(tmp_path)
         result = runner.invoke(app, ["predict", str(tmp_path / name), str(tmp_path / "face.png")])
         assert result.exit_code == 1 and result.output.startswith(f"error: cannot load model {tmp_path / name}")
         assert reason in result.output and len(result.output.strip().splitlines()) == 1, result.output
+    with pytest.raises(ValueError, match="a LiteRT file only predicts"):  # ensembles need the Keras network
+        load_model(str(tmp_path / "other.tflite"))
