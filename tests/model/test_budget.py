@@ -8,10 +8,10 @@ import pytest
 from typer.testing import CliRunner
 
 from ferpipe.cli import app
+from ferpipe.core.config import load_config
+from ferpipe.tools import budget
 from ferpipe.tools.budget import EpochTime, composed, epochs_within
 from tests.conftest import REPO_ROOT
-
-pytestmark = pytest.mark.slow  # TensorFlow trains a few steps
 
 
 def test_epochs_are_the_whole_ones_that_fit():
@@ -19,6 +19,17 @@ def test_epochs_are_the_whole_ones_that_fit():
     assert epochs_within(60, epoch) == 60 and epochs_within(59.9, epoch) == 59 and epochs_within(0.9, epoch) == 0
 
 
+@pytest.mark.parametrize("step_seconds", [0.00118, 0.0118, 0.9, 3.37])  # epochs of 0.36 s to 17 minutes
+def test_the_printed_epoch_time_agrees_with_the_epochs_proposed(monkeypatch, step_seconds):
+    measured = EpochTime(step_seconds=step_seconds, steps=300, val_seconds=0.0044, measured_on="faces")
+    monkeypatch.setattr(budget, "measure_epoch", lambda config, arrays: measured)
+    epochs, told = budget.plan(120, load_config(REPO_ROOT / "params.yaml").train, [])
+    printed = float(re.search(r"= ([\d.]+) s an epoch", told).group(1))
+    assert printed == pytest.approx(measured.seconds, rel=0.005)
+    assert f"train.epochs={epochs}" in told and epochs == int(120 * 60 / measured.seconds)
+
+
+@pytest.mark.slow  # TensorFlow trains a few steps
 def test_the_printed_command_trains_the_epochs_measured_for_the_recipe_asked(workspace):
     shutil.copytree(REPO_ROOT / "conf", workspace / "conf")
     asked = ["train=seed_recipe", "train.arch=tiny_cnn", "train.batch_size=32"]
@@ -34,6 +45,7 @@ def test_the_printed_command_trains_the_epochs_measured_for_the_recipe_asked(wor
     assert config.loss == "binary_crossentropy"  # the recipe asked for is the one measured and run
 
 
+@pytest.mark.slow  # composes the recipes with Hydra
 def test_an_unknown_recipe_is_one_line(workspace):
     shutil.copytree(REPO_ROOT / "conf", workspace / "conf")
     result = CliRunner().invoke(app, ["budget", "60", "-S", "train=no_such_recipe"])

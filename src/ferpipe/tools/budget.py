@@ -35,6 +35,15 @@ def epochs_within(minutes: float, epoch: EpochTime) -> int:
     return math.floor(minutes * 60 / epoch.seconds)
 
 
+def three_figures(seconds: float) -> str:
+    """Seconds to three significant figures, never in e-notation: a tiny model's 0.356 s epoch
+    printed as "0.4" would disagree by a tenth with the epoch count computed from it."""
+    if seconds <= 0:
+        return "0"
+    decimals = max(0, 2 - math.floor(math.log10(seconds)))
+    return f"{seconds:.{decimals}f}"
+
+
 def measure_epoch(config: TrainConfig, arrays: Path = ARRAYS, steps: int = 20) -> EpochTime:
     """Train `steps` steps twice (the first traces the graph) and evaluate val once, timed."""
     import keras
@@ -66,8 +75,9 @@ def plan(minutes: float, config: TrainConfig, overrides: list[str], arrays: Path
     """The epochs that fit, and what to tell a person: the measurement and the command to run."""
     epoch = measure_epoch(config, arrays)
     epochs = epochs_within(minutes, epoch)
-    measured = (f"{config.arch}, batch {config.batch_size}: {epoch.step_seconds:.3f} s a step x {epoch.steps} steps"
-                f" + {epoch.val_seconds:.1f} s of val = {epoch.seconds:.1f} s an epoch on this machine"
+    measured = (f"{config.arch}, batch {config.batch_size}: {three_figures(epoch.step_seconds)} s a step"
+                f" x {epoch.steps} steps + {three_figures(epoch.val_seconds)} s of val"
+                f" = {three_figures(epoch.seconds)} s an epoch on this machine"
                 f" ({epoch.measured_on})")
     if epochs < 1:
         return 0, f"{measured}; not one epoch fits in {minutes:g} minutes"
