@@ -83,6 +83,15 @@ def test_mlproject_defaults_are_the_values_in_params_yaml():
                 assert default == value, f"MLproject {name} default {spec['default']!r}, params.yaml {key} {value!r}"
 
 
+def test_mlproject_commands_run_the_project_code_mlflow_runs():
+    # Like the DVC stages: `ferpipe` alone would import the checkout `make setup` installed, not the
+    # temporary clone `mlflow run <git URI>` makes (nor a second copy), whose commit MLflow tags the run with.
+    project = yaml.safe_load((REPO_ROOT / "MLproject").read_text())
+    for name, entry_point in project["entry_points"].items():
+        for step in " ".join(entry_point["command"].split()).split("&&"):
+            assert step.strip().startswith("PYTHONPATH=src python -m ferpipe "), f"MLproject {name}: {step.strip()}"
+
+
 @pytest.mark.parametrize("override", [
     "train.lr=nan", "train.lr=-1", "train.lr=.inf", "train.epochs=0", "train.epochs=-1", "train.batch_size=0",
     "train.subset=-5", "train.label_smoothing=1.5", "train.weight_decay=-0.1", "train.arch=vgg99",
