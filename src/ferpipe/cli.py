@@ -138,10 +138,11 @@ def predict(
     except ValueError as error:
         _fail(str(error))
     try:
-        loaded, names = prediction.load_predictor(model), prediction.label_names_of(model)
+        loaded, metadata = prediction.load_predictor(model)
     except Exception as error:  # MLflow and Keras raise many kinds; all mean "cannot load this model"
         _fail(f"cannot load model {model}: {error}")
-    if prediction.logged_metadata(model).get("data") == "synthetic":
+    names = prediction.label_names_in(metadata)
+    if metadata.get("data") == "synthetic":
         typer.echo(f"note: {model} was trained on SYNTHETIC data: its answers say nothing about real faces", err=True)
     if output is None:
         report = prediction.predict_to(loaded, inputs, sys.stdout, False, batch_size, names)

@@ -12,7 +12,7 @@ from ferpipe.core.schema import FERPLUS_CLASSES
 from ferpipe.evaluate.stage import evaluate
 from ferpipe.ingest.stage import ingest
 from ferpipe.synthesize.stage import write_synthetic_csv
-from ferpipe.tools.predict import label_names_of
+from ferpipe.tools.predict import label_names_in, load_predictor
 from ferpipe.train.stage import train
 from tests.conftest import config_of
 from tests.model.conftest import TINY
@@ -53,7 +53,7 @@ def test_tiny_run_trains_evaluates_and_registers_eight_class_model(mode, tmp_pat
     assert version.run_id == run.info.run_id and version.tags["labels"] == mode
     assert client.search_model_versions("name='fer2013-expression-synthetic'") == []
     reference = f"models:/fer2013-expression-ferplus-synthetic/{version.version}"
-    assert label_names_of(reference) == FERPLUS_CLASSES
+    assert label_names_in(load_predictor(reference)[1]) == FERPLUS_CLASSES
     answers = mlflow.pyfunc.load_model(reference).predict(np.load("data/arrays/x_test.npy")[:2].astype(np.float32))
     assert list(answers.columns) == ["emotion", *FERPLUS_CLASSES] and set(answers["emotion"]) <= set(FERPLUS_CLASSES)
     assert json.loads(Path("reports/data/data_report.json").read_text())["labels"]["mode"] == mode

@@ -156,7 +156,9 @@ def test_served_champion_answers_like_predict(on_server, mlflow_server, tmp_path
 
     from ferpipe.tools.predict import load_model, load_predictor, predict
 
-    expected = predict(load_predictor(f"models:/{NAME}@champion"), sorted(tmp_path.glob("face_*.png"))).probabilities
+    champion, metadata = load_predictor(f"models:/{NAME}@champion")
+    assert metadata["data"] == "synthetic" and metadata["label_names"] == list(EMOTIONS)
+    expected = predict(champion, sorted(tmp_path.glob("face_*.png"))).probabilities
     assert isinstance(load_model(f"models:/{NAME}@champion"), keras.Model)  # what ensembles build on, still Keras
     # ... with the LiteRT network logged beside the Keras one: no TensorFlow in the process (the
     # server below answers with the Keras one, and the two must agree).

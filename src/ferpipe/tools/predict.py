@@ -30,24 +30,27 @@ BATCH_SIZE = 64
 MODEL_FILES = (".keras", ".tflite")
 
 
-def load_predictor(reference: str):
-    """What `ferpipe predict` runs, the lightest form of the model there is: a `.tflite` file, or
-    the LiteRT export an MLflow model was logged with (no TensorFlow loaded); else its Keras network."""
+def load_predictor(reference: str) -> tuple[object, dict]:
+    """What `ferpipe predict` runs, the lightest form of the model there is (a `.tflite` file, or the
+    LiteRT export an MLflow model was logged with: no TensorFlow loaded; else its Keras network), and
+    what an MLflow model was logged with (class names, the kind of data; nothing for a model file).
+    A `models:/` alias is resolved once: the network and its metadata come from the same version."""
     from ferpipe.tools.lite import LiteModel
 
     if reference.endswith(".tflite"):
-        return LiteModel(reference)
+        return LiteModel(reference), {}
     if reference.endswith(".keras"):
-        return load_model(reference)
+        return load_model(reference), {}
     import mlflow  # only for MLflow models: it adds seconds to the start of every command
 
     from ferpipe.core.serving import LITE_NETWORK
 
     folder = Path(mlflow.artifacts.download_artifacts(reference))
-    artifacts = mlflow.models.Model.load(folder).flavors["python_function"].get("artifacts", {})
+    logged = mlflow.models.Model.load(folder)
+    artifacts = logged.flavors["python_function"].get("artifacts", {})
     if LITE_NETWORK in artifacts:  # logged since the train stage exports one
-        return LiteModel(folder / artifacts[LITE_NETWORK]["path"])
-    return load_model(str(folder))
+        return LiteModel(folder / artifacts[LITE_NETWORK]["path"]), logged.metadata or {}
+    return load_model(str(folder)), logged.metadata or {}
 
 
 def load_model(reference: str):
@@ -67,17 +70,8 @@ def load_model(reference: str):
     return mlflow.pyfunc.load_model(reference).unwrap_python_model().network  # ferpipe.core.serving
 
 
-def logged_metadata(reference: str) -> dict:
-    """What an MLflow model was logged with (class names, the kind of data); nothing for a model file."""
-    if reference.endswith(MODEL_FILES):
-        return {}
-    from mlflow.models import get_model_info
-
-    return get_model_info(reference).metadata or {}
-
-
-def label_names_of(reference: str) -> tuple[str, ...] | None:
-    names = logged_metadata(reference).get("label_names")
+def label_names_in(metadata: dict) -> tuple[str, ...] | None:
+    names = metadata.get("label_names")
     return tuple(names) if names else None
 
 
