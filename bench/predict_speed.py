@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ferpipe.tools.predict import BATCH_SIZE
+from ferpipe.core.inference import BATCH_SIZE
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT.parent / "shared/data/fer2013/fer2013.csv.gz"

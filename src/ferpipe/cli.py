@@ -10,7 +10,7 @@ import typer
 
 from ferpipe.core.config import ConfigError, load_config
 from ferpipe.core.entry import execute, quiet_tensorflow, setup_logging
-from ferpipe.tools.predict import BATCH_SIZE as PREDICT_BATCH_SIZE
+from ferpipe.core.inference import BATCH_SIZE as PREDICT_BATCH_SIZE
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 PARAMS = typer.Option(Path("params.yaml"), "--params", help="params file (DVC's params.yaml)")

@@ -30,7 +30,7 @@ def test_every_architecture_maps_raw_pixels_to_class_probabilities(arch):
 
 @pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
 def test_every_architecture_exports_for_litert_with_the_same_probabilities(arch, tmp_path):
-    from ferpipe.tools.lite import LiteModel
+    from ferpipe.core.lite import LiteModel
 
     model = build_model(arch)
     rng = np.random.default_rng(4)
@@ -43,7 +43,10 @@ def test_every_architecture_exports_for_litert_with_the_same_probabilities(arch,
     lite = LiteModel(tmp_path / "model.tflite")
     assert lite.output_shape == model.output_shape
     images = rng.integers(0, 256, (5, 48, 48, 1)).astype("uint8")
-    np.testing.assert_allclose(lite.predict_on_batch(images), model.predict(images, verbose=0), atol=1e-5)
+    expected = model.predict(images, verbose=0)
+    np.testing.assert_allclose(lite.predict_on_batch(images), expected, atol=1e-5)
+    np.testing.assert_allclose(lite.predict(images, batch_size=2), expected, atol=1e-5)  # as Keras': a short last batch
+    assert lite.predict(images[:0], batch_size=2).shape == (0, 7)
 
 
 def test_unknown_architecture_is_named():

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from mlflow.exceptions import MlflowException
 
-from ferpipe.core import tracking
+from ferpipe.core import serving, tracking
+from ferpipe.core.lite import LiteModel
 from ferpipe.core.schema import EMOTIONS
 from ferpipe.models import build_model
 from tests.conftest import random_faces
@@ -28,11 +29,31 @@ def served(tmp_path, monkeypatch):
 
 def test_answers_class_names_and_probabilities_like_the_network(served):
     model, network, faces = served
+    assert isinstance(model.unwrap_python_model().network, LiteModel)  # its LiteRT export: no TensorFlow to serve
     table = model.predict(faces.astype(np.float32))
     assert list(table.columns) == ["emotion", *EMOTIONS]
     expected = network.predict(faces, verbose=0)
     np.testing.assert_allclose(table[list(EMOTIONS)].to_numpy(), expected, rtol=1e-5, atol=1e-6)
     assert table["emotion"].tolist() == [EMOTIONS[i] for i in expected.argmax(axis=1)]
+
+
+def test_a_model_logged_before_the_litert_export_answers_with_its_keras_network(tmp_path, monkeypatch):
+    import keras
+
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    network = build_model("tiny_cnn", (48, 48, 1), 7)
+    network.save(tmp_path / "model.keras")
+    faces = random_faces(3).reshape(-1, 48, 48, 1)
+    with mlflow.start_run(experiment_id=tracking.configure("serving-tests")):
+        info = mlflow.pyfunc.log_model(
+            name="model", python_model=serving.ExpressionModel(), artifacts={serving.NETWORK: str(tmp_path / "model.keras")},
+            model_config={"label_names": list(EMOTIONS)}, signature=serving.signature(list(EMOTIONS)),
+            input_example=faces[:1].astype(np.float32), pip_requirements=[])
+    model = mlflow.pyfunc.load_model(info.model_uri)
+    assert isinstance(model.unwrap_python_model().network, keras.Model)
+    np.testing.assert_allclose(model.predict(faces)[list(EMOTIONS)].to_numpy(), network.predict(faces, verbose=0),
+                               rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize(("change", "message"), [

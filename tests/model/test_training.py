@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ferpipe.core.lite import LiteModel
 from ferpipe.core.paths import CHECKPOINTS, EvaluateOutputs, TrainOutputs
 from ferpipe.evaluate.metrics import bootstrap_interval, seed_binary_accuracy
 from ferpipe.evaluate.stage import evaluate
-from ferpipe.tools.lite import LiteModel
 from ferpipe.train import stage as train_module
 from ferpipe.train.stage import train
 from tests.conftest import config_of, random_faces

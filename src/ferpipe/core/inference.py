@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
+# Faces per model call when predicting. Small batches run faster on a CPU (the activations stay
+# in cache) and keep memory low; BENCHMARKS.md (issue 19) has the measurements.
+BATCH_SIZE = 64
+
 
 def class_probabilities(model, images: np.ndarray, batch_size: int, tta: str = "none") -> np.ndarray:
     """Class probabilities, averaged over the test-time views of each image."""

@@ -1,5 +1,7 @@
-"""The trained network as MLflow logs, registers and serves it: a pyfunc model around the Keras
-file that checks its input and answers with class names beside the probabilities.
+"""The trained network as MLflow logs, registers and serves it: a pyfunc model around the
+network that checks its input and answers with class names beside the probabilities. It runs the
+LiteRT export logged with the network (`ferpipe.core.lite`: no TensorFlow in the server), or the
+Keras file of a model logged before there was one.
 
 Input, through any of MLflow's formats (`{"inputs": {"faces": [...]}}` for `mlflow models serve`),
 one entry per face, either
@@ -26,10 +28,11 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.pyfunc import PythonModel
 
 from ferpipe.core.images import load_grey_image
+from ferpipe.core.inference import BATCH_SIZE
 from ferpipe.core.schema import IMAGE_SIDE
 
-NETWORK = "network"  # the artifact holding the Keras file
-LITE_NETWORK = "lite_network"  # the same network for LiteRT, which `ferpipe predict` runs without TensorFlow
+NETWORK = "network"  # the artifact holding the Keras file (what ensembles average)
+LITE_NETWORK = "lite_network"  # the same network for LiteRT: what the model answers with
 FACE_SHAPE = (IMAGE_SIDE, IMAGE_SIDE, 1)
 
 
@@ -51,13 +54,19 @@ class ExpressionModel(PythonModel):
     _skip_type_hint_validation = True
 
     def load_context(self, context) -> None:
-        import keras
-
-        self.network = keras.saving.load_model(context.artifacts[NETWORK])
         self.label_names = list(context.model_config["label_names"])
+        if LITE_NETWORK in context.artifacts:  # no TensorFlow in the server: lighter, faster, the same answers
+            from ferpipe.core.lite import LiteModel
+
+            self.network = LiteModel(context.artifacts[LITE_NETWORK])
+        else:  # a model logged before the train stage exported one
+            import keras
+
+            self.network = keras.saving.load_model(context.artifacts[NETWORK])
 
     def predict(self, context, model_input, params=None) -> pd.DataFrame:
-        return answer(self.network.predict(faces_from(model_input), verbose=0), self.label_names)
+        faces = faces_from(model_input)
+        return answer(self.network.predict(faces, batch_size=BATCH_SIZE, verbose=0), self.label_names)
 
 
 def faces_from(model_input) -> np.ndarray:

@@ -160,7 +160,8 @@ def serving_requirements() -> list[str]:
     """The packages a logged model needs to load and answer, at the versions that trained it."""
     from importlib.metadata import version
 
-    return [f"{package}=={version(package)}" for package in ("mlflow", "tensorflow", "keras", "numpy", "pandas", "pillow")]
+    return [f"{package}=={version(package)}" for package in
+            ("mlflow", "ai-edge-litert", "tensorflow", "keras", "numpy", "pandas", "pillow")]
 
 
 def log_model(model, example: np.ndarray, label_names: list[str], data: str) -> str:

@@ -18,39 +18,30 @@ from typing import TextIO
 import numpy as np
 
 from ferpipe.core.entry import quiet_start
+from ferpipe.core.inference import BATCH_SIZE
 from ferpipe.core.schema import EMOTIONS, FERPLUS_CLASSES
 from ferpipe.tools.inputs import Batch, Face, Report, count_inputs, face_batches
-
-# Faces per model call. Small batches run faster on a CPU (the activations stay in cache) and
-# keep memory low; BENCHMARKS.md (issue 19) has the measurements.
-BATCH_SIZE = 64
-
 
 # Model files, as the train stage writes them; anything else is an MLflow model reference.
 MODEL_FILES = (".keras", ".tflite")
 
 
 def load_predictor(reference: str) -> tuple[object, dict]:
-    """What `ferpipe predict` runs, the lightest form of the model there is (a `.tflite` file, or the
-    LiteRT export an MLflow model was logged with: no TensorFlow loaded; else its Keras network), and
-    what an MLflow model was logged with (class names, the kind of data; nothing for a model file).
-    A `models:/` alias is resolved once: the network and its metadata come from the same version."""
-    from ferpipe.tools.lite import LiteModel
-
+    """What `ferpipe predict` runs, the lightest form of the model there is (a `.tflite` file, or an
+    MLflow model as `mlflow models serve` loads it: its LiteRT export where it was logged with one,
+    no TensorFlow loaded; else its Keras network), and what an MLflow model was logged with (class
+    names, the kind of data; nothing for a model file). A `models:/` alias is resolved once: the
+    network and its metadata come from the same version."""
     if reference.endswith(".tflite"):
+        from ferpipe.core.lite import LiteModel
+
         return LiteModel(reference), {}
     if reference.endswith(".keras"):
         return load_model(reference), {}
     import mlflow  # only for MLflow models: it adds seconds to the start of every command
 
-    from ferpipe.core.serving import LITE_NETWORK
-
-    folder = Path(mlflow.artifacts.download_artifacts(reference))
-    logged = mlflow.models.Model.load(folder)
-    artifacts = logged.flavors["python_function"].get("artifacts", {})
-    if LITE_NETWORK in artifacts:  # logged since the train stage exports one
-        return LiteModel(folder / artifacts[LITE_NETWORK]["path"]), logged.metadata or {}
-    return load_model(str(folder)), logged.metadata or {}
+    served = mlflow.pyfunc.load_model(reference)
+    return served.unwrap_python_model().network, served.metadata.metadata or {}
 
 
 def load_model(reference: str):
@@ -58,16 +49,20 @@ def load_model(reference: str):
     or a model folder): what ensembles and the bench scripts build on."""
     if reference.endswith(".tflite"):
         raise ValueError(f"{reference}: a LiteRT file only predicts; name the .keras file or the MLflow model")
-    if reference.endswith(".keras"):
-        if not Path(reference).is_file():
-            raise FileNotFoundError(f"{reference}: no such model file")
-        with quiet_start():  # TensorFlow's C++ start-up lines, printed as it loads
-            import keras
+    if not reference.endswith(".keras"):
+        import mlflow
 
-        return keras.saving.load_model(reference)
-    import mlflow
+        from ferpipe.core.serving import NETWORK
 
-    return mlflow.pyfunc.load_model(reference).unwrap_python_model().network  # ferpipe.core.serving
+        folder = Path(mlflow.artifacts.download_artifacts(reference))
+        artifacts = mlflow.models.Model.load(folder).flavors["python_function"]["artifacts"]
+        reference = str(folder / artifacts[NETWORK]["path"])
+    if not Path(reference).is_file():
+        raise FileNotFoundError(f"{reference}: no such model file")
+    with quiet_start():  # TensorFlow's C++ start-up lines, printed as it loads
+        import keras
+
+    return keras.saving.load_model(reference)
 
 
 def label_names_in(metadata: dict) -> tuple[str, ...] | None:

@@ -1,7 +1,7 @@
-"""A trained network as the train stage exports it for LiteRT (`models/model.tflite`), run
-without TensorFlow: the same probabilities as the Keras model, in a fraction of the memory and
-start-up time (BENCHMARKS.md, issue 19). It answers to the two things `ferpipe predict` asks
-of a model, so predict runs either kind the same way.
+"""A trained network as the train stage exports it for LiteRT (`models/model.tflite`, and an
+artifact of the logged MLflow model), run without TensorFlow: the same probabilities as the Keras
+model, in a fraction of the memory and start-up time (BENCHMARKS.md, issue 19). It answers to
+what `ferpipe predict` and the served model ask of a Keras model, so either runs both kinds alike.
 """
 
 from __future__ import annotations
@@ -37,3 +37,8 @@ class LiteModel:
         """Class probabilities of a (N, 48, 48, 1) batch of raw pixels (the network scales them)."""
         (probabilities,) = self.runner(**{self.input_name: pixels.astype(self.input_dtype, copy=False)}).values()
         return probabilities
+
+    def predict(self, pixels: np.ndarray, batch_size: int, verbose: int = 0) -> np.ndarray:
+        """As Keras' `model.predict`: any number of faces, `batch_size` at a time (`verbose` is Keras')."""
+        parts = [self.predict_on_batch(pixels[start:start + batch_size]) for start in range(0, len(pixels), batch_size)]
+        return np.concatenate(parts) if parts else np.zeros((0, self.output_shape[-1]), np.float32)
