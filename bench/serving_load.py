@@ -3,10 +3,13 @@
 
 One network (vgg_small by default, freshly initialised: speed does not depend on the weights)
 is logged as the pipeline logs it (`ferpipe.core.tracking.log_model`) and served on 127.0.0.1
-by `mlflow models serve --env-manager local`. A second copy is logged with the signature the
-model had before the compact form (`faces` a float32 tensor): the baseline for the JSON form.
-For each form, a fixed number of requests of `--faces` faces each is sent at concurrency 1
-and 4; requests/s is requests over wall time, and p50/p95 are per-request latencies. "bare"
+by `mlflow models serve --env-manager local`: "now", answering with its LiteRT export. "keras"
+is the same logged model without that export, answering with the Keras network as models
+logged before it do; "before" is that, logged with the signature the model had before the
+compact form (`faces` a float32 tensor): the baseline for the JSON form. For each form, a
+fixed number of requests of `--faces` faces each is sent at concurrency 1 and 4; requests/s is
+requests over wall time, and p50/p95 are per-request latencies. Each server's start-up (to its
+first answer to /ping) and peak memory (the largest process of its tree) are reported. "bare"
 is `model.predict` on the same faces in this process, as calls per second.
 
     python bench/serving_load.py [--faces 256] [--requests 16] [--arch vgg_small]
@@ -70,10 +73,25 @@ def log_models(network, faces: np.ndarray, store: Path) -> dict[str, str]:
             inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, -1, -1, -1), name="faces")]),
             outputs=current(names).outputs)
         try:
-            uris["before"] = tracking.log_model(network, faces[:2].astype(np.float32), list(EMOTIONS), "synthetic")
+            before = tracking.log_model(network, faces[:2].astype(np.float32), list(EMOTIONS), "synthetic")
         finally:
             serving.signature = current
+    uris["keras"], uris["before"] = keras_only(uris["now"], store / "keras"), keras_only(before, store / "before")
     return uris
+
+
+def keras_only(uri: str, folder: Path) -> str:
+    """The logged model without its LiteRT export, as a local folder: it answers with the Keras network."""
+    import mlflow
+    from mlflow.models import Model
+
+    from ferpipe.core.serving import LITE_NETWORK
+
+    folder = Path(mlflow.artifacts.download_artifacts(uri, dst_path=str(folder)))
+    logged = Model.load(folder)
+    (folder / logged.flavors["python_function"]["artifacts"].pop(LITE_NETWORK)["path"]).unlink()
+    logged.save(folder / "MLmodel")
+    return str(folder)
 
 
 class Server:
@@ -86,10 +104,12 @@ class Server:
             [sys.executable, "-m", "mlflow", "models", "serve", "-m", uri, "--env-manager", "local",
              "-h", "127.0.0.1", "-p", str(self.port)], stdout=self.log, stderr=subprocess.STDOUT,
             env={**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{store / 'mlflow.db'}"})
-        deadline = time.monotonic() + 180
+        started = time.monotonic()
+        deadline = started + 180
         while True:
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{self.port}/ping", timeout=2)
+                self.start_seconds = time.monotonic() - started
                 return
             except OSError:
                 if self.process.poll() is not None or time.monotonic() > deadline:
@@ -103,6 +123,20 @@ class Server:
         with urllib.request.urlopen(request, timeout=600) as answer:
             answer.read()
         return time.perf_counter() - started
+
+    def peak_mb(self) -> float:
+        """The largest peak resident memory among the server's processes (the worker holds the model)."""
+        pids, peak = [self.process.pid], 0
+        while pids:
+            pid = pids.pop()
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+                children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            except OSError:
+                continue
+            peak = max(peak, int(status.split("VmHWM:")[1].split()[0]))
+            pids += [int(child) for child in children]
+        return peak / 1024
 
     def stop(self) -> None:
         self.process.terminate()
@@ -137,17 +171,19 @@ def main() -> None:
     bare = calls / (time.perf_counter() - started)
     forms = bodies(faces)
 
-    results = []
+    results, servers = [], {}
     with tempfile.TemporaryDirectory() as folder:
         store = Path(folder)
         uris = log_models(network, faces, store)
-        for signature, names in (("before", ["json"]), ("now", list(forms))):
-            server = Server(uris[signature], store)
+        compact = [name for name in forms if name != "json"]
+        for model, names in (("before", ["json"]), ("keras", compact), ("now", list(forms))):
+            server = Server(uris[model], store)
             try:
                 for name in names:
                     for concurrency in CONCURRENCY:
-                        results.append((signature, name, concurrency, len(forms[name]),
+                        results.append((model, name, concurrency, len(forms[name]),
                                         *load(server, forms[name], args.requests, concurrency)))
+                servers[model] = (server.start_seconds, server.peak_mb())
             finally:
                 server.stop()
 
@@ -159,8 +195,13 @@ def main() -> None:
         print(f"| {signature} | {name} | {size / 1024:.0f} | {concurrency} | {rate:.2f} | {p50:.2f} | {p95:.2f} | "
               f"{rate / bare:.2f}x |")
     base = {c: r for s, n, c, _, r, _, _ in results if s == "before"}
+    keras = {(n, c): r for s, n, c, _, r, _, _ in results if s == "keras"}
     for _, name, concurrency, _, rate, _, _ in (r for r in results if r[0] == "now"):
-        print(f"{name} at concurrency {concurrency}: {rate / base[concurrency]:.2f}x the JSON form before")
+        print(f"{name} at concurrency {concurrency}: {rate / base[concurrency]:.2f}x the JSON form before"
+              + (f", {rate / keras[name, concurrency]:.2f}x the Keras network" if (name, concurrency) in keras else ""))
+    print("| server | start-up s | peak MB |\n|---|---:|---:|")
+    for model, (start_seconds, peak) in servers.items():
+        print(f"| {model} | {start_seconds:.1f} | {peak:,.0f} |")
 
 
 if __name__ == "__main__":
