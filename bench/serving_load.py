@@ -9,7 +9,8 @@ logged before it do; "before" is that, logged with the signature the model had b
 compact form (`faces` a float32 tensor): the baseline for the JSON form. For each form, a
 fixed number of requests of `--faces` faces each is sent at concurrency 1 and 4; requests/s is
 requests over wall time, and p50/p95 are per-request latencies. Each server's start-up (to its
-first answer to /ping) and peak memory (the largest process of its tree) are reported. "bare"
+first answer to /ping) and peak memory (the largest process of its tree: at start-up, and in
+each row alone) are reported. "bare"
 is `model.predict` on the same faces in this process, as calls per second.
 
     python bench/serving_load.py [--faces 256] [--requests 16] [--arch vgg_small]
@@ -124,19 +125,26 @@ class Server:
             answer.read()
         return time.perf_counter() - started
 
-    def peak_mb(self) -> float:
-        """The largest peak resident memory among the server's processes (the worker holds the model)."""
-        pids, peak = [self.process.pid], 0
+    def processes(self) -> list[int]:
+        pids, found = [self.process.pid], []
         while pids:
             pid = pids.pop()
             try:
-                status = Path(f"/proc/{pid}/status").read_text()
-                children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+                pids += [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
             except OSError:
                 continue
-            peak = max(peak, int(status.split("VmHWM:")[1].split()[0]))
-            pids += [int(child) for child in children]
-        return peak / 1024
+            found.append(pid)
+        return found
+
+    def peak_mb(self) -> float:
+        """The largest peak resident memory among the server's processes (the worker holds the model)
+        since the last `reset_peak`, or since start-up."""
+        peaks = [int(Path(f"/proc/{pid}/status").read_text().split("VmHWM:")[1].split()[0]) for pid in self.processes()]
+        return max(peaks) / 1024
+
+    def reset_peak(self) -> None:
+        for pid in self.processes():
+            Path(f"/proc/{pid}/clear_refs").write_text("5")  # Linux: the peak starts again from the current size
 
     def stop(self) -> None:
         self.process.terminate()
@@ -179,27 +187,29 @@ def main() -> None:
         for model, names in (("before", ["json"]), ("keras", compact), ("now", list(forms))):
             server = Server(uris[model], store)
             try:
+                servers[model] = (server.start_seconds, server.peak_mb())
                 for name in names:
                     for concurrency in CONCURRENCY:
-                        results.append((model, name, concurrency, len(forms[name]),
-                                        *load(server, forms[name], args.requests, concurrency)))
-                servers[model] = (server.start_seconds, server.peak_mb())
+                        server.reset_peak()
+                        measured = load(server, forms[name], args.requests, concurrency)
+                        results.append((model, name, concurrency, len(forms[name]), *measured, server.peak_mb()))
             finally:
                 server.stop()
 
     print(f"# {time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"{args.arch}, {args.faces} faces per request, {args.requests} requests per row")
     print(f"bare model.predict on the same faces: {bare:.2f} calls/s")
-    print("| model | form | body KB | concurrency | requests/s | p50 s | p95 s | vs bare |\n|---|---|---:|---:|---:|---:|---:|---:|")
-    for signature, name, concurrency, size, rate, p50, p95 in results:
+    print("| model | form | body KB | concurrency | requests/s | p50 s | p95 s | vs bare | server peak MB |\n"
+          "|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for signature, name, concurrency, size, rate, p50, p95, peak in results:
         print(f"| {signature} | {name} | {size / 1024:.0f} | {concurrency} | {rate:.2f} | {p50:.2f} | {p95:.2f} | "
-              f"{rate / bare:.2f}x |")
-    base = {c: r for s, n, c, _, r, _, _ in results if s == "before"}
-    keras = {(n, c): r for s, n, c, _, r, _, _ in results if s == "keras"}
-    for _, name, concurrency, _, rate, _, _ in (r for r in results if r[0] == "now"):
+              f"{rate / bare:.2f}x | {peak:,.0f} |")
+    base = {c: r for s, n, c, _, r, *_ in results if s == "before"}
+    keras = {(n, c): r for s, n, c, _, r, *_ in results if s == "keras"}
+    for _, name, concurrency, _, rate, *_ in (r for r in results if r[0] == "now"):
         print(f"{name} at concurrency {concurrency}: {rate / base[concurrency]:.2f}x the JSON form before"
               + (f", {rate / keras[name, concurrency]:.2f}x the Keras network" if (name, concurrency) in keras else ""))
-    print("| server | start-up s | peak MB |\n|---|---:|---:|")
+    print("| server | start-up s (to /ping) | peak MB at start-up |\n|---|---:|---:|")
     for model, (start_seconds, peak) in servers.items():
         print(f"| {model} | {start_seconds:.1f} | {peak:,.0f} |")
 
