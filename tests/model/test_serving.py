@@ -1,8 +1,11 @@
 """The logged model as `mlflow models serve` runs it: class names beside the probabilities, and
 pixels checked rather than silently truncated."""
 
+from concurrent.futures import ThreadPoolExecutor
+
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 from mlflow.exceptions import MlflowException
 
@@ -35,6 +38,17 @@ def test_answers_class_names_and_probabilities_like_the_network(served):
     expected = network.predict(faces, verbose=0)
     np.testing.assert_allclose(table[list(EMOTIONS)].to_numpy(), expected, rtol=1e-5, atol=1e-6)
     assert table["emotion"].tolist() == [EMOTIONS[i] for i in expected.argmax(axis=1)]
+
+
+def test_concurrent_requests_each_get_their_own_answers(served):
+    # MLflow's scoring server runs each request on its own thread against one loaded model.
+    model, _, _ = served
+    requests = [random_faces(size, seed).reshape(-1, 48, 48, 1) for seed, size in enumerate((1, 3, 8, 2, 5, 13) * 4)]
+    expected = [model.predict(faces) for faces in requests]
+    with ThreadPoolExecutor(6) as server_threads:
+        answers = list(server_threads.map(model.predict, requests))
+    for answer, alone in zip(answers, expected):
+        pd.testing.assert_frame_equal(answer, alone)
 
 
 def test_a_model_logged_before_the_litert_export_answers_with_its_keras_network(tmp_path, monkeypatch):

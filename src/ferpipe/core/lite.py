@@ -7,6 +7,7 @@ what `ferpipe predict` and the served model ask of a Keras model, so either runs
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -29,13 +30,17 @@ class LiteModel:
             raise ValueError(f"{path}: takes inputs of shape {face['shape_signature'].tolist()}, "
                              f"not batches of {IMAGE_SIDE}x{IMAGE_SIDE} grey faces")
         self.input_dtype = face["dtype"]
+        # An interpreter runs one call at a time: concurrent calls (a server's request threads) fail
+        # with "Invoke called on model that is not ready", or mix up each other's inputs.
+        self.one_call_at_a_time = threading.Lock()
         self.output_shape = (None, int(output["shape_signature"][-1]))  # as a Keras model states it
         with quiet_start():  # the first call prints "INFO: Created TensorFlow Lite XNNPACK delegate"
             self.predict_on_batch(np.zeros((1, IMAGE_SIDE, IMAGE_SIDE, 1), np.uint8))
 
     def predict_on_batch(self, pixels: np.ndarray) -> np.ndarray:
         """Class probabilities of a (N, 48, 48, 1) batch of raw pixels (the network scales them)."""
-        (probabilities,) = self.runner(**{self.input_name: pixels.astype(self.input_dtype, copy=False)}).values()
+        with self.one_call_at_a_time:
+            (probabilities,) = self.runner(**{self.input_name: pixels.astype(self.input_dtype, copy=False)}).values()
         return probabilities
 
     def predict(self, pixels: np.ndarray, batch_size: int, verbose: int = 0) -> np.ndarray:
