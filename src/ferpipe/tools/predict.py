@@ -22,15 +22,12 @@ from ferpipe.core.inference import BATCH_SIZE
 from ferpipe.core.schema import EMOTIONS, FERPLUS_CLASSES
 from ferpipe.tools.inputs import Batch, Face, Report, count_inputs, face_batches
 
-# Model files, as the train stage writes them; anything else is an MLflow model reference.
-MODEL_FILES = (".keras", ".tflite")
-
 
 def load_predictor(reference: str) -> tuple[object, dict]:
-    """What `ferpipe predict` runs, the lightest form of the model there is (a `.tflite` file, or an
-    MLflow model as `mlflow models serve` loads it: its LiteRT export where it was logged with one,
-    no TensorFlow loaded; else its Keras network), and what an MLflow model was logged with (class
-    names, the kind of data; nothing for a model file). A `models:/` alias is resolved once: the
+    """What `ferpipe predict` runs and what it was logged with (class names, the kind of data).
+    A `.tflite` or `.keras` file is run as the train stage wrote it (no metadata); anything else is an
+    MLflow model, loaded as `mlflow models serve` loads it: its LiteRT export where it was logged
+    with one (no TensorFlow), else its Keras network. A `models:/` alias is resolved once, so the
     network and its metadata come from the same version."""
     if reference.endswith(".tflite"):
         from ferpipe.core.lite import LiteModel
