@@ -10,8 +10,8 @@ compact form (`faces` a float32 tensor): the baseline for the JSON form. For eac
 fixed number of requests of `--faces` faces each is sent at concurrency 1 and 4; requests/s is
 requests over wall time, and p50/p95 are per-request latencies. Each server's start-up (to its
 first answer to /ping) and peak memory (the largest process of its tree: at start-up, and in
-each row alone) are reported. "bare"
-is `model.predict` on the same faces in this process, as calls per second.
+each row alone) are reported. "bare" is `model.predict` on the same faces in this process, as
+calls per second.
 
     python bench/serving_load.py [--faces 256] [--requests 16] [--arch vgg_small]
 """
