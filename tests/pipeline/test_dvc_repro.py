@@ -230,7 +230,7 @@ def test_explicit_epochs_are_what_trains_and_what_every_record_says(repo):
     ("core/faces.py", {"ingest", "convert"}),
     ("core/tracking.py", {"train", "evaluate"}),
     ("core/registry.py", {"evaluate"}),
-    ("core/inference.py", {"train", "evaluate"}),  # the served model batches by its BATCH_SIZE
+    ("core/inference.py", {"train", "evaluate"}),  # the logged model answers through it
     ("synthesize/stage.py", {"synthesize"}),
 ])
 def test_a_comment_in_a_module_flips_dvc_status_for_exactly_the_stages_that_run_it(repo, module, stages):

@@ -1,7 +1,8 @@
-"""Class probabilities of a Keras model for a batch of faces, with test-time augmentation.
+"""Class probabilities of a trained model (Keras, or its LiteRT export) for a batch of faces,
+with test-time augmentation.
 
-The one place a trained model is asked for probabilities: evaluate, ensemble and the bench
-scripts all call `class_probabilities`.
+The one place a trained model is asked for probabilities over arrays: evaluate, ensemble, the
+served model and the bench scripts all call `class_probabilities`.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.pyfunc import PythonModel
 
 from ferpipe.core.images import load_grey_image
-from ferpipe.core.inference import BATCH_SIZE
+from ferpipe.core.inference import BATCH_SIZE, class_probabilities
 from ferpipe.core.schema import IMAGE_SIDE
 
 NETWORK = "network"  # the artifact holding the Keras file (what ensembles average)
@@ -65,8 +65,7 @@ class ExpressionModel(PythonModel):
             self.network = keras.saving.load_model(context.artifacts[NETWORK])
 
     def predict(self, context, model_input, params=None) -> pd.DataFrame:
-        faces = faces_from(model_input)
-        return answer(self.network.predict(faces, batch_size=BATCH_SIZE, verbose=0), self.label_names)
+        return answer(class_probabilities(self.network, faces_from(model_input), BATCH_SIZE), self.label_names)
 
 
 def faces_from(model_input) -> np.ndarray:
