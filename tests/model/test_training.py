@@ -48,7 +48,13 @@ def test_training_learns_and_writes_its_outputs(workspace):
     faces = random_faces(16, seed=5).reshape(-1, 48, 48, 1)
     np.testing.assert_allclose(LiteModel(TrainOutputs.lite_model).predict_on_batch(faces),  # the same network
                                model.predict(faces, verbose=0), atol=1e-5)
-    run_id = json.loads(Path(TrainOutputs.run).read_text())["run_id"]
+    recorded = json.loads(Path(TrainOutputs.run).read_text())
+    run_id = recorded["run_id"]
+    # The model logged (and registered by evaluate) is the very files DVC tracks, byte for byte.
+    logged = Path(mlflow.artifacts.download_artifacts(recorded["model_uri"]))
+    for tracked in (TrainOutputs.model, TrainOutputs.lite_model):
+        (copy,) = logged.rglob(tracked.name)
+        assert copy.read_bytes() == tracked.read_bytes(), tracked
     run = mlflow.get_run(run_id)
     assert run.data.params["arch"] == "tiny_cnn" and float(run.data.params["lr"]) == pytest.approx(3e-3)
     assert run.data.tags["data"] == "synthetic"

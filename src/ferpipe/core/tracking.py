@@ -164,20 +164,33 @@ def serving_requirements() -> list[str]:
             ("mlflow", "ai-edge-litert", "tensorflow", "keras", "numpy", "pandas", "pillow")]
 
 
+def save_network(model, network: Path, lite_network: Path) -> tuple[Path, Path]:
+    """The files a logged model is made of: the Keras network and its LiteRT export, which serves it."""
+    model.save(network)
+    model.export(str(lite_network), format="litert", verbose=False)
+    return network, lite_network
+
+
 def log_model(model, example: np.ndarray, label_names: list[str], data: str) -> str:
-    """Log the network as an MLflow model (ferpipe.core.serving) with a signature, an input
-    example, its class names and the kind of data it was trained on; return its URI, to register it by."""
+    """Save the network (`save_network`) and log it with `log_model_files`; return its URI."""
     import tempfile
 
+    with tempfile.TemporaryDirectory() as folder:
+        files = save_network(model, Path(folder) / "model.keras", Path(folder) / "model.tflite")
+        return log_model_files(files, example, label_names, data)
+
+
+def log_model_files(files: tuple[Path, Path], example: np.ndarray, label_names: list[str], data: str) -> str:
+    """Log a network saved by `save_network` as an MLflow model (ferpipe.core.serving) with a
+    signature, an input example, its class names and the kind of data it was trained on; return
+    its URI, to register it by."""
     import mlflow
 
     from ferpipe.core.serving import LITE_NETWORK, NETWORK, ExpressionModel, signature
 
+    network, lite_network = files
     example = np.asarray(example, dtype=np.float32)
-    with tempfile.TemporaryDirectory() as folder, quieter("mlflow.pyfunc"):  # its note that the wrapper is pickled
-        network, lite_network = Path(folder) / "model.keras", Path(folder) / "model.tflite"
-        model.save(network)
-        model.export(str(lite_network), format="litert", verbose=False)
+    with quieter("mlflow.pyfunc"):  # its note that the wrapper is pickled
         info = mlflow.pyfunc.log_model(
             name="model", python_model=ExpressionModel(),
             artifacts={NETWORK: str(network), LITE_NETWORK: str(lite_network)},

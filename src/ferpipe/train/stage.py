@@ -73,8 +73,7 @@ def train(config: TrainConfig, tracking_config: TrackingConfig, arrays: Path = A
         summary = {**summarise(state.log_file, epochs_run, seconds,
                                data.steps_per_epoch(config.batch_size) * config.batch_size, best),
                    "precision": precision}  # what trained: the param may have asked for what this CPU lacks
-        model_uri = log_result(summary, best, data, manifest) if run else None
-        write_outputs(outputs, best, state, summary, run, model_uri)
+        write_outputs(outputs, best, state, summary, run, data, manifest)
     state.clear()
     log.info("best val accuracy %.4f at epoch %d; model saved to %s",
              summary["best_val_accuracy"], summary["best_epoch"], outputs.model)
@@ -173,7 +172,23 @@ def tracked_run(config: TrainConfig, tracking_config: TrackingConfig, manifest: 
         yield run
 
 
-def log_result(summary: dict[str, Any], best, data: TrainingData, manifest: dict[str, Any]) -> str:
+def write_outputs(outputs: TrainOutputs, best, state: ResumeState, summary: dict[str, Any], run,
+                  data: TrainingData, manifest: dict[str, Any]) -> None:
+    """The stage's outputs; in a tracked run also its summary and its model, logged from the very
+    files DVC tracks."""
+    written = [outputs.model, outputs.lite_model, outputs.history, outputs.metrics, *([outputs.run] if run else [])]
+    with atomic_outputs(*written) as staged:
+        model_files = tracking.save_network(best, staged(outputs.model), staged(outputs.lite_model))
+        shutil.copyfile(state.log_file, staged(outputs.history))
+        write_json(staged(outputs.metrics), summary)
+        if run:
+            model_uri = log_result(summary, model_files, data, manifest)
+            write_json(staged(outputs.run), {"run_id": run.info.run_id, "experiment_id": run.info.experiment_id,
+                                             "model_uri": model_uri})
+
+
+def log_result(summary: dict[str, Any], model_files: tuple[Path, Path], data: TrainingData,
+               manifest: dict[str, Any]) -> str:
     """The run's summary metrics and its best model; the model's URI, to register it by."""
     # The best epoch's figures under their own names: the per-epoch series end at the last epoch.
     mlflow.set_tag("precision_used", summary["precision"])
@@ -182,19 +197,7 @@ def log_result(summary: dict[str, Any], best, data: TrainingData, manifest: dict
                         "best_val_binary_accuracy": summary["best_val_binary_accuracy"],
                         "train_images_per_second": summary["images_per_second"],
                         "train_minutes": round(sum(epoch.value for epoch in epochs) / 60, 2)})
-    return tracking.log_model(best, data.x_val[:8], manifest["label_names"], manifest["data"])
-
-
-def write_outputs(outputs: TrainOutputs, best, state: ResumeState, summary: dict[str, Any], run, model_uri) -> None:
-    written = [outputs.model, outputs.lite_model, outputs.history, outputs.metrics, *([outputs.run] if run else [])]
-    with atomic_outputs(*written) as staged:
-        best.save(staged(outputs.model))
-        best.export(str(staged(outputs.lite_model)), format="litert", verbose=False)
-        shutil.copyfile(state.log_file, staged(outputs.history))
-        write_json(staged(outputs.metrics), summary)
-        if run:
-            write_json(staged(outputs.run), {"run_id": run.info.run_id, "experiment_id": run.info.experiment_id,
-                                             "model_uri": model_uri})
+    return tracking.log_model_files(model_files, data.x_val[:8], manifest["label_names"], manifest["data"])
 
 
 def summarise(log_file: Path, epochs_run: int, seconds: float, images_per_epoch: int, model) -> dict[str, Any]:
