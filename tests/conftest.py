@@ -5,9 +5,12 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -113,6 +116,32 @@ def sh(*command, cwd, env=None, returncode: int = 0):
         text = [stream.seek(0) or stream.read() for stream in (out, err)]
     assert done.returncode == returncode, f"{' '.join(map(str, command))} exited {done.returncode}:\n{text[0][-3000:]}\n{text[1][-3000:]}"
     return text[0] + text[1]
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports on 127.0.0.1 that nothing listens on, for servers a test starts."""
+    probes = [socket.socket() for _ in range(count)]
+    for probe in probes:  # all bound at once, so that no two are the same
+        probe.bind(("127.0.0.1", 0))
+    ports = [probe.getsockname()[1] for probe in probes]
+    for probe in probes:
+        probe.close()
+    return ports
+
+
+def wait_until_up(url: str, server: subprocess.Popen, log: Path, seconds: float = 120) -> None:
+    """Wait for a server a test started to answer `url`; fail with the end of its log if it exits or
+    does not answer in time."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                pytest.fail(f"{url} did not come up:\n{log.read_text()[-3000:]}")
+            time.sleep(0.5)
 
 
 def copy_repository(destination: Path, params_update: dict) -> Path:

@@ -3,7 +3,6 @@
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from dataclasses import replace
@@ -15,20 +14,10 @@ import pytest
 
 from ferpipe.core.paths import TrainOutputs
 from ferpipe.train.stage import train
-from tests.conftest import REPO_ROOT, config_of
+from tests.conftest import REPO_ROOT, config_of, free_ports
 from tests.model.conftest import TINY
 
 pytestmark = pytest.mark.slow  # TensorFlow models, trained or served
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def test_two_multi_worker_processes_train_together_and_end_with_the_same_weights(tmp_path, synthetic_arrays):

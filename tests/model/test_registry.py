@@ -4,10 +4,8 @@
 import base64
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from dataclasses import replace
 from pathlib import Path
@@ -26,7 +24,7 @@ from ferpipe.core.paths import TrainOutputs
 from ferpipe.core.schema import EMOTIONS
 from ferpipe.evaluate.stage import evaluate
 from ferpipe.train.stage import train
-from tests.conftest import REPO_ROOT, config_of
+from tests.conftest import REPO_ROOT, config_of, free_ports, wait_until_up
 from tests.model.conftest import TINY
 
 pytestmark = pytest.mark.slow  # TensorFlow models, trained or served
@@ -34,29 +32,10 @@ pytestmark = pytest.mark.slow  # TensorFlow models, trained or served
 NAME = "fer2013-expression-synthetic"  # the stage registers synthetic-data models under this name
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_until_up(url: str, server: subprocess.Popen, log: Path, seconds: float = 120) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            return
-        except OSError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                server.kill()
-                pytest.fail(f"{url} did not come up:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
-
-
 @pytest.fixture(scope="module")
 def mlflow_server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("server")
-    port = free_port()
+    (port,) = free_ports(1)
     server = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
          "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
@@ -170,7 +149,7 @@ def test_served_champion_answers_like_predict(on_server, mlflow_server, tmp_path
                            env={**os.environ, "MLFLOW_TRACKING_URI": mlflow_server})
     assert shown.stdout.strip().splitlines()[-1] == "0 []", shown.stdout[-2000:] + shown.stderr[-2000:]
 
-    port = free_port()
+    (port,) = free_ports(1)
     log = open(tmp_path / "serve.log", "w")
     server = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{NAME}@champion", "--env-manager", "local",
