@@ -42,7 +42,7 @@ def _add_stage(name: str) -> None:
     package = importlib.import_module(f"ferpipe.{name}")  # a docstring only: the stage's code loads when it runs
 
     def command(params: Path = PARAMS, overrides: list[str] = SET) -> None:
-        raise typer.Exit(execute(lambda: importlib.import_module(f"ferpipe.{name}.stage").run, params, overrides))
+        raise typer.Exit(execute(name, lambda: importlib.import_module(f"ferpipe.{name}.stage").run, params, overrides))
 
     app.command(name=name, help=package.__doc__)(command)
 

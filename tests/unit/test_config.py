@@ -47,7 +47,7 @@ def test_missing_key_fails_with_one_line_before_tensorflow_or_mlflow_is_imported
     assert done.stderr.splitlines() == ["error: params.yaml: train: missing key(s) ['lr']; params.yaml must set "
                                         "every key (see conf/)"]
     probe = ("import sys; from ferpipe.core.entry import execute; "
-             "code = execute(lambda: __import__('ferpipe.train.stage', fromlist=['run']).run); "
+             "code = execute('train', lambda: __import__('ferpipe.train.stage', fromlist=['run']).run); "
              "print(code, 'tensorflow' in sys.modules, 'mlflow' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True)
     assert done.stdout.split() == ["1", "False", "False"], done.stderr

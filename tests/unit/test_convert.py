@@ -7,6 +7,7 @@ import pytest
 from ferpipe.convert.stage import convert
 from ferpipe.core.arrays import load_split
 from ferpipe.core.files import sha256_of
+from ferpipe.core.schema import DataError
 from ferpipe.ingest.stage import ingest
 from tests.conftest import config_of, fer_csv_text
 
@@ -65,3 +66,14 @@ def test_a_staging_folder_left_by_a_killed_run_is_reclaimed_and_a_running_ones_k
     assert Path("out.txt").read_text() == "done"
     assert not abandoned.exists() and running.exists()
     assert [p.name for p in Path().glob(f"{STAGING_PREFIX}*")] == [running.name]  # its own staging is gone too
+
+
+def test_damaged_faces_are_refused_by_their_page_checksums_and_nothing_is_converted(arrays):
+    faces_file = Path("data/validated/faces.parquet")
+    damaged = bytearray(faces_file.read_bytes())
+    middle = len(damaged) // 2  # inside the pixel pages, most of the file
+    damaged[middle:middle + 2000] = np.random.default_rng(0).integers(0, 256, 2000, dtype=np.uint8).tobytes()
+    faces_file.write_bytes(bytes(damaged))
+    with pytest.raises(DataError, match=r"^data/validated/faces.parquet: cannot be read.*CRC checksum"):
+        convert()
+    assert not Path("data/arrays").exists()

@@ -3,7 +3,8 @@
 dvc.yaml runs each stage this way, so a stage's code is its own folder plus the core modules
 it imports, and nothing else (the `ferpipe` CLI, with its tools, is not part of any stage).
 `ferpipe <stage>` runs the same function. Either way a bad input or parameter ends the stage
-with one line on stderr and exit status 1, before TensorFlow is imported where it can.
+with one line on stderr and exit status 1, before TensorFlow is imported (its params and the
+inputs it reads are checked first), and with none of its earlier outputs left behind.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ferpipe.core.config import DEFAULT_PARAMS, Config, ConfigError, load_config
+from ferpipe.core.files import clear
+from ferpipe.core.paths import STAGE_OUTPUTS
+from ferpipe.core.preflight import check_stage_inputs
 from ferpipe.core.schema import StageError
 
 EXPECTED_FAILURES = (ConfigError, StageError)
@@ -66,13 +70,19 @@ def quiet_start():
 Stage = Callable[[Config], object]
 
 
-def execute(load_stage: Callable[[], Stage], params: Path | str = DEFAULT_PARAMS, overrides: Sequence[str] = ()) -> int:
-    """Check the params, then import the stage (`load_stage`: TensorFlow and MLflow are slow to
-    start) and run it. The exit status: 0, or 1 after one line naming the problem."""
+def execute(name: str, load_stage: Callable[[], Stage], params: Path | str = DEFAULT_PARAMS,
+            overrides: Sequence[str] = ()) -> int:
+    """Clear the stage's outputs, check its params and the inputs it reads, then import the stage
+    (`load_stage`: TensorFlow and MLflow are slow to start) and run it. The exit status: 0, or 1
+    after one line naming the problem, with none of an earlier run's outputs left behind."""
     quiet_tensorflow()
     setup_logging()
+    # First of all: a refusal below (a bad param, a missing input) must not leave the outputs of
+    # an earlier run looking like this one's, for the next stage to take (DVC clears them too).
+    clear(*vars(STAGE_OUTPUTS[name]()).values())
     try:
         config = load_config(params, overrides)
+        check_stage_inputs(name)
         with quiet_start():
             stage = load_stage()
         stage(config)
@@ -82,10 +92,10 @@ def execute(load_stage: Callable[[], Stage], params: Path | str = DEFAULT_PARAMS
     return 0
 
 
-def main(load_stage: Callable[[], Stage], argv: Sequence[str] | None = None) -> None:
+def main(name: str, load_stage: Callable[[], Stage], argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=sys.modules["__main__"].__doc__)
     parser.add_argument("--params", default=str(DEFAULT_PARAMS), help="params file (DVC's params.yaml)")
     parser.add_argument("-S", "--set", dest="overrides", action="append", default=[], metavar="GROUP.KEY=VALUE",
                         help="override a param for this run (repeatable)")
     args = parser.parse_args(argv)
-    sys.exit(execute(load_stage, args.params, args.overrides))
+    sys.exit(execute(name, load_stage, args.params, args.overrides))

@@ -41,14 +41,15 @@ def write_faces(path: Path, table: FaceTable, splits: np.ndarray, groups: np.nda
         columns["target"] = pa.FixedSizeListArray.from_arrays(flat, classes)
     metadata = {**metadata, "labels": labels.mode, "label_names": json.dumps(list(labels.names))}
     arrow = pa.table(columns).replace_schema_metadata({f"ferpipe.{k}": v for k, v in metadata.items()})
-    # Pixels barely compress (zstd saves under 1%), so they are stored plain for speed.
-    pq.write_table(arrow, path, compression="none")
+    # Pixels barely compress (zstd saves under 1%), so they are stored plain for speed. Every page
+    # carries a CRC, checked on read: a damaged file is refused, not converted into other faces.
+    pq.write_table(arrow, path, compression="none", write_page_checksum=True)
 
 
 def read_faces(path: Path) -> tuple[pa.Table, np.ndarray, dict[str, str]]:
     """The table without pixels, the (N, 2304) uint8 pixels, and the metadata written with them."""
     with reading(path, made_by="ingest"):
-        arrow = pq.read_table(path)
+        arrow = pq.read_table(path, page_checksum_verification=True)
         arrow.column("pixels")
     column = arrow["pixels"].combine_chunks()
     pixels = np.frombuffer(column.buffers()[1], dtype=np.uint8)

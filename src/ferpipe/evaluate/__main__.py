@@ -9,4 +9,4 @@ def stage():
     return run
 
 
-main(stage)
+main("evaluate", stage)

@@ -34,10 +34,10 @@ def run(config: Config) -> None:
 
 def ingest(config: IngestConfig, outputs: IngestOutputs = IngestOutputs()) -> dict:
     source = Path(config.source)
-    check_source(source)  # before the source is hashed: a FIFO would block that for ever
     inputs = [source, *([Path(config.ferplus_votes)] if config.labels != "fer2013" else [])]
-    before = stat_signature(*inputs)
     with atomic_outputs(*vars(outputs).values()) as staged, ThreadPoolExecutor(1) as background:
+        check_source(source)  # before the source is hashed: a FIFO would block that for ever
+        before = stat_signature(*inputs)
         # Hashing the source overlaps with parsing it (hashlib releases the GIL).
         source_hash = background.submit(sha256_of, source)
         raw = read_source(source)
