@@ -65,14 +65,24 @@ DATA = typer.Option(Data.real, help="which registered model: the one trained on 
 LABELS = typer.Option(Labels.fer2013, help="which registered model: FER2013-label models or FER+ ones")
 
 
+def _tracking(params: Path):
+    """The tracking params, with MLflow pointed at the store; a bad params file is one line."""
+    from ferpipe.core import tracking
+
+    try:
+        config = load_config(params).tracking
+    except ConfigError as error:
+        _fail(str(error))
+    tracking.configure(config.experiment)
+    return config
+
+
 def _registered_model(params: Path, data: Data, labels: Labels):
     """The tracking config and the registered model's name, with MLflow pointed at the store."""
-    from ferpipe.core import registry, tracking
+    from ferpipe.core import registry
 
-    data, labels = data.value, labels.value
-    config = load_config(params).tracking
-    tracking.configure(config.experiment)
-    return config, registry.registered_name(config.registered_model, data, labels)
+    config = _tracking(params)
+    return config, registry.registered_name(config.registered_model, data.value, labels.value)
 
 
 @app.command()
@@ -205,8 +215,11 @@ def ensemble(
     overrides: list[str] = SET,
 ) -> None:
     """Average the candidates' probabilities (members chosen on val), evaluate, log and register the ensemble."""
-    from ferpipe.tools.ensemble import EnsembleOutputs
-    from ferpipe.tools.ensemble import ensemble as run_ensemble
+    from ferpipe.core.entry import quiet_start
+
+    with quiet_start():  # TensorFlow's C++ start-up lines, printed as the evaluate stage's Keras loads
+        from ferpipe.tools.ensemble import EnsembleOutputs
+        from ferpipe.tools.ensemble import ensemble as run_ensemble
 
     try:
         config = load_config(params, overrides)
@@ -238,11 +251,9 @@ def compare(
     params: Path = PARAMS,
 ) -> None:
     """Runs side by side: params, val/test accuracy with intervals, confusion matrices (markdown + PNG)."""
-    from ferpipe.core import tracking
     from ferpipe.tools.compare import compare as run_compare
 
-    config = load_config(params).tracking
-    tracking.configure(config.experiment)
+    config = _tracking(params)
     try:
         typer.echo(run_compare(config.experiment, out, last, run_ids or None))
     except ValueError as error:

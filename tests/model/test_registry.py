@@ -63,7 +63,17 @@ def write_params(**tracking) -> None:
 
 
 def aliases() -> dict[str, str]:
-    return MlflowClient().get_registered_model(NAME).aliases
+    return {alias: str(version) for alias, version in MlflowClient().get_registered_model(NAME).aliases.items()}
+
+
+def another_version(of: str, val_accuracy: float) -> str:
+    """A further challenger with the same network, as another evaluated run would register (the
+    registry takes a logged model once, so the test copies a version)."""
+    client = MlflowClient()
+    copy = client.copy_model_version(f"models:/{NAME}/{of}", NAME)
+    client.set_model_version_tag(NAME, copy.version, "val_accuracy", str(val_accuracy))
+    client.set_registered_model_alias(NAME, registry.CHALLENGER, copy.version)
+    return str(copy.version)
 
 
 def test_evaluated_models_become_versions_and_promotion_is_gated(on_server):
@@ -76,6 +86,10 @@ def test_evaluated_models_become_versions_and_promotion_is_gated(on_server):
     assert first.tags["data"] == "synthetic" and first.tags["dataset_sha256"]
     assert "mlflow.source.git.commit" in first.tags
     model_uri = json.loads(Path(TrainOutputs.run).read_text())["model_uri"]
+    # Registering the same model again (evaluate retried) retags its version; it adds none.
+    assert registry.register(model_uri, NAME, {**first.tags, "evaluate.tta": "flip"}) == first.version
+    assert [v.version for v in client.search_model_versions(f"name = '{NAME}'")] == [first.version]
+    assert client.get_model_version(NAME, first.version).tags["evaluate.tta"] == "flip"
 
     runner = CliRunner()
     write_params()
@@ -83,12 +97,12 @@ def test_evaluated_models_become_versions_and_promotion_is_gated(on_server):
     assert result.exit_code == 0, result.output
     assert "no champion yet" in result.output and aliases()["champion"] == first.version
 
-    better = registry.register(model_uri, NAME, {"val_accuracy": metrics["val_accuracy"] + 0.05})
+    better = another_version(first.version, metrics["val_accuracy"] + 0.05)
     result = runner.invoke(app, ["promote", "--data", "synthetic"])
     assert result.exit_code == 0 and "better" in result.output
     assert aliases()["champion"] == better
 
-    worse = registry.register(model_uri, NAME, {"val_accuracy": metrics["val_accuracy"] - 0.10})
+    worse = another_version(first.version, metrics["val_accuracy"] - 0.10)
     result = runner.invoke(app, ["promote", "--data", "synthetic"])
     assert result.exit_code == 2 and "refused" in result.output
     assert aliases() == {"champion": better, "challenger": worse}
@@ -103,7 +117,7 @@ def test_evaluated_models_become_versions_and_promotion_is_gated(on_server):
     assert aliases()["champion"] == better
 
     # A challenger must clear the configured margin, not just edge ahead.
-    edge = registry.register(model_uri, NAME, {"val_accuracy": metrics["val_accuracy"] + 0.051})
+    edge = another_version(first.version, metrics["val_accuracy"] + 0.051)
     write_params(promotion_margin=0.01)
     result = runner.invoke(app, ["promote", "--data", "synthetic"])
     assert result.exit_code == 2 and "required margin +0.0100" in result.output

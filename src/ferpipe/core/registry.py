@@ -4,13 +4,25 @@
 `promote`, when it beats the champion on a validation metric (PublicTest: the test split is
 for reporting, not for selection) by a margin, or when forced. `rollback` returns
 `champion` to the version it replaced. No deprecated registry stages are used.
+
+MLflow has no compare-and-set for aliases: two commands that each read the champion and then
+move it could both act on the same one. So every read-then-write of a registered model's
+aliases (register, promote, rollback) holds a lock for that model in that store, and reads
+inside it. The lock is a file on this machine: it serialises the commands of one machine, not
+of several machines sharing a tracking server.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import mlflow
+from filelock import FileLock
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
@@ -32,22 +44,38 @@ def registered_name(base: str, data: str, labels: str = "fer2013") -> str:
     return name if data == "real" else f"{name}-{data}"
 
 
+@contextlib.contextmanager
+def locked(name: str):
+    """Hold the lock of registered model `name` in the current tracking store."""
+    key = hashlib.sha256(f"{mlflow.get_tracking_uri()}\0{name}".encode()).hexdigest()[:16]
+    with FileLock(Path(tempfile.gettempdir()) / f"ferpipe-registry-{key}.lock"):
+        yield
+
+
 def register(model_uri: str, name: str, tags: dict[str, Any]) -> str:
-    """Register the logged model (`models:/m-...`, as `log_model` returned it) as a new version
-    tagged with `tags`; alias it `challenger`."""
+    """Register the logged model (`models:/m-...`, as `log_model` returned it) tagged with `tags`,
+    and alias it `challenger`. A model is registered once: a retry (the pipeline killed after
+    registering, then run again) or a re-evaluation retags its version instead of adding one."""
     client = MlflowClient()
-    try:
-        client.get_registered_model(name)
-    except MlflowException:
-        family = "FER+ (8 classes, ten-annotator labels)" if "-ferplus" in name else "FER2013 (7 classes)"
-        client.create_registered_model(name, description=f"{family} facial-expression classifiers.")
-    # The client's own call, not mlflow.register_model: that one prints "already exists" for every
-    # version after the first.
-    version = client.create_model_version(name, source=model_uri, run_id=tags.get("run_id"),
-                                          tags={k: str(v) for k, v in tags.items()},
-                                          model_id=model_uri.removeprefix("models:/"))
-    client.set_registered_model_alias(name, CHALLENGER, version.version)
-    return version.version
+    model_id = model_uri.removeprefix("models:/")
+    tags = {k: str(v) for k, v in tags.items()}
+    with locked(name):
+        try:
+            client.get_registered_model(name)
+        except MlflowException:
+            family = "FER+ (8 classes, ten-annotator labels)" if "-ferplus" in name else "FER2013 (7 classes)"
+            client.create_registered_model(name, description=f"{family} facial-expression classifiers.")
+        version = next((v for v in client.search_model_versions(f"name = '{name}'") if v.source == model_uri), None)
+        if version is None:
+            # The client's own call, not mlflow.register_model: that one prints "already exists" for
+            # every version after the first.
+            version = client.create_model_version(name, source=model_uri, run_id=tags.get("run_id"), tags=tags,
+                                                  model_id=model_id)
+        else:
+            for key, value in tags.items():
+                client.set_model_version_tag(name, version.version, key, value)
+        client.set_registered_model_alias(name, CHALLENGER, version.version)
+    return str(version.version)
 
 
 def alias_version(client: MlflowClient, name: str, alias: str):
@@ -70,7 +98,11 @@ class Decision:
 
 
 def promote(name: str, metric: str, margin: float, force: bool = False) -> Decision:
-    client = MlflowClient()
+    with locked(name):
+        return _promote(MlflowClient(), name, metric, margin, force)
+
+
+def _promote(client: MlflowClient, name: str, metric: str, margin: float, force: bool) -> Decision:
     challenger = alias_version(client, name, CHALLENGER)
     if challenger is None:
         raise ValueError(f"registered model {name!r} has no {CHALLENGER!r} version: run the pipeline first")
@@ -105,7 +137,11 @@ def promote(name: str, metric: str, margin: float, force: bool = False) -> Decis
 
 def rollback(name: str) -> str:
     """Put `champion` back on the version the current champion replaced; return that version."""
-    client = MlflowClient()
+    with locked(name):
+        return _rollback(MlflowClient(), name)
+
+
+def _rollback(client: MlflowClient, name: str) -> str:
     champion = alias_version(client, name, CHAMPION)
     if champion is None:
         raise ValueError(f"registered model {name!r} has no champion to roll back")

@@ -76,17 +76,32 @@ def faces_from(model_input) -> np.ndarray:
     if values.ndim == 1 and len(values) and all(isinstance(value, str) for value in values):
         return np.stack([decoded(text, face) for face, text in enumerate(values)])[..., None]
     try:
-        values = values.astype(np.float64)
+        numbers = values.astype(np.float64)
     except (TypeError, ValueError):
         refuse("expected, for each face, its pixel numbers or a base64 string (README: Serving)")
-    if values.ndim != 4 or values.shape[1:] != FACE_SHAPE:
-        refuse(f"expected faces of shape (N, {IMAGE_SIDE}, {IMAGE_SIDE}, 1), got {values.shape}")
-    bad = ~np.isfinite(values) | (values < 0) | (values > 255) | (values != np.round(values))
+    if numbers.ndim != 4 or numbers.shape[1:] != FACE_SHAPE:
+        refuse(f"expected faces of shape (N, {IMAGE_SIDE}, {IMAGE_SIDE}, 1), got {numbers.shape}")
+    bad = (~np.isfinite(numbers) | (numbers < 0) | (numbers > 255) | (numbers != np.round(numbers))
+           | booleans(values))  # JSON's true is no pixel value, though NumPy reads it as 1
     if bad.any():
         face, y, x, _ = np.argwhere(bad)[0]
-        refuse(f"pixels must be integers 0..255: face {face}, row {y}, column {x} is {values[face, y, x, 0].item()!r}"
+        refuse(f"pixels must be integers 0..255: face {face}, row {y}, column {x} is {_plain(values[face, y, x, 0])!r}"
                f" ({int(bad.sum())} such value(s))")
-    return values.astype(np.uint8)
+    return numbers.astype(np.uint8)
+
+
+def _plain(value):
+    """A value as the client wrote it (12.5, True), not as a NumPy scalar's repr."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def booleans(values: np.ndarray) -> np.ndarray:
+    """Where an array (of numbers, or of the Python objects JSON parsed into) holds True or False."""
+    if values.dtype == bool:
+        return np.ones(values.shape, bool)
+    if values.dtype != object:
+        return np.zeros(values.shape, bool)
+    return np.frompyfunc(lambda value: isinstance(value, (bool, np.bool_)), 1, 1)(values).astype(bool)
 
 
 def decoded(text: str, face: int) -> np.ndarray:

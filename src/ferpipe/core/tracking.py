@@ -50,9 +50,14 @@ def configure(experiment: str) -> str:
     local = mlflow.get_tracking_uri() == own_store
     found = mlflow.get_experiment_by_name(experiment)
     if found is None:
-        # The kind makes `mlflow ui` open the experiment on its runs, not on the GenAI overview.
-        return mlflow.create_experiment(experiment, artifact_location=artifacts if local else None,
-                                        tags={EXPERIMENT_KIND: MODEL_TRAINING})
+        try:
+            # The kind makes `mlflow ui` open the experiment on its runs, not on the GenAI overview.
+            return mlflow.create_experiment(experiment, artifact_location=artifacts if local else None,
+                                            tags={EXPERIMENT_KIND: MODEL_TRAINING})
+        except mlflow.exceptions.MlflowException:
+            found = mlflow.get_experiment_by_name(experiment)  # another command created it meanwhile
+            if found is None:
+                raise
     if local and found.artifact_location != artifacts:
         move_artifact_root(database, found.experiment_id, artifacts)
     if found.tags.get(EXPERIMENT_KIND) != MODEL_TRAINING:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ import numpy as np
 
 from ferpipe.core.entry import quiet_start
 from ferpipe.core.inference import BATCH_SIZE
-from ferpipe.core.schema import EMOTIONS, FERPLUS_CLASSES
+from ferpipe.core.schema import EMOTIONS, FERPLUS_CLASSES, IMAGE_SIDE
 from ferpipe.tools.inputs import Batch, Face, Report, count_inputs, face_batches
 
 
@@ -59,7 +60,15 @@ def load_model(reference: str):
     with quiet_start():  # TensorFlow's C++ start-up lines, printed as it loads
         import keras
 
-    return keras.saving.load_model(reference)
+    try:
+        model = keras.saving.load_model(reference)
+    except Exception as error:  # Keras raises many kinds (a Lambda layer refused by safe mode, a bad zip, ...)
+        reason = " ".join(str(error).split())
+        raise ValueError(f"{reference}: cannot be loaded as a Keras model ({reason[:300]})") from None
+    if tuple(model.input_shape[1:]) != (IMAGE_SIDE, IMAGE_SIDE, 1):
+        raise ValueError(f"{reference}: takes inputs of shape {list(model.input_shape)}, "
+                         f"not batches of {IMAGE_SIDE}x{IMAGE_SIDE} grey faces")
+    return model
 
 
 def label_names_in(metadata: dict) -> tuple[str, ...] | None:
@@ -82,8 +91,12 @@ def check_output(destination: Path | None) -> None:
     folder = destination.parent
     while not folder.exists():
         folder = folder.parent
-    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK) or (
-            destination.exists() and not os.access(destination, os.W_OK)):
+    try:  # a file made and removed at once: permissions alone miss /proc, read-only mounts, ...
+        with tempfile.TemporaryFile(dir=folder):
+            writable = True
+    except OSError:
+        writable = False
+    if not writable or (destination.exists() and not os.access(destination, os.W_OK)):
         raise ValueError(f"{destination}: cannot be written here ({folder} is not a writable folder)")
 
 
