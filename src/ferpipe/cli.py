@@ -179,6 +179,23 @@ def _explain(report) -> None:
 
 
 @app.command()
+def serve(
+    model: str = typer.Argument(..., help="models:/name@alias, runs:/<id>/model, or an MLflow model folder"),
+    host: str = typer.Option("127.0.0.1", help="address to listen on (0.0.0.0: every interface)"),
+    port: int = typer.Option(5001, min=1, max=65535),
+) -> None:
+    """Serve a logged model as `mlflow models serve` does (MLflow's own app: the same routes, formats
+    and answers), with every error reply kept under 4 KB whatever the request."""
+    from ferpipe.tools.serve import app_for, serve as run_server
+
+    try:
+        application = app_for(model)
+    except Exception as error:  # MLflow raises many kinds; all mean "cannot load this model"
+        _fail(f"cannot load model {model}: {' '.join(str(error).split())[:300]}")
+    run_server(application, host, port)
+
+
+@app.command()
 def budget(
     minutes: float = typer.Argument(..., min=0.1, help="wall-clock minutes of training"),
     overrides: list[str] = SET,
