@@ -181,6 +181,33 @@ def test_line_numbers_stay_right_after_a_row_with_missing_fields(in_tmp, small_f
     assert "line 10: emotion: '9'" in str(failure.value)
 
 
+def test_problems_are_listed_in_line_order_whatever_found_them(in_tmp, small_fer):
+    good = pixel_text(small_fer[2][0])
+    corrupt_csv(small_fer, {3: f"7,{good},Training", 4: "2,1 2 3", 6: f"x,{good},Training"})
+    with pytest.raises(DataError) as failure:
+        run("fer2013.csv")
+    shown = re.findall(r"line (\d+):", str(failure.value))
+    assert shown == ["3", "4", "6"]  # line 4, a malformed line, is found by the reader, before the others
+
+
+def test_blank_lines_at_the_end_are_ignored_and_counted(in_tmp, small_fer):
+    Path("fer2013.csv").write_text(fer_csv_text(*small_fer) + "\n\n")
+    report = run("fer2013.csv")
+    assert report["rows"]["valid"] == 21 and report["rejected"]["rows"] == 0
+    assert report["rows"]["blank_lines_at_end"] == 2
+    assert "2 blank line(s) at the end of fer2013.csv ignored" in report["notes"]
+
+
+def test_a_blank_line_among_the_rows_is_one_problem_named_as_such(in_tmp, small_fer):
+    corrupt_csv(small_fer, {5: ""})
+    with pytest.raises(DataError) as failure:
+        run("fer2013.csv")
+    assert str(failure.value).splitlines()[:2] == [
+        "fer2013.csv: 1 invalid row(s); the first 1:", "  fer2013.csv: line 5: row: blank line (no values)"]
+    report = run("fer2013.csv", on_bad_rows="skip")
+    assert report["rows"]["valid"] == 20 and report["rejected"]["problems_by_field"] == {"row": 1}
+
+
 def test_skip_mode_sets_bad_rows_aside_with_reasons_and_counts_them(in_tmp, small_fer):
     good = pixel_text(small_fer[2][0])
     corrupt_csv(small_fer, {4: f"3,{good.replace('1', 'a', 1)},PublicTest", 7: f"-1,{good},Training"})

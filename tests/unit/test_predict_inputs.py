@@ -80,3 +80,15 @@ def test_a_truncated_csv_keeps_what_was_read_and_says_the_rest_is_unreadable(tmp
     batches, report = read_all([cut])
     assert 0 < sum(len(b.faces) for b in batches) < ROWS
     assert report.failures[-1][0] == str(cut) and report.failures[-1][1].startswith("unreadable: ")
+
+
+def test_blank_lines_are_named_as_such_and_those_ending_the_file_ignored(tmp_path):
+    faces = random_faces(ROWS, seed=12)
+    lines = fer_csv_text([3] * ROWS, ["PrivateTest"] * ROWS, faces).splitlines()
+    lines[1 + 600] = ""  # a blank line among the rows, deep in the stream
+    path = tmp_path / "faces.csv"
+    path.write_text("\n".join(lines) + "\n\n\n")  # and two blank lines at the end
+    batches, report = read_all([path])
+    assert report.failures == [(f"{path}:line 602", "bad row: blank line (no values)")]
+    assert report.notes == [(str(path), "2 blank line(s) at the end ignored")]
+    assert sum(len(batch.faces) for batch in batches) == ROWS - 1

@@ -60,6 +60,7 @@ class RawTable:
     locate: Callable[[int], str]  # row index → location of that row in the source
     unreadable: list[BadRow] = field(default_factory=list)  # rows the reader could not even split
     ignored_files: list[str] = field(default_factory=list)
+    blank_lines_at_end: int = 0  # a CSV's blank last lines: an editor's habit, not rows; ignored and counted
     synthetic: bool = False  # written by `ferpipe synthesize` (it has the GENERATOR_COLUMN)
 
 

@@ -120,11 +120,13 @@ def read_csv(source: str, open_stream: Callable[[], BinaryIO]) -> RawTable:
     if skipped:
         # Only a single-threaded read knows the line number of each malformed row.
         table, skipped, skipped_lines = _read_rows(source, open_stream, names, use_threads=False)
-    if table.num_rows == 0 and not skipped:
-        raise DataError(f"{source}: has a header but no data rows")
-
     def locate(row: int) -> str:
         return f"line {line_of(row, skipped_lines)}"
+
+    blank_at_end = trailing_blank_rows(table, skipped_lines, locate)
+    table = table.slice(0, table.num_rows - blank_at_end)
+    if table.num_rows == 0 and not skipped:
+        raise DataError(f"{source}: has a header but no data rows")
 
     return RawTable(
         source=source,
@@ -135,7 +137,27 @@ def read_csv(source: str, open_stream: Callable[[], BinaryIO]) -> RawTable:
         locate=locate,
         unreadable=skipped,
         synthetic=GENERATOR_COLUMN in names,
+        blank_lines_at_end=blank_at_end,
     )
+
+
+def blank_rows(columns: list) -> np.ndarray:
+    """Rows with nothing in any field: a blank line (or one of bare commas)."""
+    blank = np.ones(len(columns[0]), dtype=bool)
+    for column in columns:  # lengths only: the pixel column is not copied
+        blank &= pc.fill_null(pc.equal(pc.binary_length(column), 0), True).to_numpy(zero_copy_only=False)
+    return blank
+
+
+def trailing_blank_rows(table: pa.Table, skipped_lines: list[int], locate: Callable[[int], str]) -> int:
+    """How many blank rows end the file, after its last line of any other kind."""
+    if table.num_rows == 0:
+        return 0
+    blank = blank_rows(table.columns)
+    count = int(np.argmin(blank[::-1])) if not blank.all() else len(blank)
+    if count and skipped_lines and max(skipped_lines) > int(locate(table.num_rows - count).split()[1]):
+        return 0  # a malformed line follows them: they are not the end of the file
+    return count
 
 
 def _read_rows(source: str, open_stream: Callable[[], BinaryIO], names: tuple[str, ...], use_threads: bool

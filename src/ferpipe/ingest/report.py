@@ -27,7 +27,8 @@ from ferpipe.ingest.labels import dropped_by_split  # noqa: E402
 
 
 def build_report(table: FaceTable, splits: np.ndarray, groups: np.ndarray, rejected: list[BadRow], labels: Labels, *,
-                 source: dict[str, Any], synthetic: bool, notes: list[str]) -> dict[str, Any]:
+                 source: dict[str, Any], synthetic: bool, notes: list[str], blank_lines_at_end: int = 0
+                 ) -> dict[str, Any]:
     """`groups`: the duplicate-image group of each row (`duplicates.image_groups`)."""
     return {
         "data": "synthetic" if synthetic else "real",
@@ -35,6 +36,7 @@ def build_report(table: FaceTable, splits: np.ndarray, groups: np.ndarray, rejec
         "rows": {
             "valid": len(table),
             "rejected": len({row.location for row in rejected}),
+            "blank_lines_at_end": blank_lines_at_end,
             "by_usage": _usage_counts(table),
             "by_split": {split: int((splits == split).sum()) for split in SPLITS},
         },

@@ -57,6 +57,8 @@ def ingest(config: IngestConfig, outputs: IngestOutputs = IngestOutputs()) -> di
                             "Run the stage again once the file is complete.")
         synthetic = raw.synthetic
         notes = [note for note in (carve_note,) if note]
+        if raw.blank_lines_at_end:
+            notes.append(f"{raw.blank_lines_at_end} blank line(s) at the end of {raw.source} ignored")
         if raw.ignored_files:
             notes.append(f"{len(raw.ignored_files)} non-image file(s) ignored, e.g. {raw.ignored_files[:3]}")
         if synthetic:
@@ -66,7 +68,7 @@ def ingest(config: IngestConfig, outputs: IngestOutputs = IngestOutputs()) -> di
             table, splits, groups, rejected, labels,
             source={"path": str(source), "form": raw.form, "sha256": sha256,
                     **({"ferplus_votes": config.ferplus_votes} if labels.mode != "fer2013" else {})},
-            synthetic=synthetic, notes=notes,
+            synthetic=synthetic, notes=notes, blank_lines_at_end=raw.blank_lines_at_end,
         )
         write_faces(staged(outputs.faces), table, splits, groups, labels,
                     {"source": str(source), "source_sha256": sha256, "data": report["data"], "form": raw.form})

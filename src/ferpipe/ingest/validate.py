@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 
 from ferpipe.core.schema import EMOTIONS, USAGES, BadRow, DataError, FaceTable, RawTable
 from ferpipe.ingest.pixels import parse_pixel_strings
+from ferpipe.ingest.readers import blank_rows
 
 ERRORS_SHOWN = 5
 
@@ -45,9 +46,15 @@ def validate(raw: RawTable, on_bad_rows: str = "fail") -> tuple[FaceTable, list[
             field, _, detail = reason.partition(": ")
             problems[i].append((field, detail))
 
-    bad_rows = list(raw.unreadable) + [
+    if problems and not isinstance(raw.pixels, np.ndarray):
+        # A blank line is one problem, not an empty value in each of its fields.
+        columns = [raw.emotion, raw.pixels, *([raw.usage] if raw.usage is not None else [])]
+        for i in np.flatnonzero(blank_rows(columns)):
+            problems[int(i)] = [("row", "blank line (no values)")]
+
+    bad_rows = sorted(list(raw.unreadable) + [
         BadRow(raw.locate(i), field, reason) for i in sorted(problems) for field, reason in problems[i]
-    ]
+    ], key=in_source_order)
     if bad_rows and on_bad_rows != "skip":
         raise DataError(describe_bad_rows(raw.source, bad_rows))
 
@@ -60,6 +67,12 @@ def validate(raw: RawTable, on_bad_rows: str = "fail") -> tuple[FaceTable, list[
         pixels=pixels[keep[pixel_ok]],
     )
     return table, bad_rows
+
+
+def in_source_order(row: BadRow) -> tuple:
+    """Lines by number (line 52 before line 123), then other locations (image files) by name."""
+    kind, _, number = row.location.partition(" ")
+    return (0, int(number), "") if kind == "line" and number.isdigit() else (1, 0, row.location)
 
 
 def describe_bad_rows(source: str, bad_rows: list[BadRow]) -> str:

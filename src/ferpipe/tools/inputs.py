@@ -134,14 +134,23 @@ def _kind(path: Path) -> str | None:
 def faces_in_csv(path: Path, report: Report) -> Iterator[tuple[list[Face], np.ndarray, int]]:
     """Rows of a CSV with a `pixels` column (any FER2013 form, or Kaggle's test.csv), a block at a time."""
     from ferpipe.ingest.pixels import parse_pixel_strings
-    from ferpipe.ingest.readers import line_of, opener, read_header, stream_rows
+    from ferpipe.ingest.readers import blank_rows, line_of, opener, read_header, stream_rows
 
     source, open_stream = str(path), opener(path)
     set_aside: list[int] = []
+    blank: list[str] = []  # blank lines not yet followed by another line: the file's end, or a bad row
+
+    def rows_follow() -> None:  # the blank lines so far were not the end: bad rows
+        report.failures.extend((where, "bad row: blank line (no values)") for where in blank)
+        blank.clear()
+
+    def fail(where: str, reason: str) -> None:
+        rows_follow()
+        report.failures.append((where, f"bad row: {reason}"))
 
     def reject(line: int, reason: str) -> None:
         set_aside.append(line)
-        report.failures.append((f"{path}:line {line}", f"bad row: {reason}"))
+        fail(f"{path}:line {line}", reason)
 
     try:
         columns, names = read_header(source, open_stream)
@@ -150,12 +159,21 @@ def faces_in_csv(path: Path, report: Report) -> Iterator[tuple[list[Face], np.nd
         for first_row, block in stream_rows(source, open_stream, names, reject):
             images, problems = parse_pixel_strings(block.column(names.index("pixels")))
             lines = sorted(set_aside)
-            for row, reason in problems.items():
-                report.failures.append((f"{path}:line {line_of(first_row + row, lines)}", f"bad row: {reason}"))
+            empty = blank_rows(block.columns)
+            for row in range(block.num_rows):
+                where = f"{path}:line {line_of(first_row + row, lines)}"
+                if empty[row]:
+                    blank.append(where)
+                elif row in problems:
+                    fail(where, problems[row])
+                else:
+                    rows_follow()
             rows = [first_row + row for row in range(block.num_rows) if row not in problems]
             yield [Face(source, row, None) for row in rows], images.reshape(-1, IMAGE_SIDE, IMAGE_SIDE), block.num_rows
     except DataError as error:
         raise ValueError(f"unreadable: {str(error).removeprefix(f'{source}: ')}") from None
+    if blank:
+        report.notes.append((source, f"{len(blank)} blank line(s) at the end ignored"))
 
 
 def face_detector():
