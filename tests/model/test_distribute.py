@@ -38,6 +38,10 @@ def test_two_multi_worker_processes_train_together_and_end_with_the_same_weights
     logs = [worker.communicate(timeout=600)[0] for worker in workers]
     assert [worker.returncode for worker in workers] == [0, 0], "\n".join(log[-3000:] for log in logs)
     assert all("2 replica(s)" in log for log in logs)
+    # TensorFlow's worker server listens on every interface, whatever TF_CONFIG says: each worker warns.
+    for log, address in zip(logs, cluster["worker"]):
+        assert (f"warning: train.distribute=multi_worker: TensorFlow's worker server will listen on port "
+                f"{address.rpartition(':')[2]} of every network interface, not only {address}") in log
 
     chief, other = (keras.saving.load_model(folder / TrainOutputs.model).get_weights() for folder in folders)
     for chief_weights, other_weights in zip(chief, other, strict=True):

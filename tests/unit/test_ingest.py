@@ -7,6 +7,7 @@ import io
 import json
 import os
 import re
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -359,3 +360,20 @@ def test_a_source_that_is_not_a_regular_file_gets_its_own_message_and_never_hang
     os.symlink("loop_a.csv", "loop_b.csv")
     with pytest.raises(DataError, match="loop_a.csv: a symbolic link that leads nowhere"):
         run("loop_a.csv")
+
+
+def test_the_readmes_check_flags_a_source_dvc_would_wait_on_for_ever(in_tmp):
+    # DVC hashes ingest.source before the stage (and its own refusal) can run: the README gives
+    # the one-line check to run first.
+    from tests.conftest import REPO_ROOT
+
+    check = next(line.strip() for line in (REPO_ROOT / "README.md").read_text().splitlines()
+                 if line.strip().startswith("SRC=data/raw/fer2013.csv;"))
+    os.mkfifo("pipe.csv")
+    Path("faces.csv").write_text("emotion,pixels,Usage\n")
+    Path("folder").mkdir()
+    os.symlink("nowhere.csv", "dangling.csv")
+    for source, flagged in (("pipe.csv", True), ("dangling.csv", True), ("faces.csv", False), ("folder", False)):
+        said = subprocess.run(["bash", "-c", check.replace("data/raw/fer2013.csv", source, 1)],
+                              capture_output=True, text=True, timeout=10).stdout
+        assert ("not a regular file or folder" in said) == flagged, source

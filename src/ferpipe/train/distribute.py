@@ -12,10 +12,13 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from typing import Any
 
 import tensorflow as tf
+
+log = logging.getLogger(__name__)
 
 
 class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
@@ -54,7 +57,20 @@ def distribution(kind: str) -> tuple[Any, bool]:
                          "\"task\": {\"type\": \"worker\", \"index\": i}}") from None
     except json.JSONDecodeError as error:
         raise ValueError(f"TF_CONFIG is not valid JSON: {error}") from None
+    warn_of_open_port(cluster)
     strategy = MultiWorkerMirroredStrategy()
     task_type, task_id = strategy.cluster_resolver.task_type, strategy.cluster_resolver.task_id
     chief = task_type == "chief" or (task_type == "worker" and task_id == 0 and "chief" not in cluster_spec)
     return strategy, chief
+
+
+def warn_of_open_port(cluster: dict) -> None:
+    """TensorFlow's worker server binds 0.0.0.0 (its gRPC server takes no address to listen on),
+    whatever host TF_CONFIG names, and it has no authentication: say so before it starts."""
+    task = cluster["task"]
+    addresses = cluster["cluster"].get(task.get("type", "worker"), [])
+    address = addresses[int(task["index"])] if int(task["index"]) < len(addresses) else "?"
+    port = str(address).rpartition(":")[2]
+    log.warning("train.distribute=multi_worker: TensorFlow's worker server will listen on port %s of every network "
+                "interface, not only %s, and takes commands from anyone who reaches it: keep the port private "
+                "(a firewall, or a network only the workers share; README: Scaling out)", port, address)
