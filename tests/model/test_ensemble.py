@@ -80,3 +80,19 @@ def test_members_must_predict_the_classes_of_the_data(workspace):
     eight_classes.save("ferplus.keras")
     with pytest.raises(ValueError, match="ferplus.keras: predicts 8 classes, but .* has 7 \\(fer2013 labels\\)"):
         ensemble(["ferplus.keras"], config_of("evaluate"), TRACKING)
+
+
+def test_a_model_keras_refuses_is_named_in_one_line_with_no_tensorflow_noise(workspace):
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT
+    from tests.model.test_predict import lambda_model
+
+    shutil.copy(REPO_ROOT / "params.yaml", "params.yaml")
+    lambda_model(Path("lambda.keras"))
+    done = subprocess.run([Path(sys.executable).parent / "ferpipe", "ensemble", "lambda.keras"], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: lambda.keras: cannot be loaded as a Keras model (") and \
+        len(done.stderr.splitlines()) == 1, done.stderr[-3000:]

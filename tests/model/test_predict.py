@@ -166,6 +166,33 @@ def test_cli_exit_status_says_all_some_or_none_and_arguments_are_checked_first(t
     assert under_a_file.exit_code == 1 and "cannot be written here" in under_a_file.output
     folder = runner.invoke(app, ["predict", "no-such-model.keras", str(tmp_path / "face.png"), "-o", str(tmp_path)])
     assert folder.exit_code == 1 and "is a folder" in folder.output
+    # A folder that permissions call writable but that holds no files (/proc): one line, not a traceback.
+    in_proc = runner.invoke(app, ["predict", str(model_file), str(tmp_path / "face.png"), "-o", "/proc/nope/out.csv"])
+    assert in_proc.exit_code == 1 and in_proc.output == (
+        "error: /proc/nope/out.csv: cannot be written here (/proc is not a writable folder)\n")
+
+
+def lambda_model(path: Path) -> Path:
+    """A model Keras will not load in safe mode: a Lambda layer is arbitrary code."""
+    import keras
+
+    keras.Sequential([keras.Input((48, 48, 1)), keras.layers.Lambda(lambda x: x / 255.0), keras.layers.Flatten(),
+                      keras.layers.Dense(7, activation="softmax")]).save(path)
+    return path
+
+
+def test_a_keras_model_that_is_not_a_face_model_is_refused_in_one_line_naming_it(tmp_path):
+    import keras
+
+    Image.fromarray(random_faces(1).reshape(48, 48)).save(tmp_path / "face.png")
+    keras.Sequential([keras.Input((64, 64, 3)), keras.layers.Flatten(), keras.layers.Dense(7)]).save(tmp_path / "rgb.keras")
+    lambda_model(tmp_path / "lambda.keras")
+    runner = CliRunner()
+    for name, reason in [("rgb.keras", "takes inputs of shape [None, 64, 64, 3], not batches of 48x48 grey faces"),
+                         ("lambda.keras", "cannot be loaded as a Keras model")]:
+        result = runner.invoke(app, ["predict", str(tmp_path / name), str(tmp_path / "face.png")])
+        assert result.exit_code == 1 and f"{tmp_path / name}: {reason}" in result.output
+        assert len(result.output.strip().splitlines()) == 1, result.output
 
 
 def test_cli_output_appears_whole_or_not_at_all(tmp_path, model_file):

@@ -1,5 +1,8 @@
 """The `ferpipe` command line: what --help and wrong arguments tell a newcomer."""
 
+from pathlib import Path
+
+import pytest
 from typer.testing import CliRunner
 
 from ferpipe import __version__
@@ -45,3 +48,11 @@ def test_summary_says_the_result_the_seed_metric_beside_it_and_what_next(in_tmp)
     assert "SYNTHETIC" in lines[2] and lines[-1].strip() == "ferpipe promote --data synthetic"
     assert any(line.split()[:3] == ["ferpipe", "predict", "models/model.tflite"] for line in lines)
     assert max(map(len, lines)) <= 120
+
+
+@pytest.mark.parametrize("command", [["promote"], ["rollback"], ["promote", "--force"], ["compare"]])
+def test_a_registry_command_with_a_bad_params_file_says_so_in_one_line(in_tmp, command):
+    Path("params.yaml").write_text("tracking: [\n")
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code == 1
+    assert result.output.startswith("error: params.yaml: line ") and len(result.output.splitlines()) == 1, result.output
