@@ -26,24 +26,35 @@ pytestmark = pytest.mark.slow  # a TensorFlow model, served
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("serve")
-    os.environ["DVC_ROOT"] = str(folder)  # the test's own store
     network = build_model("tiny_cnn", (48, 48, 1), 7)
     faces = random_faces(4).reshape(-1, 48, 48, 1)
-    with mlflow.start_run(experiment_id=tracking.configure("serve-tests")):
-        uri = tracking.log_model(network, faces[:2], list(EMOTIONS), "synthetic")
+    # The test's own store, and the environment as it was afterwards: MLflow's set_tracking_uri sets
+    # MLFLOW_TRACKING_URI, which the later tests' subprocesses would inherit.
+    before = {name: os.environ.get(name) for name in ("DVC_ROOT", "MLFLOW_TRACKING_URI")}
+    os.environ["DVC_ROOT"] = str(folder)
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    try:
+        with mlflow.start_run(experiment_id=tracking.configure("serve-tests")):
+            uri = tracking.log_model(network, faces[:2], list(EMOTIONS), "synthetic")
+        store = mlflow.get_tracking_uri()
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     expected = network.predict(faces, verbose=0)
     (port,) = free_ports(1)
     log = folder / "serve.log"
     process = subprocess.Popen([sys.executable, "-m", "ferpipe", "serve", uri, "--port", str(port)],
                                stdout=open(log, "w"), stderr=subprocess.STDOUT,
-                               env={**os.environ, "MLFLOW_TRACKING_URI": mlflow.get_tracking_uri()})
+                               env={**os.environ, "MLFLOW_TRACKING_URI": store})
     try:
         wait_until_up(f"http://127.0.0.1:{port}/ping", process, log)
         yield port, faces, expected
     finally:
         process.terminate()
         process.wait(timeout=30)
-        del os.environ["DVC_ROOT"]
 
 
 def post(port: int, body: bytes, content_type: str | None = "application/json") -> tuple[int, bytes]:
