@@ -102,3 +102,23 @@ def test_the_config_knows_every_architecture_and_only_those():
     from ferpipe.core.config import TrainConfig
 
     assert set(typing.get_args(typing.get_type_hints(TrainConfig)["arch"])) == set(ARCHITECTURES)
+
+
+def test_a_cropped_network_takes_whole_faces_and_sees_only_their_centre(tmp_path):
+    import keras
+
+    from ferpipe.core.lite import LiteModel
+
+    model = build_model("vgg_small", crop=40)
+    assert model.input_shape == (None, 48, 48, 1) and type(model.layers[0]).__name__ == "CenterCrop"
+    assert model.count_params() == build_model("vgg_small").count_params()  # the same network, on 40x40
+    images = np.random.default_rng(5).integers(0, 256, (3, 48, 48, 1)).astype("float32")
+    network = keras.Sequential([keras.Input((40, 40, 1)), *model.layers[1:]])
+    expected = model.predict(images, verbose=0)
+    np.testing.assert_allclose(network.predict(images[:, 4:44, 4:44], verbose=0), expected, atol=1e-6)
+    border = images.copy()
+    border[:, :4], border[:, -4:], border[:, :, :4], border[:, :, -4:] = 0, 255, 0, 255
+    np.testing.assert_allclose(model.predict(border, verbose=0), expected, atol=1e-6)
+    model.export(str(tmp_path / "model.tflite"), format="litert", verbose=False)  # served as any other network
+    np.testing.assert_allclose(LiteModel(tmp_path / "model.tflite").predict_on_batch(images.astype("uint8")), expected,
+                               atol=1e-5)

@@ -114,10 +114,13 @@ class TrainConfig(Checked):
     # mixed_bfloat16: Keras' mixed precision, bfloat16 compute with float32 weights; needs a CPU
     # with AVX-512 BF16 or AMX, and falls back to float32, saying so, on one without.
     precision: Literal["float32", "mixed_bfloat16"]
+    # The network sees the centre crop of this side (0: the whole face): fewer multiply-adds, and,
+    # after augment.shift's random shift, a random crop in training (see ferpipe.models).
+    crop: int
 
     RULES = {"lr": POSITIVE, "weight_decay": NON_NEGATIVE, "epochs": AT_LEAST_ONE, "batch_size": AT_LEAST_ONE,
              "seed": NON_NEGATIVE, "label_smoothing": FRACTION, "early_stopping_patience": NON_NEGATIVE,
-             "subset": NON_NEGATIVE}
+             "subset": NON_NEGATIVE, "crop": (lambda v: v == 0 or 16 <= v <= 48, "0, or a side of 16 to 48 pixels")}
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,17 @@ ARCHITECTURES: dict[str, Callable[[tuple[int, int, int], int], keras.Model]] = {
 }
 
 
-def build_model(arch: str, input_shape: tuple[int, int, int] = (48, 48, 1), num_classes: int = 7) -> keras.Model:
+def build_model(arch: str, input_shape: tuple[int, int, int] = (48, 48, 1), num_classes: int = 7,
+                crop: int = 0) -> keras.Model:
+    """`crop`: the network built for the centre `crop` x `crop` of the input, a CenterCrop layer first
+    (`train.crop`). The model still takes whole faces; the training stream's random shift before
+    the fixed centre crop makes it a random crop in training, and the centre one at test."""
     try:
         builder = ARCHITECTURES[arch]
     except KeyError:
         raise ValueError(f"train.arch: unknown architecture {arch!r}; known: {sorted(ARCHITECTURES)}") from None
-    return builder(input_shape, num_classes)
+    if not crop or crop == input_shape[0]:
+        return builder(input_shape, num_classes)
+    network = builder((crop, crop, input_shape[2]), num_classes)
+    return keras.Sequential([keras.Input(input_shape), keras.layers.CenterCrop(crop, crop), *network.layers],
+                            name=f"{network.name}_crop{crop}")

@@ -16,7 +16,7 @@ def compile_model(config: TrainConfig, num_classes: int, input_shape):
 
     from ferpipe.models import build_model
 
-    model = build_model(config.arch, tuple(input_shape), num_classes)
+    model = build_model(config.arch, tuple(input_shape), num_classes, config.crop)
     if config.loss == "categorical_crossentropy":
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
     else:  # the seed's mistake, kept reproducible: 7 independent yes/no problems
@@ -89,6 +89,6 @@ def inference_copy(config: TrainConfig, num_classes: int, input_shape, weights: 
     """The best epoch's weights in a fresh, uncompiled model: saved without optimizer state (3x smaller)."""
     from ferpipe.models import build_model
 
-    model = build_model(config.arch, tuple(input_shape), num_classes)
+    model = build_model(config.arch, tuple(input_shape), num_classes, config.crop)
     model.load_weights(str(weights))
     return model
