@@ -86,7 +86,9 @@ def test_metrics_and_plots_are_visible_to_dvc(repo):
     (headline,) = metrics[""]["data"].values()  # one file of figures people compare; details live elsewhere
     evaluation = headline["data"]
     assert 0 <= evaluation["ci95_low"] <= evaluation["test_accuracy"] <= evaluation["ci95_high"] <= 1
-    assert evaluation["test_rows"] == TINY_ROWS["PrivateTest"]
+    details = json.loads((copy / "reports/eval/details.json").read_text())
+    assert details["test"]["rows"] == TINY_ROWS["PrivateTest"]
+    assert 0 <= evaluation["ece"] <= 1 and 0 <= evaluation["ece_calibrated"] <= 1 and evaluation["temperature"] > 0
     assert evaluation["best_epoch"] == json.loads((copy / "reports/train/train_metrics.json").read_text())["best_epoch"]
     shown = sh("dvc", "metrics", "show", cwd=copy)
     assert max(map(len, shown.splitlines())) <= 200, shown

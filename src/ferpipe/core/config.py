@@ -131,6 +131,8 @@ class EvaluateConfig(Checked):
     misclassified_shown: int
     # Test-time augmentation: average the softmax over views of each face (val and test alike).
     tta: Literal["none", "flip", "ten_crop"]
+    # Temperature scaling fitted on val (PublicTest): ferpipe.evaluate.calibration.
+    calibration: Literal["temperature", "none"]
 
     RULES = {"batch_size": AT_LEAST_ONE, "bootstrap_samples": AT_LEAST_ONE, "seed": NON_NEGATIVE,
              "misclassified_shown": NON_NEGATIVE}

@@ -48,6 +48,10 @@ class EvaluateOutputs:
     confusion_normalized: Path = Path("reports/eval/confusion_matrix_normalized.png")
     per_class: Path = Path("reports/eval/per_class.png")
     misclassified: Path = Path("reports/eval/misclassified.png")
+    reliability: Path = Path("reports/eval/reliability.png")  # calibration before and after temperature scaling
+    # The diagram's points, as a DVC plot: one series per file (DVC draws files side by side).
+    reliability_before: Path = Path("reports/eval/reliability_before.csv")
+    reliability_after: Path = Path("reports/eval/reliability_after.csv")
 
 
 STAGE_OUTPUTS = {"synthesize": SynthesizeOutputs, "ingest": IngestOutputs, "convert": ConvertOutputs,

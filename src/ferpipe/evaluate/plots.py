@@ -61,3 +61,29 @@ def misclassified_png(images: np.ndarray, y_true: np.ndarray, probabilities: np.
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
+
+
+def reliability_png(reliability: dict[str, list[dict]], figures: dict[str, dict[str, float]], temperature: float,
+                    path: Path, title: str) -> None:
+    """Accuracy against top-class confidence per bin, before and after temperature scaling: on the
+    diagonal, a probability means what it says. Marker areas follow the bins' face counts."""
+    figure, axis = plt.subplots(figsize=(5.5, 5.5))
+    axis.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="calibrated")
+    for when, colour, label in (("before", "tab:red", "network"), ("after", "tab:blue", f"scaled, T = {temperature:.2f}")):
+        points = reliability[when]
+        if not points:
+            continue
+        largest = max(point["count"] for point in points)
+        axis.plot([p["confidence"] for p in points], [p["accuracy"] for p in points], color=colour, linewidth=1.2,
+                  label=f"{label} (ECE {figures[when]['ece']:.3f})")
+        axis.scatter([p["confidence"] for p in points], [p["accuracy"] for p in points], color=colour, zorder=3,
+                     s=[12 + 120 * p["count"] / largest for p in points])
+    axis.set_xlim(0, 1)
+    axis.set_ylim(0, 1)
+    axis.set_xlabel("confidence (top-class probability)")
+    axis.set_ylabel("accuracy")
+    axis.set_title(title, fontsize=10)
+    axis.legend(loc="upper left", fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)

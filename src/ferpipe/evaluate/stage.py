@@ -16,6 +16,7 @@ from typing import Any
 
 import keras  # loaded with the stage, while its start-up noise is silenced (ferpipe.core.entry)
 import numpy as np
+import pandas as pd
 
 from ferpipe.core import registry, tracking
 from ferpipe.core.arrays import (
@@ -106,6 +107,12 @@ def write_reports(outputs: EvaluateOutputs, metrics: dict[str, Any], figures: di
         plots.per_class_png(metrics["test"]["per_class"], staged(outputs.per_class), f"Per-class scores ({label})")
         plots.misclassified_png(images, labels, probabilities, names, staged(outputs.misclassified),
                                 misclassified_shown, f"Most confident mistakes ({label})")
+        calibration = metrics["calibration"]
+        plots.reliability_png(calibration["reliability"], calibration, calibration["temperature"],
+                              staged(outputs.reliability), f"Reliability ({label})")
+        for when, table in (("before", outputs.reliability_before), ("after", outputs.reliability_after)):
+            pd.DataFrame(calibration["reliability"][when], columns=["bin", "confidence", "accuracy", "count"]).to_csv(
+                staged(table), index=False)
 
 
 def log_evaluation(metrics: dict[str, Any], outputs: EvaluateOutputs, manifest: dict[str, Any], new_run: bool) -> None:

@@ -22,12 +22,14 @@ def summary(metrics_path: Path = EvaluateOutputs.metrics, details_path: Path = E
     registered = "--data synthetic" if synthetic else ""
     lines = [
         f"test accuracy {figures['test_accuracy']:.4f} (95% CI {figures['ci95_low']:.4f}-{figures['ci95_high']:.4f}) "
-        f"on {figures['test_rows']} {details['split']} faces, {details['labels']} labels, {details['data']} data",
+        f"on {details['test']['rows']} {details['split']} faces, {details['labels']} labels, {details['data']} data",
+        f"calibration: ECE {figures['ece']:.3f}, {figures['ece_calibrated']:.3f} after temperature scaling "
+        f"(T = {figures['temperature']:.2f}, fitted on val)",
         f"the seed's metric on the same model: binary accuracy {figures['seed_binary_accuracy']:.4f} "
         f"(an all-zeros output scores {details['all_zeros_binary_accuracy']:.4f} on it)",
         *(["SYNTHETIC data: these figures say nothing about real faces (README: Using the real FER2013)"]
           if synthetic else []),
-        "reports: reports/eval/ (confusion matrices, per-class scores, mistakes); dvc plots show → dvc_plots/index.html",
+        "reports: reports/eval/ (confusion, per-class scores, mistakes, reliability); dvc plots show → dvc_plots/index.html",
         "next:    mlflow ui --backend-store-uri sqlite:///mlflow.db",
         # The UI opens on its GenAI overview unless the address asks for model training.
         *([f"         then http://127.0.0.1:5000/#/experiments/{experiment}?workflowType=machine_learning"]
