@@ -133,6 +133,8 @@ def predict(
     inputs: list[Path] = typer.Argument(..., help="images of any size, folders of them, or FER-format CSVs"),
     output: Path = typer.Option(None, "--output", "-o", help="write CSV, or JSON if it ends in .json [default: stdout]"),
     batch_size: int = typer.Option(PREDICT_BATCH_SIZE, min=1, help="faces per model call"),
+    raw: bool = typer.Option(False, "--raw", metavar="", help="an MLflow model's own probabilities, without the "
+                             "temperature scaling evaluate fitted"),
 ) -> None:
     """Predict the expression of every face in the inputs; each bad input is reported with its reason.
 
@@ -148,10 +150,13 @@ def predict(
     except ValueError as error:
         _fail(str(error))
     try:
-        loaded, metadata = prediction.load_predictor(model)
+        loaded, metadata = prediction.load_predictor(model, raw)
     except Exception as error:  # MLflow and Keras raise many kinds; all mean "cannot load this model"
         _fail(f"cannot load model {model}: {error}")
     names = prediction.label_names_in(metadata)
+    if model.endswith((".keras", ".tflite")):
+        typer.echo(f"note: {model} is a bare network: its own probabilities, not calibrated (an MLflow model, "
+                   "models:/..., answers calibrated)", err=True)
     if metadata.get("data") == "synthetic":
         typer.echo(f"note: {model} was trained on SYNTHETIC data: its answers say nothing about real faces", err=True)
     if output is None:
@@ -165,17 +170,44 @@ def predict(
     _explain(report)
 
 
-def _explain(report) -> None:
+def _explain(report, done: str = "predicted") -> None:
     """Notes, failures and the summary on stderr, then the exit status that says all, some or none."""
     for source, note in report.notes:
         typer.echo(f"{source}: note: {note}", err=True)
     for source, reason in report.failures:
         typer.echo(f"{source}: {reason}", err=True)
-    typer.echo(report.summary(), err=True)
+    typer.echo(report.summary(done), err=True)
     if not report.predicted:
         raise typer.Exit(1)
     if report.failures:
         raise typer.Exit(PARTIAL_FAILURE)
+
+
+@app.command()
+def explain(
+    model: str = typer.Argument(..., help="models:/name@alias, runs:/<id>/model, an MLflow model folder, or a .keras file"),
+    inputs: list[Path] = typer.Argument(..., help="images of any size, folders of them, or FER-format CSVs"),
+    output: Path = typer.Option(..., "--output", "-o", help="folder for the heatmaps, one PNG per face"),
+    class_name: str = typer.Option(None, "--class", help="explain this class [default: the one predicted]"),
+) -> None:
+    """Where the network looked: a Grad-CAM heatmap over every face of the inputs, for the class it
+    predicts (or --class), written to the output folder as <input>.face<N>.<class>.png.
+
+    Exit status: 0 every input explained; 3 some inputs failed; 1 none could be."""
+    from ferpipe.tools.explain import explain as explain_faces
+    from ferpipe.tools.explain import load_explained
+
+    if output.exists() and not output.is_dir():
+        _fail(f"{output}: not a folder")
+    try:
+        network, names = load_explained(model)
+    except Exception as error:  # MLflow and Keras raise many kinds; all mean "cannot load this model"
+        _fail(f"cannot load model {model}: {' '.join(str(error).split())[:300]}")
+    try:
+        report = explain_faces(network, names, inputs, output, class_name)
+    except ValueError as error:
+        _fail(str(error))
+    _explain(report, "explained")
 
 
 @app.command()

@@ -127,3 +127,43 @@ def test_compact_faces_that_cannot_be_read_are_refused_in_one_short_line(served,
         model.predict({"faces": np.array([text], dtype=object)})
     assert message in refused.value.message and len(refused.value.message) < 200
     assert "\n" not in refused.value.message
+
+
+def test_calibrated_probabilities_agree_everywhere_and_never_change_the_class(tmp_path, monkeypatch):
+    # The calibration evaluate fits (a temperature, over the test-time views it measured with),
+    # applied alike by the Keras network, its LiteRT export, the served model and `ferpipe predict`.
+    from typer.testing import CliRunner
+
+    from ferpipe.cli import app
+    from ferpipe.core.inference import Calibration, class_probabilities, scaled
+
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    network = build_model("tiny_cnn", (48, 48, 1), 7)
+    faces = random_faces(9, seed=3).reshape(-1, 48, 48, 1)
+    calibration = Calibration(temperature=0.35, tta="flip")  # sharpened: a tiny untrained network is unsure
+    with mlflow.start_run(experiment_id=tracking.configure("serving-tests")):
+        uri = tracking.log_model(network, faces[:2], list(EMOTIONS), "synthetic")
+        tracking.log_calibration(uri, calibration)
+    raw = class_probabilities(network, faces, 4, "flip")
+    expected = scaled(raw, calibration.temperature)
+    assert np.abs(expected - raw).max() > 0.05  # the temperature does change the probabilities...
+    np.testing.assert_array_equal(expected.argmax(axis=1), raw.argmax(axis=1))  # ... never the class
+
+    network.export(str(tmp_path / "lite.tflite"), format="litert", verbose=False)
+    lite = LiteModel(tmp_path / "lite.tflite")
+    np.testing.assert_allclose(scaled(class_probabilities(lite, faces, 4, "flip"), 0.35), expected, atol=1e-5)
+    served = mlflow.pyfunc.load_model(uri)
+    np.testing.assert_allclose(served.predict(faces)[list(EMOTIONS)].to_numpy(), expected, atol=1e-5)
+    uncalibrated = served.predict(faces, params={"calibrated": False})[list(EMOTIONS)].to_numpy()
+    np.testing.assert_allclose(uncalibrated, raw, atol=1e-5)
+    from PIL import Image
+
+    for i, face in enumerate(faces):
+        Image.fromarray(face[..., 0]).save(tmp_path / f"face_{i}.png")
+    images = [str(tmp_path / f"face_{i}.png") for i in range(len(faces))]
+    for option, wanted in (([], expected), (["--raw"], raw)):
+        result = CliRunner().invoke(app, ["predict", uri, *images, "-o", str(tmp_path / "out.csv"), *option])
+        assert result.exit_code == 0, result.output
+        table = pd.read_csv(tmp_path / "out.csv")
+        np.testing.assert_allclose(table[list(EMOTIONS)].to_numpy(), wanted, atol=1e-5)

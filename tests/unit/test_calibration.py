@@ -12,8 +12,8 @@ from ferpipe.evaluate.calibration import (
     expected_calibration_error,
     fit_temperature,
     reliability_bins,
-    scaled,
 )
+from ferpipe.core.inference import scaled
 
 # Top probabilities 0.9 and 0.92 share the bin (13/15, 14/15]; 0.7 and 0.42 have bins of their own.
 PROBABILITIES = np.array([[0.90, 0.05, 0.05],   # class 0: right

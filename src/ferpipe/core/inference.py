@@ -1,11 +1,16 @@
 """Class probabilities of a trained model (Keras, or its LiteRT export) for a batch of faces,
-with test-time augmentation.
+with test-time augmentation, and calibrated by a temperature.
 
 The one place a trained model is asked for probabilities over arrays: evaluate, ensemble, the
-served model and the bench scripts all call `class_probabilities`.
+served model, `ferpipe predict` and the bench scripts all call `class_probabilities`; the served
+model and `ferpipe predict` answer with `served_probabilities`, the way evaluate measured it.
 """
 
 from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -41,3 +46,41 @@ def tta_views(images: np.ndarray, tta: str) -> list[np.ndarray]:
     shifted = [padded[:, s + dy:s + dy + height, s + dx:s + dx + width] for dy, dx in
                ((0, 0), (-s, -s), (-s, s), (s, -s), (s, s))]
     return shifted + [view[:, :, ::-1] for view in shifted]
+
+
+def scaled(probabilities: np.ndarray, temperature: float) -> np.ndarray:
+    """Probabilities with their logits divided by `temperature`: p^(1/T), renormalised per row.
+    The order of the classes, and so the predicted one, never changes."""
+    logits = np.log(np.clip(np.asarray(probabilities, dtype=np.float64), 1e-12, 1)) / temperature
+    exponentials = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return exponentials / exponentials.sum(axis=1, keepdims=True)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """How a model's answers are made as its evaluation measured them: the test-time views averaged,
+    then the temperature fitted on val. Kept with the logged model (`calibration.json`)."""
+
+    temperature: float = 1.0
+    tta: str = "none"
+
+    FILE = "calibration.json"
+
+    @classmethod
+    def read(cls, path: Path) -> "Calibration":
+        """The calibration in `path`, or none (T = 1, no views) for a model evaluated before there was one."""
+        if not Path(path).is_file():
+            return cls()
+        recorded = json.loads(Path(path).read_text())
+        return cls(float(recorded["temperature"]), recorded.get("tta", "none"))
+
+    def write(self, path: Path) -> None:
+        Path(path).write_text(json.dumps(asdict(self)) + "\n")
+
+
+def served_probabilities(model, images: np.ndarray, batch_size: int, calibration: Calibration,
+                         raw: bool = False) -> np.ndarray:
+    """What the served model answers: probabilities over the calibration's test-time views, scaled by
+    its temperature unless `raw` (the network's own, uncalibrated, probabilities are asked for)."""
+    probabilities = class_probabilities(model, images, batch_size, calibration.tta)
+    return probabilities if raw or calibration.temperature == 1.0 else scaled(probabilities, calibration.temperature)

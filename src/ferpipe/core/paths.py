@@ -48,6 +48,7 @@ class EvaluateOutputs:
     confusion_normalized: Path = Path("reports/eval/confusion_matrix_normalized.png")
     per_class: Path = Path("reports/eval/per_class.png")
     misclassified: Path = Path("reports/eval/misclassified.png")
+    explanations: Path = Path("reports/eval/explanations.png")  # Grad-CAM: the mistakes above, and each class
     reliability: Path = Path("reports/eval/reliability.png")  # calibration before and after temperature scaling
     # The diagram's points, as a DVC plot: one series per file (DVC draws files side by side).
     reliability_before: Path = Path("reports/eval/reliability_before.csv")

@@ -12,7 +12,9 @@ one entry per face, either
 The signature declares `faces` as an object tensor of shape (-1,), MLflow's form for "any
 value per row", so that both kinds reach `faces_from` as sent: a value such as 12.5 is refused
 there, not truncated to 12 on the way in. Output: one row per face, the predicted `emotion` and
-one probability column per class, in the model's class order.
+one probability column per class, in the model's class order: calibrated, as evaluate measured
+them (its test-time views averaged, then scaled by the temperature it fitted on val), unless the
+request's params say `"calibrated": false`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -28,7 +31,7 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.pyfunc import PythonModel
 
 from ferpipe.core.images import load_grey_image
-from ferpipe.core.inference import BATCH_SIZE, class_probabilities
+from ferpipe.core.inference import BATCH_SIZE, Calibration, served_probabilities
 from ferpipe.core.schema import IMAGE_SIDE
 
 NETWORK = "network"  # the artifact holding the Keras file (what ensembles average)
@@ -37,13 +40,15 @@ FACE_SHAPE = (IMAGE_SIDE, IMAGE_SIDE, 1)
 
 
 def signature(label_names: list[str]):
-    """`faces` in, `emotion` and one probability per class out."""
+    """`faces` in, `emotion` and one probability per class out; `calibrated: false` asks for the
+    network's own probabilities instead of the temperature-scaled ones."""
     from mlflow.models import ModelSignature
-    from mlflow.types import ColSpec, Schema, TensorSpec
+    from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema, TensorSpec
 
     return ModelSignature(
         inputs=Schema([TensorSpec(np.dtype(object), (-1,), name="faces")]),
         outputs=Schema([ColSpec("string", "emotion"), *(ColSpec("double", name) for name in label_names)]),
+        params=ParamSchema([ParamSpec("calibrated", "boolean", True)]),
     )
 
 
@@ -55,6 +60,8 @@ class ExpressionModel(PythonModel):
 
     def load_context(self, context) -> None:
         self.label_names = list(context.model_config["label_names"])
+        # Written beside the model's artifacts by evaluate, once it has fitted the temperature.
+        self.calibration = Calibration.read(model_folder(context) / Calibration.FILE)
         if LITE_NETWORK in context.artifacts:  # no TensorFlow in the server: lighter, faster, the same answers
             from ferpipe.core.lite import LiteModel
 
@@ -65,7 +72,14 @@ class ExpressionModel(PythonModel):
             self.network = keras.saving.load_model(context.artifacts[NETWORK])
 
     def predict(self, context, model_input, params=None) -> pd.DataFrame:
-        return answer(class_probabilities(self.network, faces_from(model_input), BATCH_SIZE), self.label_names)
+        raw = (params or {}).get("calibrated", True) is False
+        probabilities = served_probabilities(self.network, faces_from(model_input), BATCH_SIZE, self.calibration, raw)
+        return answer(probabilities, self.label_names)
+
+
+def model_folder(context) -> Path:
+    """The logged model's own folder: its artifacts lie in `artifacts/` below it."""
+    return Path(context.artifacts[NETWORK]).parent.parent
 
 
 def faces_from(model_input) -> np.ndarray:

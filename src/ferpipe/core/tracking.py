@@ -185,6 +185,22 @@ def log_model(model, example: np.ndarray, label_names: list[str], data: str) -> 
         return log_model_files(files, example, label_names, data)
 
 
+def log_calibration(model_uri: str, calibration) -> None:
+    """Put the calibration evaluate fitted (`inference.Calibration`) beside a logged model's
+    artifacts, where its pyfunc reads it when loaded, and among its tags; a later evaluation of
+    the same model replaces it."""
+    import tempfile
+
+    import mlflow
+
+    model_id = model_uri.removeprefix("models:/")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / calibration.FILE
+        calibration.write(path)
+        mlflow.MlflowClient().log_model_artifact(model_id, str(path))
+    mlflow.set_logged_model_tags(model_id, {"temperature": f"{calibration.temperature:.6g}", "tta": calibration.tta})
+
+
 def log_model_files(files: tuple[Path, Path], example: np.ndarray, label_names: list[str], data: str) -> str:
     """Log a network saved by `save_network` as an MLflow model (ferpipe.core.serving) with a
     signature, an input example, its class names and the kind of data it was trained on; return

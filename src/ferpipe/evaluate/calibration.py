@@ -23,6 +23,8 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 from sklearn.metrics import brier_score_loss, log_loss
 
+from ferpipe.core.inference import scaled
+
 BINS = 15
 
 
@@ -92,13 +94,6 @@ def fit_temperature(labels: np.ndarray, probabilities: np.ndarray) -> float:
 
     fitted = minimize_scalar(loss, bounds=(-5.0, 5.0), method="bounded", options={"xatol": 1e-6})
     return float(np.exp(fitted.x)) if fitted.success and fitted.fun < loss(0.0) else 1.0
-
-
-def scaled(probabilities: np.ndarray, temperature: float) -> np.ndarray:
-    """Probabilities with their logits divided by `temperature`: p^(1/T), renormalised per row."""
-    logits = np.log(np.clip(np.asarray(probabilities, dtype=np.float64), 1e-12, 1)) / temperature
-    exponentials = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return exponentials / exponentials.sum(axis=1, keepdims=True)
 
 
 def reliability_bins(labels: np.ndarray, probabilities: np.ndarray, bins: int = BINS) -> list[dict[str, float]]:

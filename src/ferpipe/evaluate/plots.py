@@ -43,12 +43,18 @@ def per_class_png(per_class: dict[str, dict[str, float]], path: Path, title: str
     plt.close(figure)
 
 
+def confident_mistakes(y_true: np.ndarray, probabilities: np.ndarray, shown: int) -> np.ndarray:
+    """Rows of the `shown` most confidently misclassified faces, most confident first."""
+    predicted = probabilities.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != y_true)
+    return wrong[np.argsort(-probabilities[wrong, predicted[wrong]], kind="stable")][:shown]
+
+
 def misclassified_png(images: np.ndarray, y_true: np.ndarray, probabilities: np.ndarray, names: list[str],
                       path: Path, shown: int, title: str) -> None:
     """A grid of the most confidently misclassified faces: true label → predicted (probability)."""
     predicted = probabilities.argmax(axis=1)
-    wrong = np.flatnonzero(predicted != y_true)
-    wrong = wrong[np.argsort(-probabilities[wrong, predicted[wrong]])][:shown]
+    wrong = confident_mistakes(y_true, probabilities, shown)
     columns = 6
     rows = max(1, int(np.ceil(len(wrong) / columns)))
     figure, axes = plt.subplots(rows, columns, figsize=(columns * 1.7, rows * 1.9), squeeze=False)
@@ -85,5 +91,33 @@ def reliability_png(reliability: dict[str, list[dict]], figures: dict[str, dict[
     axis.set_title(title, fontsize=10)
     axis.legend(loc="upper left", fontsize=8)
     figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def explanations_png(images: np.ndarray, y_true: np.ndarray, probabilities: np.ndarray, mistakes: np.ndarray,
+                     mistake_maps: np.ndarray, class_maps: dict[int, tuple[np.ndarray, np.ndarray]], names: list[str],
+                     path: Path, title: str) -> None:
+    """Grad-CAM: the most confident mistakes with the map of the class predicted over each face, then,
+    per class, the mean map over correctly classified faces on their mean face."""
+    from ferpipe.core.gradcam import overlay
+
+    predicted = probabilities.argmax(axis=1)
+    columns = 6
+    mistake_rows = max(1, int(np.ceil(len(mistakes) / columns)))
+    class_rows = max(1, int(np.ceil(len(class_maps) / columns)))
+    figure, axes = plt.subplots(mistake_rows + class_rows, columns, figsize=(columns * 1.7, (mistake_rows + class_rows) * 1.95),
+                                squeeze=False)
+    for axis in axes.flat:
+        axis.axis("off")
+    for axis, row, heatmap in zip(axes[:mistake_rows].flat, mistakes, mistake_maps):
+        axis.imshow(overlay(images[row].squeeze(), heatmap))
+        axis.set_title(f"{names[y_true[row]]}→{names[predicted[row]]}\n{probabilities[row, predicted[row]]:.2f}", fontsize=7)
+    for axis, (label, (face, heatmap)) in zip(axes[mistake_rows:].flat, sorted(class_maps.items())):
+        axis.imshow(overlay(face, heatmap))
+        axis.set_title(f"{names[label]}: mean of\nits right answers", fontsize=7)
+    figure.suptitle(f"{title}: where the network looked (Grad-CAM)\nits most confident mistakes, then each class",
+                    fontsize=9)
+    figure.tight_layout(rect=(0, 0, 1, 0.97))
     figure.savefig(path, dpi=100)
     plt.close(figure)

@@ -18,7 +18,7 @@ import keras  # loaded with the stage, while its start-up noise is silenced (fer
 import numpy as np
 import pandas as pd
 
-from ferpipe.core import registry, tracking
+from ferpipe.core import gradcam, registry, tracking
 from ferpipe.core.arrays import (
     ARRAYS,
     load_array,
@@ -28,7 +28,7 @@ from ferpipe.core.arrays import (
 )
 from ferpipe.core.config import Config, EvaluateConfig, TrackingConfig
 from ferpipe.core.files import atomic_outputs, clear, reading, write_json
-from ferpipe.core.inference import class_probabilities
+from ferpipe.core.inference import Calibration, class_probabilities
 from ferpipe.core.paths import EvaluateOutputs, TrainOutputs
 from ferpipe.evaluate import plots
 from ferpipe.evaluate.metrics import evaluation_metrics, headline
@@ -71,7 +71,7 @@ def evaluate(config: EvaluateConfig, tracking_config: TrackingConfig, model_path
         with reading(train_summary, made_by="train"):
             best_epoch = json.loads(Path(train_summary).read_text())["best_epoch"]
     write_reports(outputs, metrics, headline(metrics, best_epoch), names, x_eval, y_eval, eval_probabilities, f"{split}, {manifest['data']} data",
-                  config.misclassified_shown)
+                  config.misclassified_shown, model)
     recorded = {}
     if Path(run_file).exists():
         with reading(run_file, made_by="train"):
@@ -79,6 +79,8 @@ def evaluate(config: EvaluateConfig, tracking_config: TrackingConfig, model_path
     with tracking.open_run(tracking_config.experiment, recorded.get("run_id")) as run:
         log_evaluation(metrics, outputs, manifest, new_run="run_id" not in recorded)
         if "model_uri" in recorded:
+            # What the logged model will answer with: evaluated as it is measured here.
+            tracking.log_calibration(recorded["model_uri"], Calibration(metrics["calibration"]["temperature"], config.tta))
             register(recorded["model_uri"], metrics, manifest, tracking_config, run.info.run_id)
         else:
             log.warning("no trained model recorded in %s: metrics logged to a new run, model not registered", run_file)
@@ -91,8 +93,9 @@ def evaluate(config: EvaluateConfig, tracking_config: TrackingConfig, model_path
 
 def write_reports(outputs: EvaluateOutputs, metrics: dict[str, Any], figures: dict[str, Any], names: list[str],
                   images: np.ndarray, labels: np.ndarray, probabilities: np.ndarray, label: str,
-                  misclassified_shown: int) -> None:
+                  misclassified_shown: int, model) -> None:
     predicted = probabilities.argmax(axis=1)
+    mistakes, mistake_maps, class_maps = explanations(model, images, labels, probabilities, misclassified_shown)
     with atomic_outputs(*vars(outputs).values()) as staged:
         write_json(staged(outputs.details), metrics)
         write_json(staged(outputs.metrics), figures)
@@ -107,12 +110,34 @@ def write_reports(outputs: EvaluateOutputs, metrics: dict[str, Any], figures: di
         plots.per_class_png(metrics["test"]["per_class"], staged(outputs.per_class), f"Per-class scores ({label})")
         plots.misclassified_png(images, labels, probabilities, names, staged(outputs.misclassified),
                                 misclassified_shown, f"Most confident mistakes ({label})")
+        plots.explanations_png(images, labels, probabilities, mistakes, mistake_maps, class_maps, names,
+                               staged(outputs.explanations), f"Explanations ({label})")
         calibration = metrics["calibration"]
         plots.reliability_png(calibration["reliability"], calibration, calibration["temperature"],
                               staged(outputs.reliability), f"Reliability ({label})")
         for when, table in (("before", outputs.reliability_before), ("after", outputs.reliability_after)):
             pd.DataFrame(calibration["reliability"][when], columns=["bin", "confidence", "accuracy", "count"]).to_csv(
                 staged(table), index=False)
+
+
+FACES_PER_CLASS_MAP = 256  # correctly classified faces averaged into each class's map: plenty for a mean
+
+
+def explanations(model, images: np.ndarray, labels: np.ndarray, probabilities: np.ndarray, shown: int):
+    """Grad-CAM maps of the most confident mistakes (for the class predicted), and per class the mean
+    face and mean map of its correctly classified faces."""
+    predicted = probabilities.argmax(axis=1)
+    mistakes = plots.confident_mistakes(labels, probabilities, shown)
+    mistake_maps, _ = gradcam.heatmaps(model, images[mistakes], predicted[mistakes])
+    class_maps = {}
+    for label in np.unique(labels):
+        right = np.flatnonzero((labels == label) & (predicted == label))[:FACES_PER_CLASS_MAP]
+        if len(right):
+            maps, _ = gradcam.heatmaps(model, images[right], predicted[right])
+            mean_map = maps.mean(axis=0)
+            class_maps[int(label)] = (np.asarray(images[right], dtype=np.float32).mean(axis=0).squeeze(),
+                                      mean_map / max(float(mean_map.max()), 1e-12))
+    return mistakes, mistake_maps, class_maps
 
 
 def log_evaluation(metrics: dict[str, Any], outputs: EvaluateOutputs, manifest: dict[str, Any], new_run: bool) -> None:
@@ -139,6 +164,8 @@ def register(model_uri: str, metrics: dict[str, Any], manifest: dict[str, Any], 
         "val_accuracy": metrics["val_accuracy"], "val_macro_f1": metrics["val_macro_f1"],
         "test_accuracy": metrics["test"]["accuracy"], "test_accuracy_ci95": metrics["test"]["accuracy_ci95"],
         "seed_binary_accuracy": metrics["seed_binary_accuracy"], "run_id": run_id, **tracking.run_tags(manifest),
+        "temperature": metrics["calibration"]["temperature"], "test_ece": metrics["calibration"]["before"].get("ece"),
+        "test_ece_calibrated": metrics["calibration"]["after"].get("ece"), "evaluate.tta": metrics["tta"],
     }
     version = registry.register(model_uri, name, tags)
     log.info("registered %s version %s as %r; `ferpipe promote` decides on champion", name, version, registry.CHALLENGER)

@@ -46,8 +46,8 @@ class Report:
     predicted: int = 0
     sources: set[str] = field(default_factory=set)
 
-    def summary(self) -> str:
-        text = f"predicted {self.predicted} face(s) from {len(self.sources)} input(s)"
+    def summary(self, done: str = "predicted") -> str:
+        text = f"{done} {self.predicted} face(s) from {len(self.sources)} input(s)"
         if self.failures:
             reasons = Counter(reason.split(":")[0] for _, reason in self.failures)
             text += f"; {len(self.failures)} input(s) failed: " + ", ".join(f"{n} {r}" for r, n in reasons.most_common())

@@ -19,17 +19,18 @@ from typing import TextIO
 import numpy as np
 
 from ferpipe.core.entry import quiet_start
-from ferpipe.core.inference import BATCH_SIZE
+from ferpipe.core.inference import BATCH_SIZE, Calibration, served_probabilities
 from ferpipe.core.schema import EMOTIONS, FERPLUS_CLASSES, IMAGE_SIDE
 from ferpipe.tools.inputs import Batch, Face, Report, count_inputs, face_batches
 
 
-def load_predictor(reference: str) -> tuple[object, dict]:
+def load_predictor(reference: str, raw: bool = False) -> tuple[object, dict]:
     """What `ferpipe predict` runs and what it was logged with (class names, the kind of data).
-    A `.tflite` or `.keras` file is run as the train stage wrote it (no metadata); anything else is an
-    MLflow model, loaded as `mlflow models serve` loads it: its LiteRT export where it was logged
-    with one (no TensorFlow), else its Keras network. A `models:/` alias is resolved once, so the
-    network and its metadata come from the same version."""
+    A `.tflite` or `.keras` file is run as the train stage wrote it (no metadata, no calibration);
+    anything else is an MLflow model, loaded as `mlflow models serve` loads it: its LiteRT export
+    where it was logged with one (no TensorFlow), else its Keras network, answering as the server
+    does (calibrated, unless `raw`). A `models:/` alias is resolved once, so the network, its
+    calibration and its metadata come from the same version."""
     if reference.endswith(".tflite"):
         from ferpipe.core.lite import LiteModel
 
@@ -39,12 +40,30 @@ def load_predictor(reference: str) -> tuple[object, dict]:
     import mlflow  # only for MLflow models: it adds seconds to the start of every command
 
     served = mlflow.pyfunc.load_model(reference)
-    return served.unwrap_python_model().network, served.metadata.metadata or {}
+    model = served.unwrap_python_model()
+    return Served(model.network, model.calibration, raw), served.metadata.metadata or {}
+
+
+class Served:
+    """A network answering as the served model does (`inference.served_probabilities`)."""
+
+    def __init__(self, network, calibration: Calibration, raw: bool = False):
+        self.network, self.calibration, self.raw = network, calibration, raw
+        self.output_shape = network.output_shape
+
+    def predict_on_batch(self, pixels: np.ndarray) -> np.ndarray:
+        return served_probabilities(self.network, pixels, max(len(pixels), 1), self.calibration, self.raw)
 
 
 def load_model(reference: str):
     """The Keras network of a `.keras` file or an MLflow model (`models:/name@alias`, `runs:/id/model`,
-    or a model folder): what ensembles and the bench scripts build on."""
+    or a model folder): what ensembles, explanations and the bench scripts build on."""
+    return load_model_with_metadata(reference)[0]
+
+
+def load_model_with_metadata(reference: str) -> tuple[object, dict]:
+    """`load_model`'s network, and the metadata it was logged with (none for a `.keras` file)."""
+    metadata: dict = {}
     if reference.endswith(".tflite"):
         raise ValueError(f"{reference}: a LiteRT file only predicts; name the .keras file or the MLflow model")
     if not reference.endswith(".keras"):
@@ -53,8 +72,9 @@ def load_model(reference: str):
         from ferpipe.core.serving import NETWORK
 
         folder = Path(mlflow.artifacts.download_artifacts(reference))
-        artifacts = mlflow.models.Model.load(folder).flavors["python_function"]["artifacts"]
-        reference = str(folder / artifacts[NETWORK]["path"])
+        logged = mlflow.models.Model.load(folder)
+        metadata = logged.metadata or {}
+        reference = str(folder / logged.flavors["python_function"]["artifacts"][NETWORK]["path"])
     if not Path(reference).is_file():
         raise FileNotFoundError(f"{reference}: no such model file")
     with quiet_start():  # TensorFlow's C++ start-up lines, printed as it loads
@@ -68,7 +88,7 @@ def load_model(reference: str):
     if tuple(model.input_shape[1:]) != (IMAGE_SIDE, IMAGE_SIDE, 1):
         raise ValueError(f"{reference}: takes inputs of shape {list(model.input_shape)}, "
                          f"not batches of {IMAGE_SIDE}x{IMAGE_SIDE} grey faces")
-    return model
+    return model, metadata
 
 
 def label_names_in(metadata: dict) -> tuple[str, ...] | None:
