@@ -160,7 +160,27 @@ def test_evaluation_reports_honest_metrics_into_the_same_mlflow_run(workspace):
     assert "eval.seed_binary_accuracy" in run.data.metrics
     assert "eval.test.accuracy_ci95.low" in run.data.metrics
     artifacts = [a.path for a in mlflow.tracking.MlflowClient().list_artifacts(run.info.run_id, "evaluation")]
-    assert "evaluation/confusion_matrix.png" in artifacts
+    assert "evaluation/confusion_matrix.png" in artifacts and "evaluation/model_card.md" in artifacts
+    assert metrics["calibration"]["fitted_on"] == "val (PublicTest)"
+    assert headline["ece"] == metrics["calibration"]["before"]["ece"] and headline["temperature"] > 0
+
+    # The model card: every figure in it is one of the metrics, as evaluate computed it.
+    import re
+
+    from ferpipe.core.tracking import flatten
+    from ferpipe.evaluate.card import figure
+
+    card = Path(EvaluateOutputs.card).read_text()
+    assert card.startswith("**SYNTHETIC DATA")  # the first thing a reader learns
+    values = [v for value in flatten(metrics).values() for v in (value if isinstance(value, list) else [value])]
+    known = {figure(v) for v in values if isinstance(v, float)}
+    shown = set(re.findall(r"\b\d+\.\d{4}\b", card))
+    assert shown and shown <= known, shown - known
+    low, high = (figure(v) for v in test["accuracy_ci95"])
+    assert f"| accuracy (70 faces) | {figure(test['accuracy'])} (95% CI {low}–{high}) |" in card
+    assert f"T = {figure(metrics['calibration']['temperature'])}" in card and "EU AI Act" in card
+    version = mlflow.tracking.MlflowClient().get_model_version_by_alias("fer2013-expression-synthetic", "challenger")
+    assert version.description == card  # attached to the registered version
 
 
 def test_seed_binary_accuracy_of_an_all_zeros_model_is_six_sevenths():

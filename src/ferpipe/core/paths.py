@@ -43,6 +43,7 @@ class TrainOutputs:
 class EvaluateOutputs:
     metrics: Path = Path("reports/eval/metrics.json")  # the headline figures (`dvc metrics show`)
     details: Path = Path("reports/eval/details.json")  # every figure, per class included
+    card: Path = Path("reports/eval/model_card.md")  # what the model is, its results, what it is for and not for
     predictions: Path = Path("reports/eval/predictions.csv")
     confusion: Path = Path("reports/eval/confusion_matrix.png")
     confusion_normalized: Path = Path("reports/eval/confusion_matrix_normalized.png")

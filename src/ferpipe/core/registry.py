@@ -52,9 +52,12 @@ def locked(name: str):
         yield
 
 
-def register(model_uri: str, name: str, tags: dict[str, Any]) -> str:
-    """Register the logged model (`models:/m-...`, as `log_model` returned it) tagged with `tags`,
-    and alias it `challenger`. A model is registered once: a retry (the pipeline killed after
+DESCRIPTION_LIMIT = 5000  # characters MLflow's stores keep of a version's description
+
+
+def register(model_uri: str, name: str, tags: dict[str, Any], description: str | None = None) -> str:
+    """Register the logged model (`models:/m-...`, as `log_model` returned it) tagged with `tags`
+    and described by `description` (its model card), and alias it `challenger`. A model is registered once: a retry (the pipeline killed after
     registering, then run again) or a re-evaluation retags its version instead of adding one."""
     client = MlflowClient()
     model_id = model_uri.removeprefix("models:/")
@@ -74,6 +77,8 @@ def register(model_uri: str, name: str, tags: dict[str, Any]) -> str:
         else:
             for key, value in tags.items():
                 client.set_model_version_tag(name, version.version, key, value)
+        if description:  # the model card, shown on the version's page
+            client.update_model_version(name, version.version, description=description[:DESCRIPTION_LIMIT])
         client.set_registered_model_alias(name, CHALLENGER, version.version)
     return str(version.version)
 

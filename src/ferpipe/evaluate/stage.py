@@ -9,6 +9,7 @@ training run, and registers the model as the `challenger`.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -31,19 +32,30 @@ from ferpipe.core.files import atomic_outputs, clear, reading, write_json
 from ferpipe.core.inference import Calibration, class_probabilities
 from ferpipe.core.paths import EvaluateOutputs, TrainOutputs
 from ferpipe.evaluate import plots
+from ferpipe.evaluate.card import model_card
 from ferpipe.evaluate.metrics import evaluation_metrics, headline
 
 log = logging.getLogger(__name__)
 
 
 def run(config: Config) -> None:
-    """Stage evaluate: the trained model on test (PrivateTest), once; metrics, plots, MLflow."""
-    evaluate(config.evaluate, config.tracking)
+    """Stage evaluate: the trained model on test (PrivateTest), once; metrics, plots, a model card, MLflow."""
+    evaluate(config.evaluate, config.tracking, reproduce=reproduction(config))
+
+
+def reproduction(config: Config) -> str:
+    """The command that trains and evaluates this model again: its commit, every data, training and
+    evaluation param (defaults change between commits; explicit values do not)."""
+    params = tracking.flatten({"ingest": dataclasses.asdict(config.ingest), "train": dataclasses.asdict(config.train),
+                               "evaluate": dataclasses.asdict(config.evaluate)})
+    return (f"git checkout {tracking.git_commit() or 'HEAD'} && dvc exp run "
+            + " ".join(f"-S {key}={str(value).lower() if isinstance(value, bool) else value}"
+                       for key, value in params.items()))
 
 
 def evaluate(config: EvaluateConfig, tracking_config: TrackingConfig, model_path: Path = TrainOutputs.model,
              arrays: Path = ARRAYS, run_file: Path = TrainOutputs.run, train_summary: Path | None = TrainOutputs.metrics,
-             outputs: EvaluateOutputs = EvaluateOutputs()) -> dict[str, Any]:
+             outputs: EvaluateOutputs = EvaluateOutputs(), reproduce: str = "see its MLflow run") -> dict[str, Any]:
     clear(*vars(outputs).values())
     manifest = read_manifest(arrays)
     names = manifest["label_names"]
@@ -70,8 +82,11 @@ def evaluate(config: EvaluateConfig, tracking_config: TrackingConfig, model_path
     if train_summary:
         with reading(train_summary, made_by="train"):
             best_epoch = json.loads(Path(train_summary).read_text())["best_epoch"]
+    card = model_card(metrics, manifest, {"model": model.name, "parameters": model.count_params(),
+                                          "commit": tracking.git_commit(), "experiment": tracking.run_name(),
+                                          "reproduce": reproduce})
     write_reports(outputs, metrics, headline(metrics, best_epoch), names, x_eval, y_eval, eval_probabilities, f"{split}, {manifest['data']} data",
-                  config.misclassified_shown, model)
+                  config.misclassified_shown, model, card)
     recorded = {}
     if Path(run_file).exists():
         with reading(run_file, made_by="train"):
@@ -81,7 +96,7 @@ def evaluate(config: EvaluateConfig, tracking_config: TrackingConfig, model_path
         if "model_uri" in recorded:
             # What the logged model will answer with: evaluated as it is measured here.
             tracking.log_calibration(recorded["model_uri"], Calibration(metrics["calibration"]["temperature"], config.tta))
-            register(recorded["model_uri"], metrics, manifest, tracking_config, run.info.run_id)
+            register(recorded["model_uri"], metrics, manifest, tracking_config, run.info.run_id, card)
         else:
             log.warning("no trained model recorded in %s: metrics logged to a new run, model not registered", run_file)
     test = metrics["test"]
@@ -93,11 +108,12 @@ def evaluate(config: EvaluateConfig, tracking_config: TrackingConfig, model_path
 
 def write_reports(outputs: EvaluateOutputs, metrics: dict[str, Any], figures: dict[str, Any], names: list[str],
                   images: np.ndarray, labels: np.ndarray, probabilities: np.ndarray, label: str,
-                  misclassified_shown: int, model) -> None:
+                  misclassified_shown: int, model, card: str) -> None:
     predicted = probabilities.argmax(axis=1)
     mistakes, mistake_maps, class_maps = explanations(model, images, labels, probabilities, misclassified_shown)
     with atomic_outputs(*vars(outputs).values()) as staged:
         write_json(staged(outputs.details), metrics)
+        staged(outputs.card).write_text(card)
         write_json(staged(outputs.metrics), figures)
         with open(staged(outputs.predictions), "w", newline="") as stream:
             writer = csv.writer(stream)
@@ -157,7 +173,7 @@ def log_evaluation(metrics: dict[str, Any], outputs: EvaluateOutputs, manifest: 
 
 
 def register(model_uri: str, metrics: dict[str, Any], manifest: dict[str, Any], tracking_config: TrackingConfig,
-             run_id: str) -> None:
+             run_id: str, card: str) -> None:
     """A new version of the registered model for this data and label family, alias `challenger`."""
     name = registry.registered_name(tracking_config.registered_model, manifest["data"], manifest["labels"])
     tags = {
@@ -167,5 +183,5 @@ def register(model_uri: str, metrics: dict[str, Any], manifest: dict[str, Any], 
         "temperature": metrics["calibration"]["temperature"], "test_ece": metrics["calibration"]["before"].get("ece"),
         "test_ece_calibrated": metrics["calibration"]["after"].get("ece"), "evaluate.tta": metrics["tta"],
     }
-    version = registry.register(model_uri, name, tags)
+    version = registry.register(model_uri, name, tags, description=card)
     log.info("registered %s version %s as %r; `ferpipe promote` decides on champion", name, version, registry.CHALLENGER)
