@@ -229,30 +229,48 @@ def serve(
 
 @app.command()
 def budget(
-    minutes: float = typer.Argument(..., min=0.1, help="wall-clock minutes of training"),
+    minutes: float = typer.Argument(None, min=0.1, help="wall-clock minutes of training"),
     overrides: list[str] = SET,
+    within: str = typer.Option(None, "--within", metavar="RECIPE",
+                               help="instead of MINUTES: the time this recipe's epochs take here (train=cpu_session); "
+                                    "says whether the -S recipe fits in it, exit status 1 if not"),
 ) -> None:
     """How many epochs fit in MINUTES on this machine: measured on data/arrays with the params
-    `dvc exp run -S ...` would use (conf/ composed, recipes by name), printed as the command to run."""
+    `dvc exp run -S ...` would use (conf/ composed, recipes by name), printed as the command to run.
+    With --within: whether the -S recipe, its epochs included, trains in the time another takes."""
     from ferpipe.core.entry import quiet_start
     from ferpipe.core.schema import DataError
-    from ferpipe.tools.budget import composed, plan
+    from ferpipe.tools.budget import fits, plan
+
+    if (minutes is None) == (within is None):
+        _fail("name MINUTES or --within RECIPE (one of them)")
+    config = _composed(overrides)
+    reference = _composed([within]) if within else None
+    try:
+        with quiet_start():
+            import keras  # noqa: F401  (TensorFlow's C++ start-up lines are muted while it loads)
+        if reference is not None:
+            ok, text = fits(reference.train, config.train, within.partition("=")[2] or within)
+        else:
+            epochs, text = plan(minutes, config.train, overrides)
+            ok = epochs > 0
+    except DataError as error:
+        _fail(f"{error} (convert the data first: dvc repro convert)")
+    typer.echo(text)
+    if not ok:
+        raise typer.Exit(1)
+
+
+def _composed(overrides: list[str]):
+    """The params `dvc exp run -S <overrides>` would train with; a bad recipe or override is one line."""
+    from ferpipe.tools.budget import composed
 
     try:
-        config = composed(overrides)
+        return composed(overrides)
     except ConfigError as error:
         _fail(str(error))
     except Exception as error:  # Hydra's many kinds: an unknown recipe, a malformed override
         _fail(f"cannot compose conf/ with {' '.join(overrides)}: {str(error).splitlines()[0]}")
-    try:
-        with quiet_start():
-            import keras  # noqa: F401  (TensorFlow's C++ start-up lines are muted while it loads)
-        epochs, text = plan(minutes, config.train, overrides)
-    except DataError as error:
-        _fail(f"{error} (convert the data first: dvc repro convert)")
-    typer.echo(text)
-    if not epochs:
-        raise typer.Exit(1)
 
 
 @app.command()

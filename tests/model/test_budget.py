@@ -50,3 +50,17 @@ def test_an_unknown_recipe_is_one_line(workspace):
     shutil.copytree(REPO_ROOT / "conf", workspace / "conf")
     result = CliRunner().invoke(app, ["budget", "60", "-S", "train=no_such_recipe"])
     assert result.exit_code == 1 and "no_such_recipe" in result.output and len(result.output.splitlines()) == 1
+
+
+def test_a_candidate_fits_the_reference_recipes_time_or_says_by_how_much_not(monkeypatch):
+    seconds = {"vgg_small": 100.0, "tiny_cnn": 20.0}  # an epoch of each, as measured here
+    monkeypatch.setattr(budget, "measure_epoch", lambda config, arrays: EpochTime(
+        step_seconds=seconds[config.arch] / 100, steps=100, val_seconds=0.0, measured_on="faces"))
+    from dataclasses import replace
+
+    base = load_config(REPO_ROOT / "params.yaml").train
+    session = replace(base, arch="vgg_small", epochs=16)  # 1,600 s
+    ok, told = budget.fits(session, replace(base, arch="tiny_cnn", epochs=80), "cpu_session")
+    assert ok and "16 epochs x 100 s = 26.7 min" in told and "80 epochs x 20.0 s = 26.7 min: fits (100%" in told
+    ok, told = budget.fits(session, replace(base, arch="tiny_cnn", epochs=81), "cpu_session")
+    assert not ok and "does not fit (101% of the budget; 80 epochs would fit)" in told

@@ -1,4 +1,5 @@
-"""How many epochs of a training recipe fit in a wall-clock budget on this machine.
+"""How many epochs of a training recipe fit in a wall-clock budget on this machine, or whether a
+recipe trains within the time another takes (`fits`: a search at equal cost).
 
 Measured, not guessed: the recipe's own model, compile, input pipeline and batch size train
 for a few steps on the converted arrays (after a warm-up that traces the graph), and one pass
@@ -84,6 +85,26 @@ def plan(minutes: float, config: TrainConfig, overrides: list[str], arrays: Path
     kept = [o for o in overrides if not o.startswith("train.epochs=")]
     command = " ".join(["dvc exp run", *(f"-S {o}" for o in kept), f"-S train.epochs={epochs}"])
     return epochs, f"{measured}\n{minutes:g} minutes hold {epochs} epoch(s): {command}"
+
+
+def describe(config: TrainConfig) -> str:
+    crop = f", crop {config.crop}" if config.crop else ""
+    return f"{config.arch}, batch {config.batch_size}, {config.precision}{crop}"
+
+
+def fits(reference: TrainConfig, candidate: TrainConfig, reference_name: str, arrays: Path = ARRAYS
+         ) -> tuple[bool, str]:
+    """Whether `candidate`'s epochs train within the time `reference`'s take on this machine, both
+    measured here, side by side, and what to tell a person."""
+    budget, spent = measure_epoch(reference, arrays), measure_epoch(candidate, arrays)
+    allowed, needed = reference.epochs * budget.seconds, candidate.epochs * spent.seconds
+    verdict = "fits" if needed <= allowed else "does not fit"
+    return needed <= allowed, (
+        f"budget: {reference_name} ({describe(reference)}): {reference.epochs} epochs x {three_figures(budget.seconds)} s"
+        f" = {allowed / 60:.1f} min on this machine ({budget.measured_on})\n"
+        f"candidate ({describe(candidate)}): {candidate.epochs} epochs x {three_figures(spent.seconds)} s"
+        f" = {needed / 60:.1f} min: {verdict} ({needed / allowed:.0%} of the budget; "
+        f"{epochs_within(allowed / 60, spent)} epochs would fit)")
 
 
 def composed(overrides: list[str], conf: Path = Path("conf")) -> Config:
