@@ -3,7 +3,9 @@
 For each model (`--model`, any reference `ferpipe predict` takes) and test-time augmentation,
 side by side on the same arrays, with the `evaluate` stage's own code: the temperature fitted on
 PublicTest, then on PrivateTest the top-class ECE (15 bins), class-wise ECE, Brier score and log
-loss before and after it, and the accuracy (which scaling cannot change). With `--figures DIR`
+loss before and after it, and the accuracy (which scaling cannot change); beside them, the ECE's
+sampling floor: the mean ECE of labels drawn from the calibrated probabilities themselves (a
+perfectly calibrated model on as many faces shows that much from chance alone). With `--figures DIR`
 it also writes the reliability diagram and the Grad-CAM explanations image `evaluate` writes, for
 a person to look at.
 
@@ -20,8 +22,21 @@ from pathlib import Path
 import numpy as np
 
 from ferpipe.core.arrays import ARRAYS, load_split
-from ferpipe.core.inference import class_probabilities
+from ferpipe.core.inference import class_probabilities, scaled
 from ferpipe.evaluate.calibration import calibration_metrics
+
+
+def sampling_floor(probabilities: np.ndarray, draws: int = 50, seed: int = 0) -> float:
+    """The mean ECE of these probabilities against labels drawn from them: calibrated by construction."""
+    from ferpipe.evaluate.calibration import expected_calibration_error
+
+    rng = np.random.default_rng(seed)
+    cumulative = np.cumsum(probabilities / probabilities.sum(axis=1, keepdims=True), axis=1)
+    floors = []
+    for _ in range(draws):
+        labels = (rng.random((len(cumulative), 1)) > cumulative).sum(axis=1).clip(max=cumulative.shape[1] - 1)
+        floors.append(expected_calibration_error(labels, probabilities))
+    return float(np.mean(floors))
 
 
 def main() -> None:
@@ -39,7 +54,8 @@ def main() -> None:
     x_val, y_val = load_split(args.arrays, "val")
     x_test, y_test = load_split(args.arrays, "test")
     names = json.loads((args.arrays / "manifest.json").read_text())["label_names"]
-    print(f"{'model':<40} {'tta':<8} {'T':>6} {'acc':>7} {'ECE':>13} {'class ECE':>13} {'Brier':>13} {'log loss':>13}")
+    print(f"{'model':<40} {'tta':<8} {'T':>6} {'acc':>7} {'ECE':>13} {'floor':>6} {'class ECE':>13} {'Brier':>13} "
+          f"{'log loss':>13}")
     for number, reference in enumerate(args.model):
         model = load_model(reference)
         for tta in args.tta:
@@ -48,8 +64,9 @@ def main() -> None:
             figures = calibration_metrics(y_test, test, y_val, val, "temperature")
             before, after = figures["before"], figures["after"]
             pair = lambda key: f"{before[key]:.4f}→{after[key]:.4f}"  # noqa: E731
+            floor = sampling_floor(scaled(test, figures["temperature"]))
             print(f"{reference[-40:]:<40} {tta:<8} {figures['temperature']:>6.3f} {np.mean(test.argmax(1) == y_test):>7.4f} "
-                  f"{pair('ece'):>13} {pair('classwise_ece'):>13} {pair('brier'):>13} {pair('log_loss'):>13}")
+                  f"{pair('ece'):>13} {floor:>6.4f} {pair('classwise_ece'):>13} {pair('brier'):>13} {pair('log_loss'):>13}")
             if args.figures:
                 args.figures.mkdir(parents=True, exist_ok=True)
                 label = f"PrivateTest, model {number + 1}, tta {tta}"
