@@ -218,7 +218,8 @@ def serve(
 ) -> None:
     """Serve a logged model as `mlflow models serve` does (MLflow's own app: the same routes, formats
     and answers), with every error reply kept under 4 KB whatever the request."""
-    from ferpipe.tools.serve import app_for, serve as run_server
+    from ferpipe.tools.serve import app_for
+    from ferpipe.tools.serve import serve as run_server
 
     try:
         application = app_for(model)

@@ -1,6 +1,5 @@
 """`ferpipe explain`: a Grad-CAM heatmap per face of the inputs `ferpipe predict` reads."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest

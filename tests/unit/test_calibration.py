@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import log_loss
 
+from ferpipe.core.inference import scaled
 from ferpipe.evaluate.calibration import (
     brier_score,
     calibration_metrics,
@@ -13,7 +14,6 @@ from ferpipe.evaluate.calibration import (
     fit_temperature,
     reliability_bins,
 )
-from ferpipe.core.inference import scaled
 
 # Top probabilities 0.9 and 0.92 share the bin (13/15, 14/15]; 0.7 and 0.42 have bins of their own.
 PROBABILITIES = np.array([[0.90, 0.05, 0.05],   # class 0: right

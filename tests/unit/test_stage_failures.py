@@ -67,7 +67,6 @@ def damage(path: Path, how: str) -> None:
 
 
 def whole_keras_model(path: Path) -> None:
-    import keras
 
     from ferpipe.models import build_model
 
