@@ -27,22 +27,35 @@ def evaluated_runs(experiment: str, limit: int, run_ids: list[str] | None = None
     return list(reversed(runs))  # oldest first, as they were made
 
 
+NOT_COMPARED = ("train_rows", "val_rows")  # params that follow from the data, not the recipe
+
+
+def differing_params(runs: list) -> list[str]:
+    """Params beyond PARAMS_SHOWN whose values differ between the runs: what a search varied."""
+    names = {name for run in runs for name in run.data.params} - set(PARAMS_SHOWN) - set(NOT_COMPARED)
+    return sorted(name for name in names if len({run.data.params.get(name) for run in runs}) > 1)
+
+
 def markdown_table(runs: list) -> str:
     # FER2013 and FER+ test accuracies are measured against different labels: the column says which.
-    header = ["run", "labels", *PARAMS_SHOWN, "train min", "train img/s", "val accuracy", "test accuracy (95% CI)",
-              "test unseen in train", "seed binary acc"]
+    varied = differing_params(runs)
+    header = ["run", "labels", *PARAMS_SHOWN, *varied, "train min", "train img/s", "val accuracy",
+              "test accuracy (95% CI)", "test unseen in train", "ECE → calibrated", "seed binary acc"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for run in runs:
         params, metrics = run.data.params, run.data.metrics
         test = metrics.get("eval.test.accuracy")
         interval = (f"{test:.4f} ({metrics['eval.test.accuracy_ci95.low']:.4f}–{metrics['eval.test.accuracy_ci95.high']:.4f})"
                     if test is not None and "eval.test.accuracy_ci95.low" in metrics else "–")
+        ece = (f"{metrics['eval.calibration.before.ece']:.3f} → {metrics['eval.calibration.after.ece']:.3f}"
+               if "eval.calibration.after.ece" in metrics else "–")
         cells = [run.info.run_name or run.info.run_id[:8], run.data.tags.get("labels", "fer2013"),
-                 *(params.get(p, "–") for p in PARAMS_SHOWN),
+                 *(params.get(p, "–") for p in (*PARAMS_SHOWN, *varied)),
                  # With epochs, what a run cost: recipes are compared within a time budget (issue 18).
                  _number(metrics.get("train_minutes"), 1), _number(metrics.get("train_images_per_second"), 1),
                  _number(metrics.get("eval.val_accuracy")), interval,
-                 _number(metrics.get("eval.test_unseen_in_train.accuracy")), _number(metrics.get("eval.seed_binary_accuracy"))]
+                 _number(metrics.get("eval.test_unseen_in_train.accuracy")), ece,
+                 _number(metrics.get("eval.seed_binary_accuracy"))]
         lines.append("| " + " | ".join(map(str, cells)) + " |")
     return "\n".join(lines) + "\n"
 
