@@ -128,13 +128,16 @@ PARTIAL_FAILURE = 3  # `ferpipe predict`: some inputs predicted, some failed (1:
 
 @app.command()
 def predict(
-    model: str = typer.Argument(..., help="models:/name@alias, runs:/<id>/model, an MLflow model folder, a .keras file, "
-                               "or its .tflite export (the lightest: no TensorFlow)"),
-    inputs: list[Path] = typer.Argument(..., help="images of any size, folders of them, or FER-format CSVs"),
+    model: str = typer.Argument(..., metavar="[MODEL]", help="models:/name@alias, runs:/<id>/model, an MLflow model "
+                               "folder, a .keras file, or its .tflite export (the lightest: no TensorFlow) "
+                               "[default: the packaged model]"),
+    inputs: list[Path] = typer.Argument(None, help="images of any size, folders of them, or FER-format CSVs"),
     output: Path = typer.Option(None, "--output", "-o", help="write CSV, or JSON if it ends in .json [default: stdout]"),
     batch_size: int = typer.Option(PREDICT_BATCH_SIZE, min=1, help="faces per model call"),
     raw: bool = typer.Option(False, "--raw", metavar="", help="an MLflow model's own probabilities, without the "
                              "temperature scaling evaluate fitted"),
+    labels: Labels = typer.Option(Labels.fer2013, help="with no MODEL: which packaged model (FER2013's 7 classes, "
+                                  "or FER+'s 8)"),
 ) -> None:
     """Predict the expression of every face in the inputs; each bad input is reported with its reason.
 
@@ -149,12 +152,24 @@ def predict(
         prediction.check_output(output)
     except ValueError as error:
         _fail(str(error))
+    from ferpipe import packaged
+
+    if not prediction.names_a_model(model):  # every argument is an input: the packaged model answers
+        inputs, model = [Path(model), *(inputs or [])], None
+    elif not inputs:
+        _fail(f"name the inputs to predict after the model {model}")
     try:
-        loaded, metadata = prediction.load_predictor(model, raw)
+        if model is None:
+            loaded, metadata = packaged.load(labels.value, raw)
+            typer.echo(f"note: predicting with {packaged.packaged(labels.value).describe()}", err=True)
+        else:
+            loaded, metadata = prediction.load_predictor(model, raw)
+    except FileNotFoundError as error:
+        _fail(str(error))
     except Exception as error:  # MLflow and Keras raise many kinds; all mean "cannot load this model"
         _fail(f"cannot load model {model}: {error}")
     names = prediction.label_names_in(metadata)
-    if model.endswith((".keras", ".tflite")):
+    if model and model.endswith((".keras", ".tflite")):
         typer.echo(f"note: {model} is a bare network: its own probabilities, not calibrated (an MLflow model, "
                    "models:/..., answers calibrated)", err=True)
     if metadata.get("data") == "synthetic":
@@ -181,6 +196,29 @@ def _explain(report, done: str = "predicted") -> None:
         raise typer.Exit(1)
     if report.failures:
         raise typer.Exit(PARTIAL_FAILURE)
+
+
+@app.command()
+def ship(
+    model: str = typer.Argument(..., help="the registered version: models:/name@alias or models:/name/version"),
+    params: Path = PARAMS,
+) -> None:
+    """Make a registered version the model this package carries (src/ferpipe/packaged/<labels>/): its LiteRT
+    export, calibration, model card and metadata, scored again on PrivateTest from data/arrays, which must be
+    the data it was trained on. Models trained on synthetic data are refused."""
+    from ferpipe.core.schema import DataError
+    from ferpipe.tools.ship import ship as ship_version
+
+    _tracking(params)
+    try:
+        metadata = ship_version(model)
+    except (ValueError, DataError) as error:
+        _fail(str(error))
+    except Exception as error:  # MLflow's many kinds: no such model, alias or version
+        _fail(f"cannot ship {model}: {' '.join(str(error).split())[:300]}")
+    test = metadata["test"]
+    typer.echo(f"shipped {metadata['registered']} as the packaged {metadata['labels']} model: PrivateTest accuracy "
+               f"{test['accuracy']:.4f} as packaged ({test['rows']} faces)")
 
 
 @app.command()

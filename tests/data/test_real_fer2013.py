@@ -69,3 +69,23 @@ def test_ferplus_votes_line_up_and_drop_what_the_ferplus_rules_drop(mode, tmp_pa
     assert labels["dropped"]["test"] == {"mostly unknown": 10, "no clear majority": 410, "not a face": 16}
     # FER2013's labels are noisy: for about a third of the faces kept, FER+ names another expression.
     assert 0.6 < labels["agreement_with_fer2013_labels"] < 0.75
+
+
+@pytest.mark.parametrize("family", ["fer2013", "ferplus"])
+def test_each_packaged_model_scores_on_the_real_private_test_what_its_metadata_says(real, family):
+    from ferpipe import packaged
+
+    try:
+        model = packaged.packaged(family)
+    except FileNotFoundError as missing:
+        pytest.skip(str(missing))
+    metadata = model.metadata
+    if metadata["labels"] != "fer2013":
+        pytest.skip("FER+ models are scored on FER+ labels: ingest with the votes to check them")
+    _, manifest, folder = real
+    assert metadata["dataset_sha256"] == sha256_of(require_real_data()) == manifest["source_sha256"]
+    network, _ = packaged.load(family)
+    x_test, y_test = load_split(folder / "data/arrays", "test")
+    accuracy = float(np.mean(network.predict_on_batch(np.asarray(x_test)).argmax(axis=1) == y_test))
+    assert accuracy == pytest.approx(metadata["test"]["accuracy"], abs=1e-4)
+    assert metadata["test"]["rows"] == len(y_test) == 3589

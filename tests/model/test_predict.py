@@ -275,3 +275,23 @@ def test_a_tflite_file_that_is_not_a_face_model_is_refused_in_one_line(tmp_path)
         assert reason in result.output and len(result.output.strip().splitlines()) == 1, result.output
     with pytest.raises(ValueError, match="a LiteRT file only predicts"):  # ensembles need the Keras network
         load_model(str(tmp_path / "other.tflite"))
+
+
+def test_with_no_model_named_the_packaged_one_answers_and_says_so(tmp_path):
+    from ferpipe import packaged
+
+    described = packaged.packaged().describe()
+    faces = random_faces(3, seed=9)
+    Image.fromarray(faces[0].reshape(48, 48)).save(tmp_path / "crop.png")
+    (tmp_path / "folder").mkdir()
+    Image.fromarray(faces[1].reshape(48, 48)).save(tmp_path / "folder" / "face.png")
+    (tmp_path / "faces.csv").write_text(fer_csv_text([3], ["PrivateTest"], faces[2:]))
+    inputs = [str(tmp_path / name) for name in ("crop.png", "folder", "faces.csv")]
+    result = CliRunner().invoke(app, ["predict", *inputs, "-o", str(tmp_path / "out.json")])
+    assert result.exit_code == 0, result.output
+    assert f"note: predicting with {described}" in result.output
+    rows = json.loads((tmp_path / "out.json").read_text())["predictions"]
+    assert [Path(row["source"]).name for row in rows] == ["crop.png", "face.png", "faces.csv"]
+    model, metadata = packaged.load()
+    np.testing.assert_allclose([[row[name] for name in metadata["label_names"]] for row in rows],
+                               model.predict_on_batch(faces.reshape(-1, 48, 48, 1)), atol=1e-6)

@@ -101,8 +101,13 @@ def test_metrics_and_plots_are_visible_to_dvc(repo):
     # Every declared plot is a chart a person wants: no table of predictions drawn as a line.
     assert set(plots) == {"reports/data/class_distribution.csv", "reports/data/class_distribution.png",
                           "Accuracy (train vs val)", "Loss (train vs val)", "Confusion matrix (test)",
+                          "Reliability (test accuracy against confidence, before and after temperature scaling)",
                           *(f"reports/eval/{name}.png" for name in ("confusion_matrix", "confusion_matrix_normalized",
-                                                                     "per_class", "misclassified"))}
+                                                                     "per_class", "misclassified", "explanations",
+                                                                     "reliability"))}
+    (reliability,) = plots["Reliability (test accuracy against confidence, before and after temperature scaling)"]
+    assert {row["filename"] for row in reliability["content"]["data"]["values"]} == {
+        "reliability_before.csv", "reliability_after.csv"}  # two series: before and after scaling
 
 
 def test_second_repro_does_nothing(repo):

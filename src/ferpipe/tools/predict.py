@@ -24,6 +24,16 @@ from ferpipe.core.schema import EMOTIONS, FERPLUS_CLASSES, IMAGE_SIDE
 from ferpipe.tools.inputs import Batch, Face, Report, count_inputs, face_batches
 
 
+MODEL_SCHEMES = ("models:/", "runs:/", "file:", "s3://", "gs://", "http://", "https://", "dbfs:/", "mlflow-artifacts:")
+
+
+def names_a_model(reference: str) -> bool:
+    """Whether `ferpipe predict`'s first argument is a model (else it is an input, and the packaged
+    model answers): a model file, an MLflow model URI, or an MLflow model folder."""
+    return (reference.endswith((".keras", ".tflite")) or reference.startswith(MODEL_SCHEMES)
+            or (Path(reference) / "MLmodel").is_file())
+
+
 def load_predictor(reference: str, raw: bool = False) -> tuple[object, dict]:
     """What `ferpipe predict` runs and what it was logged with (class names, the kind of data).
     A `.tflite` or `.keras` file is run as the train stage wrote it (no metadata, no calibration);
