@@ -66,7 +66,10 @@ def ship(reference: str, arrays: Path = ARRAYS, root: Path = HERE) -> dict[str, 
         "model": run.data.params.get("arch", "unknown"), "registered": f"{version.name}/{version.version}",
         "calibration": {"temperature": calibration.temperature, "tta": calibration.tta},
         "data": "real", "dataset_sha256": tags["dataset_sha256"],
-        "git_commit": tags.get("mlflow.source.git.commit") or run.data.tags.get("mlflow.source.git.commit"),
+        # The commit that trained it, and the one whose evaluate scored and calibrated it (a later one
+        # when the version was evaluated again).
+        "git_commit": run.data.tags.get("mlflow.source.git.commit"),
+        "evaluated_with_commit": tags.get("mlflow.source.git.commit"),
         "dvc_experiment": tags.get("dvc_exp_name"),
         "params": dict(sorted(run.data.params.items())),
         "test": {"split": "PrivateTest", "rows": int(len(y_test)), "accuracy": float(correct.mean()),
