@@ -11,6 +11,7 @@ import typer
 from ferpipe.core.config import ConfigError, load_config
 from ferpipe.core.entry import execute, quiet_tensorflow, setup_logging
 from ferpipe.core.inference import BATCH_SIZE as PREDICT_BATCH_SIZE
+from ferpipe.tools.inputs import FRAMES_PER_SECOND
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 PARAMS = typer.Option(Path("params.yaml"), "--params", help="params file (DVC's params.yaml)")
@@ -131,9 +132,10 @@ def predict(
     model: str = typer.Argument(..., metavar="[MODEL]", help="models:/name@alias, runs:/<id>/model, an MLflow model "
                                "folder, a .keras file, or its .tflite export (the lightest: no TensorFlow) "
                                "[default: the packaged model]"),
-    inputs: list[Path] = typer.Argument(None, help="images of any size, folders of them, or FER-format CSVs"),
+    inputs: list[Path] = typer.Argument(None, help="images of any size, folders of them, FER-format CSVs, or videos"),
     output: Path = typer.Option(None, "--output", "-o", help="write CSV, or JSON if it ends in .json [default: stdout]"),
     batch_size: int = typer.Option(PREDICT_BATCH_SIZE, min=1, help="faces per model call"),
+    fps: float = typer.Option(FRAMES_PER_SECOND, min=0.01, help="video frames sampled per second"),
     raw: bool = typer.Option(False, "--raw", metavar="", help="an MLflow model's own probabilities, without the "
                              "temperature scaling evaluate fitted"),
     labels: Labels = typer.Option(Labels.fer2013, help="with no MODEL: which packaged model (FER2013's 7 classes, "
@@ -175,11 +177,11 @@ def predict(
     if metadata.get("data") == "synthetic":
         typer.echo(f"note: {model} was trained on SYNTHETIC data: its answers say nothing about real faces", err=True)
     if output is None:
-        report = prediction.predict_to(loaded, inputs, sys.stdout, False, batch_size, names)
+        report = prediction.predict_to(loaded, inputs, sys.stdout, False, batch_size, names, fps)
     else:  # the file appears whole when done, and not at all when nothing could be predicted
         with atomic_outputs(output) as staged, open(staged(output), "w", newline="") as stream:
             report = prediction.predict_to(loaded, inputs, stream, output.suffix == ".json",
-                                           batch_size, names)
+                                           batch_size, names, fps)
             if not report.predicted:
                 _explain(report)
     _explain(report)

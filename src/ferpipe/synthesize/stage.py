@@ -150,6 +150,8 @@ def write_synthetic_csv(path: Path, config: SyntheticConfig, votes_path: Path | 
         with open(staged(path), "w") as stream:
             stream.write(f"emotion,pixels,Usage,{GENERATOR_COLUMN}\n")
             for usage, count in config.rows.items():
+                if count == 0:  # allowed (not all may be): a Usage left out
+                    continue
                 labels = sample_labels(count, rng)
                 faces = draw_faces(labels, rng).reshape(count, -1)
                 stream.writelines(f"{label},{' '.join(map(str, face))},{usage},{generator}\n"

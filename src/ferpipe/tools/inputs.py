@@ -1,5 +1,5 @@
 """What people bring to `ferpipe predict`, read as a stream of face batches: image files of any
-size and colour, folders of them, and FER-format CSVs.
+size and colour, folders of them, FER-format CSVs, and videos (frames sampled at `--fps`).
 
 Images that are already 48x48 are taken as face crops; larger ones go through OpenCV's
 bundled frontal-face Haar cascade, one face per detection with its box. CSVs are read a block
@@ -21,6 +21,8 @@ from ferpipe.core.schema import IMAGE_SIDE, DataError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 CSV_SUFFIXES = (".csv", ".csv.gz")
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}  # what OpenCV's FFmpeg reads
+FRAMES_PER_SECOND = 2.0  # sampled from a video: `ferpipe predict --fps`
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class Face:
     source: str
     index: int  # face number within the source (row number for CSVs)
     box: tuple[int, int, int, int] | None  # x, y, width, height in the source image; None for crops
+    time: float | None = None  # seconds into a video, for a face in one of its frames
 
 
 @dataclass
@@ -54,12 +57,12 @@ class Report:
         return text
 
 
-def face_batches(paths: list[Path], batch_size: int, report: Report) -> Iterator[Batch]:
+def face_batches(paths: list[Path], batch_size: int, report: Report, fps: float = FRAMES_PER_SECOND) -> Iterator[Batch]:
     """Batches of `batch_size` faces from all inputs in order (the last one smaller)."""
     faces: list[Face] = []
     pixels: list[np.ndarray] = []
     inputs = 0
-    for found, crops, read in faces_of_each_input(paths, report):
+    for found, crops, read in faces_of_each_input(paths, report, fps):
         faces += found
         pixels += list(crops)
         inputs += read
@@ -74,8 +77,10 @@ def _stacked(crops: list[np.ndarray]) -> np.ndarray:
     return np.stack(crops)[..., None] if crops else np.zeros((0, IMAGE_SIDE, IMAGE_SIDE, 1), np.uint8)
 
 
-def faces_of_each_input(paths: list[Path], report: Report) -> Iterator[tuple[list[Face], np.ndarray, int]]:
-    """(faces, their 48x48 crops, inputs read) for each image file and each block of CSV rows."""
+def faces_of_each_input(paths: list[Path], report: Report, fps: float = FRAMES_PER_SECOND
+                        ) -> Iterator[tuple[list[Face], np.ndarray, int]]:
+    """(faces, their 48x48 crops, inputs read) for each image file, each block of CSV rows and each
+    sampled video frame."""
     detector = None
     for path in expand(paths):
         try:
@@ -83,6 +88,10 @@ def faces_of_each_input(paths: list[Path], report: Report) -> Iterator[tuple[lis
                 raise ValueError("missing: no such file")
             if _kind(path) == "csv":
                 yield from faces_in_csv(path, report)
+                continue
+            if _kind(path) == "video":
+                detector = detector or face_detector()
+                yield from faces_in_video(path, fps, detector, report)
                 continue
             grey = load_grey_image(path, report.notes)
             if grey.shape == (IMAGE_SIDE, IMAGE_SIDE):
@@ -128,6 +137,8 @@ def count_inputs(paths: list[Path]) -> int:
 def _kind(path: Path) -> str | None:
     if path.name.lower().endswith(CSV_SUFFIXES):
         return "csv"
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        return "video"
     return "image" if path.suffix.lower() in IMAGE_SUFFIXES else None
 
 
@@ -174,6 +185,45 @@ def faces_in_csv(path: Path, report: Report) -> Iterator[tuple[list[Face], np.nd
         raise ValueError(f"unreadable: {str(error).removeprefix(f'{source}: ')}") from None
     if blank:
         report.notes.append((source, f"{len(blank)} blank line(s) at the end ignored"))
+
+
+def faces_in_video(path: Path, fps: float, detector, report: Report) -> Iterator[tuple[list[Face], np.ndarray, int]]:
+    """The faces of a video's frames sampled `fps` times a second, each with its time. A video that
+    stops before its stated length is a failure saying when; the frames before are kept."""
+    import cv2
+
+    video = cv2.VideoCapture(str(path))
+    if not video.isOpened():
+        raise ValueError("not a video: OpenCV cannot read it")
+    rate = video.get(cv2.CAP_PROP_FPS) or 25.0
+    stated = video.get(cv2.CAP_PROP_FRAME_COUNT) / rate
+    frame, sampled, found = 0, 0, 0
+    try:
+        while True:
+            ok, image = video.read()
+            if not ok:
+                break
+            seconds = frame / rate
+            frame += 1
+            if seconds + 1e-9 < sampled / fps:  # not yet the next sample's time
+                continue
+            sampled += 1
+            faces = detect_faces(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), detector)
+            yield ([Face(str(path), found + i, box, round(seconds, 3)) for i, (box, _) in enumerate(faces)],
+                   np.stack([crop for _, crop in faces]) if faces else np.zeros((0, IMAGE_SIDE, IMAGE_SIDE), np.uint8), 0)
+            found += len(faces)
+    finally:
+        video.release()
+    read = frame / rate
+    if frame == 0:
+        raise ValueError("not a video: no frame could be read")
+    if read + 1.5 / rate < stated:
+        report.failures.append((str(path), f"truncated: no frame could be read after {read:.2f} s of {stated:.2f} s; "
+                                           f"the {sampled} frame(s) sampled before are kept"))
+    elif not found:
+        raise ValueError(f"no face: the face detector found none in {sampled} sampled frame(s)")
+    report.notes.append((str(path), f"{sampled} frame(s) sampled at {fps:g} a second from {read:.2f} s of video"))
+    yield [], np.zeros((0, IMAGE_SIDE, IMAGE_SIDE), np.uint8), 1
 
 
 def face_detector():

@@ -21,7 +21,7 @@ import numpy as np
 from ferpipe.core.entry import quiet_start
 from ferpipe.core.inference import BATCH_SIZE, Calibration, served_probabilities
 from ferpipe.core.schema import EMOTIONS, FERPLUS_CLASSES, IMAGE_SIDE
-from ferpipe.tools.inputs import Batch, Face, Report, count_inputs, face_batches
+from ferpipe.tools.inputs import FRAMES_PER_SECOND, Batch, Face, Report, count_inputs, face_batches
 
 
 MODEL_SCHEMES = ("models:/", "runs:/", "file:", "s3://", "gs://", "http://", "https://", "dbfs:/", "mlflow-artifacts:")
@@ -130,9 +130,10 @@ def check_output(destination: Path | None) -> None:
         raise ValueError(f"{destination}: cannot be written here ({folder} is not a writable folder)")
 
 
-def predicted_batches(model, paths: list[Path], batch_size: int, report: Report) -> Iterator[tuple[Batch, np.ndarray]]:
+def predicted_batches(model, paths: list[Path], batch_size: int, report: Report, fps: float = FRAMES_PER_SECOND
+                      ) -> Iterator[tuple[Batch, np.ndarray]]:
     """Each batch of faces with its class probabilities; the next batch is read while this one runs."""
-    for batch in read_ahead(face_batches(paths, batch_size, report)):
+    for batch in read_ahead(face_batches(paths, batch_size, report, fps)):
         probabilities = (np.asarray(model.predict_on_batch(batch.pixels)) if batch.faces
                          else np.zeros((0, model.output_shape[-1]), np.float32))
         report.predicted += len(batch.faces)
@@ -158,8 +159,8 @@ class RowWriter:
         if as_json:
             stream.write('{"predictions": [')
         else:
-            self.csv = csv.DictWriter(stream, fieldnames=["source", "face", "x", "y", "width", "height", "emotion",
-                                                          *label_names], lineterminator="\n")
+            self.csv = csv.DictWriter(stream, fieldnames=["source", "face", "time", "x", "y", "width", "height",
+                                                          "emotion", *label_names], lineterminator="\n")
             self.csv.writeheader()
 
     def write(self, faces: list[Face], probabilities: np.ndarray) -> None:
@@ -173,7 +174,8 @@ class RowWriter:
 
     def row(self, face: Face, probabilities: np.ndarray) -> dict:
         x, y, w, h = face.box if face.box else ("", "", "", "")
-        return {"source": face.source, "face": face.index, "x": x, "y": y, "width": w, "height": h,
+        return {"source": face.source, "face": face.index, "time": "" if face.time is None else face.time,
+                "x": x, "y": y, "width": w, "height": h,
                 "emotion": self.label_names[int(np.argmax(probabilities))],
                 **{name: round(float(p), 6) for name, p in zip(self.label_names, probabilities)}}
 
@@ -184,7 +186,7 @@ class RowWriter:
 
 
 def predict_to(model, paths: list[Path], stream: TextIO, as_json: bool = False, batch_size: int = BATCH_SIZE,
-               label_names: tuple[str, ...] | None = None) -> Report:
+               label_names: tuple[str, ...] | None = None, fps: float = FRAMES_PER_SECOND) -> Report:
     """Predict every face in `paths`, writing its row to `stream` as its batch is done, under a progress bar."""
     from tqdm import tqdm
 
@@ -193,7 +195,7 @@ def predict_to(model, paths: list[Path], stream: TextIO, as_json: bool = False, 
     with tqdm(desc="predicting", unit=" input", mininterval=1, disable=None) as bar:  # shown at a terminal only
         if not bar.disable:
             bar.reset(total=count_inputs(paths))
-        for batch, probabilities in predicted_batches(model, paths, batch_size, report):
+        for batch, probabilities in predicted_batches(model, paths, batch_size, report, fps):
             writer.write(batch.faces, probabilities)
             bar.update(batch.inputs)
     writer.close(report.failures)

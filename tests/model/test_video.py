@@ -1,0 +1,85 @@
+"""`ferpipe predict` on videos: frames sampled at --fps, one row per face per sampled frame with its
+time, answering exactly as the same frames do as images; a truncated video keeps what came before."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from ferpipe.cli import app
+from ferpipe.synthesize.stage import write_synthetic_csv
+from tests.conftest import config_of
+
+pytestmark = pytest.mark.slow  # videos written and read with OpenCV, a model run
+
+RATE, SECONDS = 10, 3  # frames a second, and the video's length
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory):
+    """A 640x480 MJPG video whose face changes every second: synthetic faces scaled up on a canvas."""
+    import cv2
+
+    folder = tmp_path_factory.mktemp("video")
+    write_synthetic_csv(folder / "faces.csv", config_of("synthetic", rows={"Training": 8, "PublicTest": 0, "PrivateTest": 0}))
+    faces = [np.array(line.split(",")[1].split(), np.uint8).reshape(48, 48)
+             for line in (folder / "faces.csv").read_text().splitlines()[1:]]
+    path = folder / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), RATE, (640, 480))
+    for frame in range(RATE * SECONDS):
+        canvas = np.full((480, 640), 120, np.uint8)
+        canvas[100:292, 200:392] = np.asarray(Image.fromarray(faces[frame // RATE]).resize((192, 192), Image.BICUBIC))
+        writer.write(cv2.cvtColor(canvas, cv2.COLOR_GRAY2BGR))
+    writer.release()
+    return path
+
+
+def predicted(*arguments) -> tuple[int, list[dict], str]:
+    result = CliRunner().invoke(app, ["predict", *map(str, arguments[:-1]), "-o", str(arguments[-1])])
+    rows = json.loads(Path(arguments[-1]).read_text())["predictions"] if Path(arguments[-1]).exists() else []
+    return result.exit_code, rows, result.output
+
+
+def test_sampled_frames_answer_as_the_same_frames_do_as_images(video, tmp_path):
+    import cv2
+
+    code, rows, output = predicted(video, "--fps", "2", tmp_path / "video.json")
+    assert code == 0, output
+    times = sorted({row["time"] for row in rows})
+    assert times and set(times) <= {0.0, 0.5, 1.0, 1.5, 2.0, 2.5} and len(times) >= 5
+    assert "6 frame(s) sampled at 2 a second" in output
+    capture = cv2.VideoCapture(str(video))  # the same frames, decoded and kept losslessly as images
+    frames = []
+    for number in range(RATE * SECONDS):
+        ok, image = capture.read()
+        if ok and number % (RATE // 2) == 0:
+            frames.append(tmp_path / f"frame_{number:03d}.png")
+            Image.fromarray(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)).save(frames[-1])
+    code, images, output = predicted(*frames, tmp_path / "frames.json")
+    by_time = {row["time"]: row for row in rows}
+    by_frame = {int(Path(row["source"]).stem.split("_")[1]) / RATE: row for row in images}
+    assert set(by_time) == set(by_frame)
+    for moment, row in by_time.items():
+        image_row = by_frame[moment]
+        assert (row["x"], row["y"], row["emotion"]) == (image_row["x"], image_row["y"], image_row["emotion"])
+        names = [key for key in row if key not in ("source", "face", "time", "x", "y", "width", "height", "emotion")]
+        np.testing.assert_allclose([row[n] for n in names], [image_row[n] for n in names], atol=1e-6)
+
+
+def test_a_truncated_video_says_when_it_stopped_and_keeps_the_rows_before(video, tmp_path):
+    whole = video.read_bytes()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(whole[: len(whole) // 2])
+    code, rows, output = predicted(cut, tmp_path / "cut.json")
+    assert code == 3, output  # some rows, and a failure
+    assert "truncated: no frame could be read after" in output and f"of {SECONDS:.2f} s" in output
+    assert rows and max(row["time"] for row in rows) < SECONDS * 0.75
+
+
+def test_a_file_that_is_no_video_is_one_failure(tmp_path):
+    (tmp_path / "not.mp4").write_bytes(b"no video here")
+    code, rows, output = predicted(tmp_path / "not.mp4", tmp_path / "none.json")
+    assert code == 1 and "not.mp4: not a video" in output and rows == []
