@@ -23,7 +23,6 @@ from ferpipe.core.inference import BATCH_SIZE, Calibration, served_probabilities
 from ferpipe.core.schema import EMOTIONS, FERPLUS_CLASSES, IMAGE_SIDE
 from ferpipe.tools.inputs import FRAMES_PER_SECOND, Batch, Face, Report, count_inputs, face_batches
 
-
 MODEL_SCHEMES = ("models:/", "runs:/", "file:", "s3://", "gs://", "http://", "https://", "dbfs:/", "mlflow-artifacts:")
 
 
