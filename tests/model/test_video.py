@@ -83,3 +83,22 @@ def test_a_file_that_is_no_video_is_one_failure(tmp_path):
     (tmp_path / "not.mp4").write_bytes(b"no video here")
     code, rows, output = predicted(tmp_path / "not.mp4", tmp_path / "none.json")
     assert code == 1 and "not.mp4: not a video" in output and rows == []
+
+
+def test_annotated_pictures_have_a_box_where_each_face_is(video, tmp_path):
+    first = video.parent / "first.png"  # the video's first frame as a photo
+    import cv2
+
+    ok, frame = cv2.VideoCapture(str(video)).read()
+    Image.fromarray(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)).save(first)
+    code, rows, output = predicted(first, video, "--fps", "1", "--annotate", tmp_path / "drawn", tmp_path / "out.json")
+    assert code == 0, output
+    written = sorted(path.name for path in (tmp_path / "drawn").iterdir())
+    assert written == ["clip.avi.t0.00.png", "clip.avi.t1.00.png", "clip.avi.t2.00.png", "first.png.png"]
+    (photo_row,) = [row for row in rows if row["source"].endswith("first.png")]
+    drawn = np.asarray(Image.open(tmp_path / "drawn" / "first.png.png").convert("RGB")).astype(int)
+    x, y, w, h = (photo_row[key] for key in ("x", "y", "width", "height"))
+    orange = np.array([255, 64, 0])
+    for column, row in ((x, y + h // 2), (x + w - 1, y + h // 2), (x + w // 2, y + h - 1)):  # left, right, bottom edges
+        assert np.abs(drawn[row, column] - orange).max() <= 2, (column, row, drawn[row, column])
+    assert np.abs(drawn[y + h // 2, x + w // 2] - orange).max() > 30  # the face itself is not painted over

@@ -185,19 +185,29 @@ class RowWriter:
 
 
 def predict_to(model, paths: list[Path], stream: TextIO, as_json: bool = False, batch_size: int = BATCH_SIZE,
-               label_names: tuple[str, ...] | None = None, fps: float = FRAMES_PER_SECOND) -> Report:
-    """Predict every face in `paths`, writing its row to `stream` as its batch is done, under a progress bar."""
+               label_names: tuple[str, ...] | None = None, fps: float = FRAMES_PER_SECOND,
+               annotate: Path | None = None) -> Report:
+    """Predict every face in `paths`, writing its row to `stream` as its batch is done, under a progress bar;
+    with `annotate`, then draw each picture's faces and what was said of them into that folder."""
     from tqdm import tqdm
 
+    from ferpipe.tools import annotate as annotation
+
     report = Report()
-    writer = RowWriter(stream, tuple(label_names or default_label_names(model.output_shape[-1])), as_json)
+    names = tuple(label_names or default_label_names(model.output_shape[-1]))
+    writer = RowWriter(stream, names, as_json)
+    drawn: list = []
     with tqdm(desc="predicting", unit=" input", mininterval=1, disable=None) as bar:  # shown at a terminal only
         if not bar.disable:
             bar.reset(total=count_inputs(paths))
         for batch, probabilities in predicted_batches(model, paths, batch_size, report, fps):
             writer.write(batch.faces, probabilities)
+            if annotate:
+                drawn += annotation.predictions_of(batch.faces, probabilities, names)
             bar.update(batch.inputs)
     writer.close(report.failures)
+    if annotate:
+        annotation.annotate(drawn, annotate)
     return report
 
 
