@@ -168,10 +168,8 @@ def predict(
             typer.echo(f"note: predicting with {packaged.packaged(labels.value).describe()}", err=True)
         else:
             loaded, metadata = prediction.load_predictor(model, raw)
-    except FileNotFoundError as error:
-        _fail(str(error))
     except Exception as error:  # MLflow and Keras raise many kinds; all mean "cannot load this model"
-        _fail(f"cannot load model {model}: {error}")
+        _fail(str(error) if model is None else f"cannot load model {model}: {error}")
     names = prediction.label_names_in(metadata)
     if model and model.endswith((".keras", ".tflite")):
         typer.echo(f"note: {model} is a bare network: its own probabilities, not calibrated (an MLflow model, "

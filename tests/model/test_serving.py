@@ -139,9 +139,12 @@ def test_calibrated_probabilities_agree_everywhere_and_never_change_the_class(tm
 
     monkeypatch.setenv("DVC_ROOT", str(tmp_path))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    import keras
+
+    keras.utils.set_random_seed(7)
     network = build_model("tiny_cnn", (48, 48, 1), 7)
     faces = random_faces(9, seed=3).reshape(-1, 48, 48, 1)
-    calibration = Calibration(temperature=0.35, tta="flip")  # sharpened: a tiny untrained network is unsure
+    calibration = Calibration(temperature=0.2, tta="flip")  # sharpened: a tiny untrained network is unsure
     with mlflow.start_run(experiment_id=tracking.configure("serving-tests")):
         uri = tracking.log_model(network, faces[:2], list(EMOTIONS), "synthetic")
         tracking.log_calibration(uri, calibration)
@@ -152,7 +155,7 @@ def test_calibrated_probabilities_agree_everywhere_and_never_change_the_class(tm
 
     network.export(str(tmp_path / "lite.tflite"), format="litert", verbose=False)
     lite = LiteModel(tmp_path / "lite.tflite")
-    np.testing.assert_allclose(scaled(class_probabilities(lite, faces, 4, "flip"), 0.35), expected, atol=1e-5)
+    np.testing.assert_allclose(scaled(class_probabilities(lite, faces, 4, "flip"), 0.2), expected, atol=1e-5)
     served = mlflow.pyfunc.load_model(uri)
     np.testing.assert_allclose(served.predict(faces)[list(EMOTIONS)].to_numpy(), expected, atol=1e-5)
     uncalibrated = served.predict(faces, params={"calibrated": False})[list(EMOTIONS)].to_numpy()
