@@ -138,6 +138,7 @@ def predict(
     fps: float = typer.Option(FRAMES_PER_SECOND, min=0.01, help="video frames sampled per second"),
     annotate: Path = typer.Option(None, "--annotate", help="also write each picture (or sampled frame) with its "
                                   "faces' boxes, emotions and probabilities drawn, into this folder"),
+    plot: Path = typer.Option(None, "--plot", help="also draw each video's expressions over time into this PNG"),
     raw: bool = typer.Option(False, "--raw", metavar="", help="an MLflow model's own probabilities, without the "
                              "temperature scaling evaluate fitted"),
     labels: Labels = typer.Option(Labels.fer2013, help="with no MODEL: which packaged model (FER2013's 7 classes, "
@@ -177,11 +178,11 @@ def predict(
     if metadata.get("data") == "synthetic":
         typer.echo(f"note: {model} was trained on SYNTHETIC data: its answers say nothing about real faces", err=True)
     if output is None:
-        report = prediction.predict_to(loaded, inputs, sys.stdout, False, batch_size, names, fps, annotate)
+        report = prediction.predict_to(loaded, inputs, sys.stdout, False, batch_size, names, fps, annotate, plot)
     else:  # the file appears whole when done, and not at all when nothing could be predicted
         with atomic_outputs(output) as staged, open(staged(output), "w", newline="") as stream:
             report = prediction.predict_to(loaded, inputs, stream, output.suffix == ".json",
-                                           batch_size, names, fps, annotate)
+                                           batch_size, names, fps, annotate, plot)
             if not report.predicted:
                 _explain(report)
     _explain(report)

@@ -33,6 +33,8 @@ def video(tmp_path_factory):
         canvas = np.full((480, 640), 120, np.uint8)
         canvas[100:292, 200:392] = np.asarray(Image.fromarray(faces[frame // RATE]).resize((192, 192), Image.BICUBIC))
         writer.write(cv2.cvtColor(canvas, cv2.COLOR_GRAY2BGR))
+        if frame == 0:  # the first frame also as a photo
+            Image.fromarray(canvas).convert("RGB").save(folder / "first.png")
     writer.release()
     return path
 
@@ -87,10 +89,6 @@ def test_a_file_that_is_no_video_is_one_failure(tmp_path):
 
 def test_annotated_pictures_have_a_box_where_each_face_is(video, tmp_path):
     first = video.parent / "first.png"  # the video's first frame as a photo
-    import cv2
-
-    ok, frame = cv2.VideoCapture(str(video)).read()
-    Image.fromarray(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)).save(first)
     code, rows, output = predicted(first, video, "--fps", "1", "--annotate", tmp_path / "drawn", tmp_path / "out.json")
     assert code == 0, output
     written = sorted(path.name for path in (tmp_path / "drawn").iterdir())
@@ -102,3 +100,13 @@ def test_annotated_pictures_have_a_box_where_each_face_is(video, tmp_path):
     for column, row in ((x, y + h // 2), (x + w - 1, y + h // 2), (x + w // 2, y + h - 1)):  # left, right, bottom edges
         assert np.abs(drawn[row, column] - orange).max() <= 2, (column, row, drawn[row, column])
     assert np.abs(drawn[y + h // 2, x + w // 2] - orange).max() > 30  # the face itself is not painted over
+
+
+def test_the_plot_draws_the_expressions_over_time(video, tmp_path):
+    code, rows, output = predicted(video, "--plot", tmp_path / "over_time.png", tmp_path / "out.json")
+    assert code == 0, output
+    picture = np.asarray(Image.open(tmp_path / "over_time.png").convert("L"))
+    assert picture.shape[1] == 900 and picture.std() > 10  # a figure, not a blank
+    code, _, output = predicted(video.parent / "first.png", "--plot", tmp_path / "none.png", tmp_path / "photo.json")
+    assert code == 0 and "none.png: note: not drawn: no face in a sampled video frame" in output
+    assert not (tmp_path / "none.png").exists()

@@ -186,9 +186,10 @@ class RowWriter:
 
 def predict_to(model, paths: list[Path], stream: TextIO, as_json: bool = False, batch_size: int = BATCH_SIZE,
                label_names: tuple[str, ...] | None = None, fps: float = FRAMES_PER_SECOND,
-               annotate: Path | None = None) -> Report:
+               annotate: Path | None = None, plot: Path | None = None) -> Report:
     """Predict every face in `paths`, writing its row to `stream` as its batch is done, under a progress bar;
-    with `annotate`, then draw each picture's faces and what was said of them into that folder."""
+    with `annotate`, then draw each picture's faces and what was said of them into that folder; with
+    `plot`, each video's expressions over time into that PNG."""
     from tqdm import tqdm
 
     from ferpipe.tools import annotate as annotation
@@ -197,6 +198,7 @@ def predict_to(model, paths: list[Path], stream: TextIO, as_json: bool = False, 
     names = tuple(label_names or default_label_names(model.output_shape[-1]))
     writer = RowWriter(stream, names, as_json)
     drawn: list = []
+    frames: list = []
     with tqdm(desc="predicting", unit=" input", mininterval=1, disable=None) as bar:  # shown at a terminal only
         if not bar.disable:
             bar.reset(total=count_inputs(paths))
@@ -204,10 +206,14 @@ def predict_to(model, paths: list[Path], stream: TextIO, as_json: bool = False, 
             writer.write(batch.faces, probabilities)
             if annotate:
                 drawn += annotation.predictions_of(batch.faces, probabilities, names)
+            if plot:
+                frames += [(face, p) for face, p in zip(batch.faces, probabilities) if face.time is not None]
             bar.update(batch.inputs)
     writer.close(report.failures)
     if annotate:
         annotation.annotate(drawn, annotate)
+    if plot and not annotation.timeline_png(frames, names, plot):
+        report.notes.append((str(plot), "not drawn: no face in a sampled video frame"))
     return report
 
 
