@@ -224,6 +224,22 @@ def ship(
                f"{test['accuracy']:.4f} as packaged ({test['rows']} faces)")
 
 
+@app.command("register-packaged")
+def register_packaged(labels: Labels = LABELS, params: Path = PARAMS) -> None:
+    """Register the packaged model in this MLflow store as its registered model's challenger, with the
+    figures and provenance its metadata states: then promote, compare and serving treat it as a
+    model trained here."""
+    from ferpipe.tools.ship import register_packaged as register
+
+    config = _tracking(params)
+    try:
+        version = register(labels.value, config)
+    except FileNotFoundError as error:
+        _fail(str(error))
+    typer.echo(f"registered the packaged {labels.value} model as version {version} (challenger); "
+               "ferpipe promote decides on champion")
+
+
 @app.command()
 def explain(
     model: str = typer.Argument(..., help="models:/name@alias, runs:/<id>/model, an MLflow model folder, or a .keras file"),
@@ -253,9 +269,11 @@ def explain(
 
 @app.command()
 def serve(
-    model: str = typer.Argument(..., help="models:/name@alias, runs:/<id>/model, or an MLflow model folder"),
+    model: str = typer.Argument(None, help="models:/name@alias, runs:/<id>/model, or an MLflow model folder "
+                                "[default: the packaged model]"),
     host: str = typer.Option("127.0.0.1", help="address to listen on (0.0.0.0: every interface)"),
     port: int = typer.Option(5001, min=1, max=65535),
+    labels: Labels = typer.Option(Labels.fer2013, help="with no MODEL: which packaged model"),
 ) -> None:
     """Serve a logged model as `mlflow models serve` does (MLflow's own app: the same routes, formats
     and answers), with every error reply kept under 4 KB whatever the request."""
@@ -263,7 +281,7 @@ def serve(
     from ferpipe.tools.serve import serve as run_server
 
     try:
-        application = app_for(model)
+        application = app_for(model, labels.value)
     except Exception as error:  # MLflow raises many kinds; all mean "cannot load this model"
         _fail(f"cannot load model {model}: {' '.join(str(error).split())[:300]}")
     run_server(application, host, port)

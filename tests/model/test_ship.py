@@ -22,3 +22,51 @@ def test_a_model_trained_on_synthetic_data_is_never_shipped(workspace, tmp_path)
     assert not (tmp_path / "packaged").exists()
     with pytest.raises(ValueError, match="name a registered version"):
         ship("models/model.keras", root=tmp_path / "packaged")
+
+
+def test_the_packaged_model_registers_and_serves_as_a_trained_one(workspace, tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+    import urllib.request
+
+    import mlflow
+    import numpy as np
+    from typer.testing import CliRunner
+
+    from ferpipe import packaged
+    from ferpipe.cli import app
+    from tests.conftest import REPO_ROOT, free_ports, random_faces, wait_until_up
+
+    (workspace / "params.yaml").write_text((REPO_ROOT / "params.yaml").read_text())
+    faces = random_faces(3, seed=5).reshape(-1, 48, 48, 1)
+    network, metadata = packaged.load()
+    expected = network.predict_on_batch(faces)
+    runner = CliRunner()
+    registered = runner.invoke(app, ["register-packaged"])
+    assert registered.exit_code == 0 and "version 1 (challenger)" in registered.output, registered.output
+    promoted = runner.invoke(app, ["promote"])
+    assert promoted.exit_code == 0 and "champion is now v1" in promoted.output, promoted.output
+    version = mlflow.MlflowClient().get_model_version_by_alias("fer2013-expression", "champion")
+    assert float(version.tags["test_accuracy"]) == metadata["test"]["accuracy"]
+    assert version.tags["dataset_sha256"] == metadata["dataset_sha256"] and version.description.startswith("# Model")
+    served = mlflow.pyfunc.load_model("models:/fer2013-expression@champion").predict(faces)
+    np.testing.assert_allclose(served[metadata["label_names"]].to_numpy(), expected, atol=1e-6)
+    compared = runner.invoke(app, ["compare"])
+    assert compared.exit_code == 0 and "packaged-fer2013" in compared.output
+
+    (port,) = free_ports(1)  # and served with one command, no model named
+    log = tmp_path / "serve.log"
+    server = subprocess.Popen([sys.executable, "-m", "ferpipe", "serve", "--port", str(port)], stdout=open(log, "w"),
+                              stderr=subprocess.STDOUT, env={**os.environ})
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/ping", server, log)
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations",
+                                         data=json.dumps({"inputs": {"faces": faces.tolist()}}).encode(),
+                                         headers={"Content-Type": "application/json"})
+        rows = json.loads(urllib.request.urlopen(request, timeout=60).read())["predictions"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    np.testing.assert_allclose([[row[n] for n in metadata["label_names"]] for row in rows], expected, atol=1e-6)

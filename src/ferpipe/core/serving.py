@@ -79,7 +79,7 @@ class ExpressionModel(PythonModel):
 
 def model_folder(context) -> Path:
     """The logged model's own folder: its artifacts lie in `artifacts/` below it."""
-    return Path(context.artifacts[NETWORK]).parent.parent
+    return Path(next(iter(context.artifacts.values()))).parent.parent
 
 
 def faces_from(model_input) -> np.ndarray:

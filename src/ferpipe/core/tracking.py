@@ -201,24 +201,34 @@ def log_calibration(model_uri: str, calibration) -> None:
     mlflow.set_logged_model_tags(model_id, {"temperature": f"{calibration.temperature:.6g}", "tta": calibration.tta})
 
 
-def log_model_files(files: tuple[Path, Path], example: np.ndarray, label_names: list[str], data: str) -> str:
+def log_model_files(files: tuple[Path | None, Path], example: np.ndarray, label_names: list[str], data: str,
+                    save_to: Path | None = None) -> str:
     """Log a network saved by `save_network` as an MLflow model (ferpipe.core.serving) with a
     signature, an input example, its class names and the kind of data it was trained on; return
-    its URI, to register it by."""
-    import mlflow
+    its URI, to register it by. With `save_to`, save it to that folder instead (no store) and
+    return the folder. A packaged model has no Keras file: `files` is then (None, its LiteRT file)."""
+    import shutil
+    import tempfile
 
     from ferpipe.core.serving import LITE_NETWORK, NETWORK, ExpressionModel, signature
 
     network, lite_network = files
     example = np.asarray(example, dtype=np.float32)
-    with quieter("mlflow.pyfunc"):  # its note that the wrapper is pickled
-        info = mlflow.pyfunc.log_model(
-            name="model", python_model=ExpressionModel(),
-            artifacts={NETWORK: str(network), LITE_NETWORK: str(lite_network)},
+    with tempfile.TemporaryDirectory() as folder:
+        # The wrapper's own code travels with the model (not the package's own trained models), and its
+        # requirements are named rather than inferred (MLflow would load the model in a second Python
+        # to find them).
+        code = shutil.copytree(Path(__file__).resolve().parents[1], Path(folder) / "ferpipe",
+                               ignore=shutil.ignore_patterns("__pycache__", "*.tflite"))
+        model = dict(
+            python_model=ExpressionModel(),
+            artifacts={**({NETWORK: str(network)} if network else {}), LITE_NETWORK: str(lite_network)},
             model_config={"label_names": list(label_names)}, metadata={"label_names": list(label_names), "data": data},
             signature=signature(list(label_names)), input_example=example[:2],
-            # The wrapper's own code travels with the model, and its requirements are named rather
-            # than inferred (MLflow would load the model in a second Python to find them).
-            code_paths=[str(Path(__file__).resolve().parents[1])], pip_requirements=serving_requirements(),
+            code_paths=[str(code)], pip_requirements=serving_requirements(),
         )
-    return info.model_uri
+        with quieter("mlflow.pyfunc"):  # its note that the wrapper is pickled
+            if save_to is not None:
+                mlflow.pyfunc.save_model(str(save_to), **model)
+                return str(save_to)
+            return mlflow.pyfunc.log_model(name="model", **model).model_uri

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -87,11 +88,21 @@ async def reply(send, status: int, body: bytes = b"", reason: str | None = None)
     await send({"type": "http.response.body", "body": content})
 
 
-def app_for(model_uri: str):
-    """MLflow's scoring app for the model, behind ShortErrors."""
+def app_for(model_uri: str | None, labels: str = "fer2013"):
+    """MLflow's scoring app for the model (None: the packaged one of `labels`), behind ShortErrors."""
+    import atexit
+    import shutil
+    import tempfile
+
     import mlflow
     from mlflow.pyfunc import scoring_server
 
+    if model_uri is None:
+        from ferpipe.tools.ship import as_mlflow_model
+
+        folder = tempfile.mkdtemp(prefix="ferpipe-packaged-")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        model_uri = as_mlflow_model(labels, save_to=Path(folder) / "model")
     return ShortErrors(scoring_server.init(mlflow.pyfunc.load_model(model_uri)))
 
 
