@@ -3,12 +3,13 @@
 #                   smoke recipe by default; see conf/ and README.md for the real data)
 #   make test       install, then run the whole test suite (what CI runs)
 #   make test-fast  the unit tests without the slow ones, for the edit-test loop
+#   make lint       the code's lint checks (ruff), which CI runs before the tests
 VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 RUN := PATH="$(CURDIR)/$(BIN):$$PATH"
 
-.PHONY: setup pipeline test test-fast params plots-template lock
+.PHONY: setup pipeline test test-fast lint params plots-template lock
 
 setup: $(VENV)/.installed
 
@@ -28,6 +29,10 @@ test: setup
 
 test-fast: setup
 	$(RUN) python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# Ruff's checks as pyproject.toml chooses them (pyflakes, import order, pyupgrade, bugbear, version checks).
+lint: setup
+	$(BIN)/ruff check src tests bench
 
 # Compose params.yaml from conf/ after editing it, as `dvc exp run` does before every experiment.
 params: setup

@@ -74,10 +74,10 @@ def main() -> None:
     if args.ensemble:
         for tta, (val, test) in probabilities.items():
             chosen = choose_members(val, y_val)
-            average = lambda outputs: np.mean([outputs[i] for i in chosen], axis=0)  # noqa: E731
+            val_average, test_average = (np.mean([outputs[i] for i in chosen], axis=0) for outputs in (val, test))
             results.append(scored(f"ensemble of {len(chosen)} chosen on PublicTest "
                                   f"({', '.join(args.model[i] for i in chosen)}), tta {tta}",
-                                  average(val).argmax(1) == y_val, average(test).argmax(1) == y_test, unseen))
+                                  val_average.argmax(1) == y_val, test_average.argmax(1) == y_test, unseen))
 
     print(json.dumps({"labels": manifest.get("labels", "fer2013"),  # arrays converted before FER+ had no such key
                       "val_faces": int(len(y_val)), "test_faces": int(len(y_test)),

@@ -62,11 +62,10 @@ def main() -> None:
             val = class_probabilities(model, x_val, 256, tta)
             test = class_probabilities(model, x_test, 256, tta)
             figures = calibration_metrics(y_test, test, y_val, val, "temperature")
-            before, after = figures["before"], figures["after"]
-            pair = lambda key: f"{before[key]:.4f}→{after[key]:.4f}"  # noqa: E731
+            pair = {key: f"{figures['before'][key]:.4f}→{figures['after'][key]:.4f}" for key in figures["before"]}
             floor = sampling_floor(scaled(test, figures["temperature"]))
             print(f"{reference[-40:]:<40} {tta:<8} {figures['temperature']:>6.3f} {np.mean(test.argmax(1) == y_test):>7.4f} "
-                  f"{pair('ece'):>13} {floor:>6.4f} {pair('classwise_ece'):>13} {pair('brier'):>13} {pair('log_loss'):>13}")
+                  f"{pair['ece']:>13} {floor:>6.4f} {pair['classwise_ece']:>13} {pair['brier']:>13} {pair['log_loss']:>13}")
             if args.figures:
                 args.figures.mkdir(parents=True, exist_ok=True)
                 label = f"PrivateTest, model {number + 1}, tta {tta}"

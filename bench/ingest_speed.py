@@ -30,7 +30,7 @@ def seed_baseline(csv_path: Path) -> dict:
     """The seed notebook's method, rewritten here: pandas, then a Python loop per row."""
     data = pd.read_csv(csv_path)
     x_train, y_train, x_test, y_test = [], [], [], []
-    for emotion, pixels, usage in zip(data["emotion"], data["pixels"], data["Usage"]):
+    for emotion, pixels, usage in zip(data["emotion"], data["pixels"], data["Usage"], strict=True):
         values = np.array(pixels.split(" ")).astype(float) / 255
         if usage == "Training":
             x_train.append(values)

@@ -114,7 +114,7 @@ class Server:
                 return
             except OSError:
                 if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"the server did not come up: see {self.log.name}")
+                    raise SystemExit(f"the server did not come up: see {self.log.name}") from None
                 time.sleep(0.5)
 
     def post(self, body: bytes) -> float:

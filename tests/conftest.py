@@ -56,7 +56,7 @@ def pixel_text(face: np.ndarray) -> str:
 
 def fer_csv_text(labels, usages, faces, newline: str = "\n") -> str:
     lines = ["emotion,pixels,Usage"] + [
-        f"{label},{pixel_text(face)},{usage}" for label, usage, face in zip(labels, usages, faces)
+        f"{label},{pixel_text(face)},{usage}" for label, usage, face in zip(labels, usages, faces, strict=True)
     ]
     return newline.join(lines) + newline
 

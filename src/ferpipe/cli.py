@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 import typer
@@ -52,12 +52,12 @@ for _stage in ("synthesize", "ingest", "convert", "train", "evaluate"):
     _add_stage(_stage)
 
 
-class Data(str, Enum):
+class Data(StrEnum):
     real = "real"
     synthetic = "synthetic"
 
 
-class Labels(str, Enum):
+class Labels(StrEnum):
     fer2013 = "fer2013"
     ferplus = "ferplus"
 

@@ -53,7 +53,7 @@ def patch_faces(count: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
     faces = rng.integers(0, 120, (count, 48, 48, 1)).astype(np.uint8)
     classes = rng.integers(0, 2, count)
     corners = rng.integers(2, 48 - 10, (count, 2))
-    for face, label, (y, x) in zip(faces, classes, corners):
+    for face, label, (y, x) in zip(faces, classes, corners, strict=True):
         if label:
             face[y:y + 8, x:x + 8] = 255
     return faces, classes, corners
@@ -74,5 +74,5 @@ def test_grad_cam_points_at_the_patch_that_decides_the_class(tmp_path):
     maps, explained = heatmaps(network, test[with_patch], np.ones(with_patch.sum(), int))
     assert (explained == 1).all()
     peaks = [np.unravel_index(m.argmax(), m.shape) for m in maps]
-    inside = [y - 2 <= py < y + 10 and x - 2 <= px < x + 10 for (py, px), (y, x) in zip(peaks, corners[with_patch])]
+    inside = [y - 2 <= py < y + 10 and x - 2 <= px < x + 10 for (py, px), (y, x) in zip(peaks, corners[with_patch], strict=True)]
     assert np.mean(inside) >= 0.8, f"the map peaks on the patch for {np.mean(inside):.0%} of the faces"

@@ -39,7 +39,7 @@ def test_two_multi_worker_processes_train_together_and_end_with_the_same_weights
     assert [worker.returncode for worker in workers] == [0, 0], "\n".join(log[-3000:] for log in logs)
     assert all("2 replica(s)" in log for log in logs)
     # TensorFlow's worker server listens on every interface, whatever TF_CONFIG says: each worker warns.
-    for log, address in zip(logs, cluster["worker"]):
+    for log, address in zip(logs, cluster["worker"], strict=True):
         assert (f"warning: train.distribute=multi_worker: TensorFlow's worker server will listen on port "
                 f"{address.rpartition(':')[2]} of every network interface, not only {address}") in log
 

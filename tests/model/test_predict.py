@@ -127,7 +127,7 @@ def test_an_eight_class_model_answers_in_ferplus_classes(tmp_path):
     write(results, written)
     header, row = written.getvalue().splitlines()
     assert header.endswith("emotion,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt")
-    cells = dict(zip(header.split(","), row.split(",")))
+    cells = dict(zip(header.split(","), row.split(","), strict=True))
     assert cells["emotion"] in header.split(",")[8:] and cells["time"] == ""  # not a video frame
 
 

@@ -47,7 +47,7 @@ def test_concurrent_requests_each_get_their_own_answers(served):
     expected = [model.predict(faces) for faces in requests]
     with ThreadPoolExecutor(6) as server_threads:
         answers = list(server_threads.map(model.predict, requests))
-    for answer, alone in zip(answers, expected):
+    for answer, alone in zip(answers, expected, strict=True):
         pd.testing.assert_frame_equal(answer, alone)
 
 

@@ -177,7 +177,7 @@ def test_compare_renders_the_runs_side_by_side(repo):
     table = sh("ferpipe", "compare", cwd=copy)
     assert "lr-1e-4" in table and "test accuracy (95% CI)" in table and "train img/s" in table
     header, _, first = table.splitlines()[:3]
-    cells = dict(zip(header.split(" | "), first.split(" | ")))
+    cells = dict(zip(header.split(" | "), first.split(" | "), strict=True))
     assert float(cells["train img/s"]) > 0 and float(cells["train min"]) >= 0  # what each run cost, beside its score
     rows = [line for line in (copy / "reports/compare/runs.md").read_text().splitlines() if line.startswith("| ")]
     assert len(rows) >= 1 + 2  # header and at least the first repro and the experiment

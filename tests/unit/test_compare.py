@@ -16,7 +16,7 @@ def test_params_that_differ_between_runs_are_shown_and_the_rest_are_not():
     table = markdown_table([run("a"), run("b", precision="mixed_bfloat16", crop="40"), run("c", crop="44")])
     header = table.splitlines()[0].split(" | ")
     assert "precision" in header and "crop" in header and "train_rows" not in header
-    cells = dict(zip(header, table.splitlines()[3].split(" | ")))
+    cells = dict(zip(header, table.splitlines()[3].split(" | "), strict=True))
     assert cells["crop"] == "40" and cells["precision"] == "mixed_bfloat16"
     assert cells["ECE → calibrated"] == "0.028 → 0.021"
     assert "crop" not in markdown_table([run("a"), run("b")]).splitlines()[0]

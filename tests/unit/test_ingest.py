@@ -79,7 +79,7 @@ def test_kaggle_tar_archive_is_read_from_its_member(in_tmp, small_fer):
 
 def test_icml_face_data_columns_with_leading_spaces(in_tmp, small_fer):
     labels, usages, faces = small_fer
-    lines = ["emotion, Usage, pixels"] + [f"{l},{u},{pixel_text(f)}" for l, u, f in zip(labels, usages, faces)]
+    lines = ["emotion, Usage, pixels"] + [f"{l},{u},{pixel_text(f)}" for l, u, f in zip(labels, usages, faces, strict=True)]
     Path("icml_face_data.csv").write_text("\n".join(lines) + "\n")
     report = run("icml_face_data.csv")
     assert report["source"]["form"] == "icml_face_data.csv"
@@ -91,7 +91,7 @@ def test_icml_face_data_columns_with_leading_spaces(in_tmp, small_fer):
 def test_train_csv_without_usage_gets_a_seeded_stratified_validation_split(in_tmp):
     labels = [label for label in range(7) for _ in range(10)]
     faces = random_faces(70)
-    lines = ["emotion,pixels"] + [f"{l},{pixel_text(f)}" for l, f in zip(labels, faces)]
+    lines = ["emotion,pixels"] + [f"{l},{pixel_text(f)}" for l, f in zip(labels, faces, strict=True)]
     Path("train.csv").write_text("\n".join(lines) + "\n")
     report = run("train.csv", val_fraction=0.2, seed=3)
     assert report["rows"]["by_split"] == {"train": 56, "val": 14, "test": 0}
@@ -107,7 +107,7 @@ def make_image_folder(root: Path, faces: np.ndarray) -> dict[str, int]:
     layout = [("train", "angry", "Training_1.jpg"), ("train", "happy", "im7.png"),
               ("test", "happy", "PublicTest_5.jpg"), ("test", "sad", "PrivateTest_9.png"),
               ("test", "fear", "im2.png")]
-    for (split, emotion, name), face in zip(layout, faces):
+    for (split, emotion, name), face in zip(layout, faces, strict=True):
         folder = root / split / emotion
         folder.mkdir(parents=True, exist_ok=True)
         # JPEG is lossy; quality 100 keeps the test about reading, not about codecs.
@@ -338,7 +338,7 @@ def test_every_line_is_accounted_for_and_a_damaged_one_is_a_rejected_row(in_tmp,
 
 def test_kaggle_train_csv_with_quoted_pixels_reads_like_the_unquoted_form(in_tmp):
     labels, faces = [label for label in range(7) for _ in range(10)], random_faces(70)
-    Path("train.csv").write_text("emotion,pixels\n" + "".join(f'{l},"{pixel_text(f)}"\n' for l, f in zip(labels, faces)))
+    Path("train.csv").write_text("emotion,pixels\n" + "".join(f'{l},"{pixel_text(f)}"\n' for l, f in zip(labels, faces, strict=True)))
     report = run("train.csv", val_fraction=0.2)
     assert report["rows"]["valid"] == 70 and report["rejected"]["rows"] == 0
     _, pixels = stored_faces()

@@ -23,7 +23,7 @@ NOT_A_FACE = [0, 0, 0, 0, 0, 0, 0, 0, 0, 10]
 
 def votes_text(usages, rows) -> str:
     lines = [",".join(("Usage", "Image name", *VOTE_COLUMNS))]
-    lines += [f"{usage},fer{i:07d}.png,{','.join(map(str, row))}" for i, (usage, row) in enumerate(zip(usages, rows))]
+    lines += [f"{usage},fer{i:07d}.png,{','.join(map(str, row))}" for i, (usage, row) in enumerate(zip(usages, rows, strict=True))]
     return "\n".join(lines) + "\n"
 
 

@@ -67,7 +67,7 @@ class Calibration:
     FILE = "calibration.json"
 
     @classmethod
-    def read(cls, path: Path) -> "Calibration":
+    def read(cls, path: Path) -> Calibration:
         """The calibration in `path`, or none (T = 1, no views) for a model evaluated before there was one."""
         if not Path(path).is_file():
             return cls()

@@ -94,7 +94,7 @@ class Labels:
 
 def class_counts(labels: np.ndarray, names) -> dict[str, int]:
     counts = np.bincount(labels.astype(np.int64), minlength=len(names))
-    return {name: int(count) for name, count in zip(names, counts)}
+    return {name: int(count) for name, count in zip(names, counts, strict=True)}
 
 
 def to_fer2013(names, label: np.ndarray) -> np.ndarray:

@@ -90,7 +90,7 @@ def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray, names:
         "log_loss": float(log_loss(y_true, np.clip(probabilities, 1e-7, 1), labels=labels)),
         "per_class": {
             name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
-            for name, p, r, f, s in zip(names, precision, recall, f1, support)
+            for name, p, r, f, s in zip(names, precision, recall, f1, support, strict=True)
         },
     }
 

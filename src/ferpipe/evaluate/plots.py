@@ -60,7 +60,7 @@ def misclassified_png(images: np.ndarray, y_true: np.ndarray, probabilities: np.
     figure, axes = plt.subplots(rows, columns, figsize=(columns * 1.7, rows * 1.9), squeeze=False)
     for axis in axes.flat:
         axis.axis("off")
-    for axis, row in zip(axes.flat, wrong):
+    for axis, row in zip(axes.flat, wrong, strict=False):
         axis.imshow(images[row].squeeze(), cmap="gray", vmin=0, vmax=255)
         axis.set_title(f"{names[y_true[row]]}→{names[predicted[row]]}\n{probabilities[row, predicted[row]]:.2f}", fontsize=7)
     figure.suptitle(title if len(wrong) else f"{title}: none", fontsize=9)
@@ -110,10 +110,10 @@ def explanations_png(images: np.ndarray, y_true: np.ndarray, probabilities: np.n
                                 squeeze=False)
     for axis in axes.flat:
         axis.axis("off")
-    for axis, row, heatmap in zip(axes[:mistake_rows].flat, mistakes, mistake_maps):
+    for axis, row, heatmap in zip(axes[:mistake_rows].flat, mistakes, mistake_maps, strict=False):
         axis.imshow(overlay(images[row].squeeze(), heatmap))
         axis.set_title(f"{names[y_true[row]]}→{names[predicted[row]]}\n{probabilities[row, predicted[row]]:.2f}", fontsize=7)
-    for axis, (label, (face, heatmap)) in zip(axes[mistake_rows:].flat, sorted(class_maps.items())):
+    for axis, (label, (face, heatmap)) in zip(axes[mistake_rows:].flat, sorted(class_maps.items()), strict=False):
         axis.imshow(overlay(face, heatmap))
         axis.set_title(f"{names[label]}: mean of\nits right answers", fontsize=7)
     figure.suptitle(f"{title}: where the network looked (Grad-CAM)\nits most confident mistakes, then each class",

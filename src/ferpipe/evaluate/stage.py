@@ -118,7 +118,7 @@ def write_reports(outputs: EvaluateOutputs, metrics: dict[str, Any], figures: di
         with open(staged(outputs.predictions), "w", newline="") as stream:
             writer = csv.writer(stream)
             writer.writerow(["actual", "predicted"])
-            writer.writerows((names[a], names[p]) for a, p in zip(labels, predicted))
+            writer.writerows((names[a], names[p]) for a, p in zip(labels, predicted, strict=True))
         plots.confusion_matrix_png(labels, predicted, names, staged(outputs.confusion), normalize=False,
                                    title=f"Confusion matrix ({label})")
         plots.confusion_matrix_png(labels, predicted, names, staged(outputs.confusion_normalized), normalize=True,

@@ -63,5 +63,5 @@ def dropped_by_split(labels: Labels, splits: np.ndarray, split_names) -> dict[st
     counts = {}
     for split in split_names:
         reasons, numbers = np.unique(labels.dropped[(splits == split) & ~labels.kept].astype(str), return_counts=True)
-        counts[split] = {str(r): int(n) for r, n in zip(reasons, numbers)}
+        counts[split] = {str(r): int(n) for r, n in zip(reasons, numbers, strict=True)}
     return counts

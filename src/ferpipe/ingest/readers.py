@@ -314,7 +314,7 @@ def read_image_folder(root: Path) -> RawTable:
         except ValueError as problem:
             unreadable.append(BadRow(str(file.relative_to(root)), "image", str(problem)))
             readable[i] = False
-    kept = [f for f, ok in zip(files, readable) if ok]
+    kept = [f for f, ok in zip(files, readable, strict=True) if ok]
     relative = [str(f.relative_to(root)) for f, _, _ in kept]
     return RawTable(
         source=str(root),

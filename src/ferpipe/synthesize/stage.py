@@ -155,7 +155,7 @@ def write_synthetic_csv(path: Path, config: SyntheticConfig, votes_path: Path | 
                 labels = sample_labels(count, rng)
                 faces = draw_faces(labels, rng).reshape(count, -1)
                 stream.writelines(f"{label},{' '.join(map(str, face))},{usage},{generator}\n"
-                                  for label, face in zip(labels, faces))
+                                  for label, face in zip(labels, faces, strict=True))
                 vote_rows += [(usage, votes) for votes in synthetic_votes(labels, vote_rng)]
                 total += count
         if votes_path:

@@ -66,7 +66,7 @@ def frame_at(video: Path, seconds: float) -> Image.Image:
 
 
 def predictions_of(faces: list[Face], probabilities: np.ndarray, label_names) -> list[tuple[Face, str, float]]:
-    return [(face, label_names[int(np.argmax(p))], float(np.max(p))) for face, p in zip(faces, probabilities)]
+    return [(face, label_names[int(np.argmax(p))], float(np.max(p))) for face, p in zip(faces, probabilities, strict=True)]
 
 
 def timeline_png(frames: list[tuple[Face, np.ndarray]], label_names, path: Path) -> bool:
@@ -84,7 +84,7 @@ def timeline_png(frames: list[tuple[Face, np.ndarray]], label_names, path: Path)
     if not videos:
         return False
     figure, axes = plt.subplots(len(videos), 1, figsize=(9, 3.2 * len(videos)), squeeze=False)
-    for axis, (source, moments) in zip(axes[:, 0], videos.items()):
+    for axis, (source, moments) in zip(axes[:, 0], videos.items(), strict=True):
         times = sorted(moments)
         means = np.array([np.mean(moments[t], axis=0) for t in times])
         for k, name in enumerate(label_names):

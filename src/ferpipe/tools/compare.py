@@ -66,7 +66,7 @@ def _number(value: float | None, digits: int = 4) -> str:
 
 def confusion_grid(runs: list, path: Path) -> None:
     figure, axes = plt.subplots(1, len(runs), figsize=(5.5 * len(runs), 5), squeeze=False)
-    for axis, run in zip(axes[0], runs):
+    for axis, run in zip(axes[0], runs, strict=True):
         axis.axis("off")
         try:
             image = imread(mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path=CONFUSION_ARTIFACT))

@@ -84,7 +84,7 @@ def ensemble(references: list[str], evaluate_config: EvaluateConfig, tracking_co
     x_val, y_val = load_split(arrays, "val")
     members = [load_model(reference) for reference in references]
     classes = len(manifest["label_names"])
-    for reference, member in zip(references, members):
+    for reference, member in zip(references, members, strict=True):
         if member.output_shape[-1] != classes:
             raise ValueError(f"{reference}: predicts {member.output_shape[-1]} classes, but the data in {arrays} has "
                              f"{classes} ({manifest['labels']} labels); ensemble models trained on the same labels")

@@ -33,7 +33,7 @@ def explain(network, names: tuple[str, ...], inputs: list[Path], folder: Path, c
             continue
         asked = None if class_name is None else np.full(len(batch.faces), names.index(class_name))
         maps, classes = heatmaps(network, batch.pixels, asked)
-        for face, pixels, heatmap, label in zip(batch.faces, batch.pixels, maps, classes):
+        for face, pixels, heatmap, label in zip(batch.faces, batch.pixels, maps, classes, strict=True):
             picture = Image.fromarray(overlay(pixels[..., 0], heatmap)).resize((SHOWN_SIDE, SHOWN_SIDE), Image.BILINEAR)
             picture.save(folder / f"{Path(face.source).name}.face{face.index}.{names[label]}.png")
         report.predicted += len(batch.faces)

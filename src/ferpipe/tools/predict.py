@@ -163,7 +163,7 @@ class RowWriter:
             self.csv.writeheader()
 
     def write(self, faces: list[Face], probabilities: np.ndarray) -> None:
-        rows = [self.row(face, p) for face, p in zip(faces, probabilities)]
+        rows = [self.row(face, p) for face, p in zip(faces, probabilities, strict=True)]
         if not self.as_json:
             self.csv.writerows(rows)
         elif rows:
@@ -176,7 +176,7 @@ class RowWriter:
         return {"source": face.source, "face": face.index, "time": "" if face.time is None else face.time,
                 "x": x, "y": y, "width": w, "height": h,
                 "emotion": self.label_names[int(np.argmax(probabilities))],
-                **{name: round(float(p), 6) for name, p in zip(self.label_names, probabilities)}}
+                **{name: round(float(p), 6) for name, p in zip(self.label_names, probabilities, strict=True)}}
 
     def close(self, failures: list[tuple[str, str]]) -> None:
         if self.as_json:
@@ -207,7 +207,7 @@ def predict_to(model, paths: list[Path], stream: TextIO, as_json: bool = False, 
             if annotate:
                 drawn += annotation.predictions_of(batch.faces, probabilities, names)
             if plot:
-                frames += [(face, p) for face, p in zip(batch.faces, probabilities) if face.time is not None]
+                frames += [(face, p) for face, p in zip(batch.faces, probabilities, strict=True) if face.time is not None]
             bar.update(batch.inputs)
     writer.close(report.failures)
     if annotate:

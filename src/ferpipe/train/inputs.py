@@ -33,7 +33,7 @@ class TrainingData:
     num_classes: int
 
     @classmethod
-    def load(cls, arrays: Path, config: TrainConfig, num_classes: int) -> "TrainingData":
+    def load(cls, arrays: Path, config: TrainConfig, num_classes: int) -> TrainingData:
         soft_targets = load_optional(arrays, "targets_train")
         x_train, y_train, *soft = subset(config.subset, config.seed, *load_split(arrays, "train"),
                                          *([soft_targets] if soft_targets is not None else []))

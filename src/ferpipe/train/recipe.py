@@ -45,7 +45,7 @@ def class_weights(y: np.ndarray, num_classes: int) -> dict[int, float]:
 
     present = np.unique(y)
     weights = compute_class_weight("balanced", classes=present, y=y)
-    return {int(c): float(w) for c, w in zip(present, weights)} | {c: 1.0 for c in range(num_classes) if c not in present}
+    return {int(c): float(w) for c, w in zip(present, weights, strict=True)} | {c: 1.0 for c in range(num_classes) if c not in present}
 
 
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")

@@ -1,0 +1,37 @@
+"""`make lint`: the project passes its own lint checks, and each kind of check does fail a file that
+breaks it (so a check that silently stopped running would show here)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+RUFF = Path(sys.executable).parent / "ruff"
+SEEDED = {  # a rule of each family pyproject.toml selects, and a file that breaks it
+    "F401": "import os\n",                                          # pyflakes: an unused import
+    "I001": "import sys\nimport os\n\nprint(os, sys)\n",           # import order
+    "UP035": "from typing import List\n\n\ndef f(x: List[int]) -> List[int]:\n    return x\n",  # pyupgrade
+    "B006": "def f(x=[]):\n    return x\n",                          # bugbear: a mutable default
+    "YTT101": "import sys\n\nprint(sys.version[:3] == '3.1')\n",  # a Python-version check done wrong
+}
+
+
+def lint(*arguments: str, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([str(RUFF), "check", "--config", str(REPO_ROOT / "pyproject.toml"), *arguments],
+                          cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def test_the_project_passes_its_lint_checks():
+    done = lint("src", "tests", "bench")
+    assert done.returncode == 0, done.stdout[-3000:]
+
+
+@pytest.mark.parametrize("rule", list(SEEDED))
+def test_a_seeded_violation_of_each_family_fails(tmp_path, rule):
+    (tmp_path / "seeded.py").write_text(SEEDED[rule])
+    done = lint("--select", rule, "seeded.py", cwd=tmp_path)
+    assert done.returncode == 1 and rule in done.stdout, done.stdout
+    assert lint("seeded.py", cwd=tmp_path).returncode == 1  # with the project's own selection too
