@@ -4,12 +4,13 @@
 #   make test       install, then run the whole test suite (what CI runs)
 #   make test-fast  the unit tests without the slow ones, for the edit-test loop
 #   make lint       the code's lint checks (ruff), which CI runs before the tests
+#   make docs       the manual in docs/, built strictly with MkDocs (CI builds it too)
 VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 RUN := PATH="$(CURDIR)/$(BIN):$$PATH"
 
-.PHONY: setup pipeline test test-fast lint params plots-template lock
+.PHONY: setup pipeline test test-fast lint docs params plots-template lock
 
 setup: $(VENV)/.installed
 
@@ -33,6 +34,10 @@ test-fast: setup
 # Ruff's checks as pyproject.toml chooses them (pyflakes, import order, pyupgrade, bugbear, version checks).
 lint: setup
 	$(BIN)/ruff check src tests bench
+
+# The manual (docs/, mkdocs.yml) into build/docs; strict: a broken link or an unlisted page fails.
+docs: setup
+	$(BIN)/mkdocs build --strict
 
 # Compose params.yaml from conf/ after editing it, as `dvc exp run` does before every experiment.
 params: setup

@@ -176,7 +176,7 @@ def test_served_champion_answers_like_predict(on_server, mlflow_server, tmp_path
             f"http://127.0.0.1:{port}/invocations", data=json.dumps({"inputs": faces.tolist()}).encode(),
             headers={"Content-Type": "application/json"})
         answer = json.loads(urllib.request.urlopen(request, timeout=60).read())
-        # The README's curl: the request body kept in the repository.
+        # The manual's curl (docs/prediction.md): the request body kept in the repository.
         readme_request = urllib.request.Request(
             f"http://127.0.0.1:{port}/invocations", data=(REPO_ROOT / "examples/request.json").read_bytes(),
             headers={"Content-Type": "application/json"})
@@ -206,7 +206,7 @@ def test_served_champion_answers_like_predict(on_server, mlflow_server, tmp_path
     np.testing.assert_allclose(served[list(EMOTIONS)].to_numpy(), expected, rtol=1e-4, atol=1e-6)
     assert served["emotion"].tolist() == [EMOTIONS[i] for i in expected.argmax(axis=1)]
     assert example["emotion"] in EMOTIONS and sum(example[name] for name in EMOTIONS) == pytest.approx(1, abs=1e-4)
-    assert compact_example == example  # the README's two request files hold the same face
+    assert compact_example == example  # the manual's two request files hold the same face
     assert compact_answer == answer
     # MLflow puts a view of the input before the message, cut short by numpy whatever the request's size.
     assert rejected.value.code == 400 and "face 0, row 3, column 7 is 12.5" in body and len(body) < 2000

@@ -362,12 +362,12 @@ def test_a_source_that_is_not_a_regular_file_gets_its_own_message_and_never_hang
         run("loop_a.csv")
 
 
-def test_the_readmes_check_flags_a_source_dvc_would_wait_on_for_ever(in_tmp):
-    # DVC hashes ingest.source before the stage (and its own refusal) can run: the README gives
+def test_the_manuals_check_flags_a_source_dvc_would_wait_on_for_ever(in_tmp):
+    # DVC hashes ingest.source before the stage (and its own refusal) can run: docs/reliability.md gives
     # the one-line check to run first.
     from tests.conftest import REPO_ROOT
 
-    check = next(line.strip() for line in (REPO_ROOT / "README.md").read_text().splitlines()
+    check = next(line.strip() for line in (REPO_ROOT / "docs/reliability.md").read_text().splitlines()
                  if line.strip().startswith("SRC=data/raw/fer2013.csv;"))
     os.mkfifo("pipe.csv")
     Path("faces.csv").write_text("emotion,pixels,Usage\n")

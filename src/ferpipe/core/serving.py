@@ -92,7 +92,7 @@ def faces_from(model_input) -> np.ndarray:
     try:
         numbers = values.astype(np.float64)
     except (TypeError, ValueError):
-        refuse("expected, for each face, its pixel numbers or a base64 string (README: Serving)")
+        refuse("expected, for each face, its pixel numbers or a base64 string (docs/prediction.md)")
     if numbers.ndim != 4 or numbers.shape[1:] != FACE_SHAPE:
         refuse(f"expected faces of shape (N, {IMAGE_SIDE}, {IMAGE_SIDE}, 1), got {numbers.shape}")
     bad = (~np.isfinite(numbers) | (numbers < 0) | (numbers > 255) | (numbers != np.round(numbers))

@@ -27,7 +27,7 @@ def summary(metrics_path: Path = EvaluateOutputs.metrics, details_path: Path = E
         f"(T = {figures['temperature']:.2f}, fitted on val)",
         f"the seed's metric on the same model: binary accuracy {figures['seed_binary_accuracy']:.4f} "
         f"(an all-zeros output scores {details['all_zeros_binary_accuracy']:.4f} on it)",
-        *(["SYNTHETIC data: these figures say nothing about real faces (README: Using the real FER2013)"]
+        *(["SYNTHETIC data: these figures say nothing about real faces (README: The real data)"]
           if synthetic else []),
         "reports: reports/eval/ (confusion, per-class scores, mistakes, reliability); dvc plots show → dvc_plots/index.html",
         "next:    mlflow ui --backend-store-uri sqlite:///mlflow.db",

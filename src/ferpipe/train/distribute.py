@@ -73,4 +73,4 @@ def warn_of_open_port(cluster: dict) -> None:
     port = str(address).rpartition(":")[2]
     log.warning("train.distribute=multi_worker: TensorFlow's worker server will listen on port %s of every network "
                 "interface, not only %s, and takes commands from anyone who reaches it: keep the port private "
-                "(a firewall, or a network only the workers share; README: Scaling out)", port, address)
+                "(a firewall, or a network only the workers share; docs/training.md, scaling out)", port, address)
