@@ -130,8 +130,8 @@ PARTIAL_FAILURE = 3  # `ferpipe predict`: some inputs predicted, some failed (1:
 @app.command()
 def predict(
     model: str = typer.Argument(..., metavar="[MODEL]", help="models:/name@alias, runs:/<id>/model, an MLflow model "
-                               "folder, a .keras file, or its .tflite export (the lightest: no TensorFlow) "
-                               "[default: the packaged model]"),
+                               "folder, a .keras file, or its .tflite export (the lightest: no TensorFlow); or the "
+                               "first input, when no model is named: the packaged model then answers"),
     inputs: list[Path] = typer.Argument(None, help="images of any size, folders of them, FER-format CSVs, or videos"),
     output: Path = typer.Option(None, "--output", "-o", help="write CSV, or JSON if it ends in .json [default: stdout]"),
     batch_size: int = typer.Option(PREDICT_BATCH_SIZE, min=1, help="faces per model call"),
