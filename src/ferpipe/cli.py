@@ -23,6 +23,11 @@ def _fail(message: str) -> None:
     raise typer.Exit(1)
 
 
+def _reason(error: Exception) -> str:
+    """A library's error message on one line, cut short: MLflow's and Keras' can span screens."""
+    return " ".join(str(error).split())[:300]
+
+
 def _version(shown: bool) -> None:
     if shown:
         from ferpipe import __version__
@@ -170,7 +175,7 @@ def predict(
         else:
             loaded, metadata = prediction.load_predictor(model, raw)
     except Exception as error:  # MLflow and Keras raise many kinds; all mean "cannot load this model"
-        _fail(str(error) if model is None else f"cannot load model {model}: {error}")
+        _fail(str(error) if model is None else f"cannot load model {model}: {_reason(error)}")
     names = prediction.label_names_in(metadata)
     if model and model.endswith((".keras", ".tflite")):
         typer.echo(f"note: {model} is a bare network: its own probabilities, not calibrated (an MLflow model, "
@@ -218,7 +223,7 @@ def ship(
     except (ValueError, DataError) as error:
         _fail(str(error))
     except Exception as error:  # MLflow's many kinds: no such model, alias or version
-        _fail(f"cannot ship {model}: {' '.join(str(error).split())[:300]}")
+        _fail(f"cannot ship {model}: {_reason(error)}")
     test = metadata["test"]
     typer.echo(f"shipped {metadata['registered']} as the packaged {metadata['labels']} model: PrivateTest accuracy "
                f"{test['accuracy']:.4f} as packaged ({test['rows']} faces)")
@@ -259,7 +264,7 @@ def explain(
     try:
         network, names = load_explained(model)
     except Exception as error:  # MLflow and Keras raise many kinds; all mean "cannot load this model"
-        _fail(f"cannot load model {model}: {' '.join(str(error).split())[:300]}")
+        _fail(f"cannot load model {model}: {_reason(error)}")
     try:
         report = explain_faces(network, names, inputs, output, class_name)
     except ValueError as error:
@@ -283,7 +288,7 @@ def serve(
     try:
         application = app_for(model, labels.value)
     except Exception as error:  # MLflow raises many kinds; all mean "cannot load this model"
-        _fail(f"cannot load model {model}: {' '.join(str(error).split())[:300]}")
+        _fail(f"cannot load model {model}: {_reason(error)}")
     run_server(application, host, port)
 
 

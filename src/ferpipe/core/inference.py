@@ -84,3 +84,15 @@ def served_probabilities(model, images: np.ndarray, batch_size: int, calibration
     its temperature unless `raw` (the network's own, uncalibrated, probabilities are asked for)."""
     probabilities = class_probabilities(model, images, batch_size, calibration.tta)
     return probabilities if raw or calibration.temperature == 1.0 else scaled(probabilities, calibration.temperature)
+
+
+class Served:
+    """A network (Keras, or its LiteRT export) answering as the served model does
+    (`served_probabilities`): what `ferpipe predict` runs for an MLflow model or the packaged one."""
+
+    def __init__(self, network, calibration: Calibration, raw: bool = False):
+        self.network, self.calibration, self.raw = network, calibration, raw
+        self.output_shape = network.output_shape
+
+    def predict_on_batch(self, pixels: np.ndarray) -> np.ndarray:
+        return served_probabilities(self.network, pixels, max(len(pixels), 1), self.calibration, self.raw)

@@ -56,9 +56,10 @@ DESCRIPTION_LIMIT = 5000  # characters MLflow's stores keep of a version's descr
 
 
 def register(model_uri: str, name: str, tags: dict[str, Any], description: str | None = None) -> str:
-    """Register the logged model (`models:/m-...`, as `log_model` returned it) tagged with `tags`
-    and described by `description` (its model card), and alias it `challenger`. A model is registered once: a retry (the pipeline killed after
-    registering, then run again) or a re-evaluation retags its version instead of adding one."""
+    """Register the logged model (`models:/m-...`, as `log_model` returned it) tagged with `tags` and
+    described by `description` (its model card), and alias it `challenger`. A model is registered
+    once: a retry (the pipeline killed after registering, then run again) or a re-evaluation
+    retags its version instead of adding one."""
     client = MlflowClient()
     model_id = model_uri.removeprefix("models:/")
     tags = {k: str(v) for k, v in tags.items()}

@@ -28,9 +28,14 @@ from ferpipe.core.inference import scaled
 BINS = 15
 
 
+def bin_of(score: np.ndarray, bins: int = BINS) -> np.ndarray:
+    """Each score's equal-width bin: (0, 1/15] is bin 0, (14/15, 1] bin 14 (a score of 0 joins bin 0)."""
+    return np.clip(np.ceil(score * bins).astype(int) - 1, 0, bins - 1)
+
+
 def binned_gap(score: np.ndarray, outcome: np.ndarray, bins: int = BINS) -> float:
     """Σ over equal-width bins of score of |bin| / n x |mean outcome - mean score| in that bin."""
-    index = np.clip(np.ceil(score * bins).astype(int) - 1, 0, bins - 1)  # (0, 1/15] is bin 0
+    index = bin_of(score, bins)
     gap = np.bincount(index, weights=outcome, minlength=bins) - np.bincount(index, weights=score, minlength=bins)
     return float(np.abs(gap).sum() / len(score))
 
@@ -100,7 +105,7 @@ def reliability_bins(labels: np.ndarray, probabilities: np.ndarray, bins: int = 
     """Per non-empty bin of top probability: its mean confidence, accuracy and count (the diagram's points)."""
     confidence = probabilities.max(axis=1)
     correct = (probabilities.argmax(axis=1) == labels).astype(float)
-    index = np.clip(np.ceil(confidence * bins).astype(int) - 1, 0, bins - 1)
+    index = bin_of(confidence, bins)
     counts = np.bincount(index, minlength=bins)
     sums = np.bincount(index, weights=confidence, minlength=bins), np.bincount(index, weights=correct, minlength=bins)
     return [{"bin": int(b), "confidence": float(sums[0][b] / counts[b]), "accuracy": float(sums[1][b] / counts[b]),

@@ -174,7 +174,8 @@ def log_evaluation(metrics: dict[str, Any], outputs: EvaluateOutputs, manifest: 
 
 def register(model_uri: str, metrics: dict[str, Any], manifest: dict[str, Any], tracking_config: TrackingConfig,
              run_id: str, card: str) -> None:
-    """A new version of the registered model for this data and label family, alias `challenger`."""
+    """The model as a version of the registered model for this data and label family (one version a
+    logged model), with its figures and card, alias `challenger`."""
     name = registry.registered_name(tracking_config.registered_model, manifest["data"], manifest["labels"])
     tags = {
         "val_accuracy": metrics["val_accuracy"], "val_macro_f1": metrics["val_macro_f1"],

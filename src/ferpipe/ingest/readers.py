@@ -123,7 +123,7 @@ def read_csv(source: str, open_stream: Callable[[], BinaryIO]) -> RawTable:
     def locate(row: int) -> str:
         return f"line {line_of(row, skipped_lines)}"
 
-    blank_at_end = trailing_blank_rows(table, skipped_lines, locate)
+    blank_at_end = trailing_blank_rows(table, skipped_lines)
     table = table.slice(0, table.num_rows - blank_at_end)
     if table.num_rows == 0 and not skipped:
         raise DataError(f"{source}: has a header but no data rows")
@@ -149,13 +149,13 @@ def blank_rows(columns: list) -> np.ndarray:
     return blank
 
 
-def trailing_blank_rows(table: pa.Table, skipped_lines: list[int], locate: Callable[[int], str]) -> int:
+def trailing_blank_rows(table: pa.Table, skipped_lines: list[int]) -> int:
     """How many blank rows end the file, after its last line of any other kind."""
     if table.num_rows == 0:
         return 0
     blank = blank_rows(table.columns)
     count = int(np.argmin(blank[::-1])) if not blank.all() else len(blank)
-    if count and skipped_lines and max(skipped_lines) > int(locate(table.num_rows - count).split()[1]):
+    if count and skipped_lines and max(skipped_lines) > line_of(table.num_rows - count, skipped_lines):
         return 0  # a malformed line follows them: they are not the end of the file
     return count
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ MODEL, METADATA, CARD = "model.tflite", "metadata.json", "model_card.md"
 class Packaged:
     folder: Path
 
-    @property
+    @cached_property
     def metadata(self) -> dict[str, Any]:
         return json.loads((self.folder / METADATA).read_text())
 
@@ -43,9 +44,8 @@ def packaged(family: str = "fer2013", root: Path = HERE) -> Packaged:
 
 def load(family: str = "fer2013", raw: bool = False, root: Path = HERE):
     """The packaged network as `ferpipe predict` runs it (calibrated unless `raw`), and its metadata."""
-    from ferpipe.core.inference import Calibration
+    from ferpipe.core.inference import Calibration, Served
     from ferpipe.core.lite import LiteModel
-    from ferpipe.tools.predict import Served
 
     model = packaged(family, root)
     meta = model.metadata

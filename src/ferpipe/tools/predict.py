@@ -19,7 +19,7 @@ from typing import TextIO
 import numpy as np
 
 from ferpipe.core.entry import quiet_start
-from ferpipe.core.inference import BATCH_SIZE, Calibration, served_probabilities
+from ferpipe.core.inference import BATCH_SIZE, Served
 from ferpipe.core.schema import EMOTIONS, FERPLUS_CLASSES, IMAGE_SIDE
 from ferpipe.tools.inputs import FRAMES_PER_SECOND, Batch, Face, Report, count_inputs, face_batches
 
@@ -51,17 +51,6 @@ def load_predictor(reference: str, raw: bool = False) -> tuple[object, dict]:
     served = mlflow.pyfunc.load_model(reference)
     model = served.unwrap_python_model()
     return Served(model.network, model.calibration, raw), served.metadata.metadata or {}
-
-
-class Served:
-    """A network answering as the served model does (`inference.served_probabilities`)."""
-
-    def __init__(self, network, calibration: Calibration, raw: bool = False):
-        self.network, self.calibration, self.raw = network, calibration, raw
-        self.output_shape = network.output_shape
-
-    def predict_on_batch(self, pixels: np.ndarray) -> np.ndarray:
-        return served_probabilities(self.network, pixels, max(len(pixels), 1), self.calibration, self.raw)
 
 
 def load_model(reference: str):
