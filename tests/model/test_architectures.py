@@ -49,6 +49,24 @@ def test_every_architecture_exports_for_litert_with_the_same_probabilities(arch,
     assert lite.predict(images[:0], batch_size=2).shape == (0, 7)
 
 
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+def test_every_architecture_takes_whole_faces_when_cropped_and_can_be_explained_once_saved(arch, tmp_path):
+    import keras
+
+    from ferpipe.core.gradcam import heatmaps
+
+    build_model(arch, crop=40).save(tmp_path / "model.keras")
+    model = keras.models.load_model(tmp_path / "model.keras")  # as evaluate and `ferpipe explain` see it
+    assert [type(layer).__name__ for layer in model.layers if type(layer).__name__ != "InputLayer"][0] == "CenterCrop"
+    images = np.random.default_rng(5).integers(0, 256, (3, 48, 48, 1)).astype("float32")
+    assert model.predict(images, verbose=0).shape == (3, 7)
+    maps, _ = heatmaps(model, images)
+    assert maps.shape == (3, 48, 48) and maps.min() >= 0 and maps.max() <= 1
+    border = np.ones((48, 48), bool)
+    border[4:44, 4:44] = False
+    assert maps[:, border].max() == 0  # the network never saw the 4 pixels around its centre crop
+
+
 def test_unknown_architecture_is_named():
     with pytest.raises(ValueError, match="unknown architecture 'vgg99'.*alexnet_seed"):
         build_model("vgg99")

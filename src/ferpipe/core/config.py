@@ -80,23 +80,28 @@ class AugmentConfig(Checked):
     shift: float  # fraction of the image side
     rotation: float  # degrees
     zoom: float  # fraction
+    erasing: float  # probability that a face has a random rectangle replaced by noise
+    mix: Literal["none", "mixup", "cutmix"]  # blend each face (mixup) or paste a box of it (cutmix) into another
+    mix_alpha: float  # the Beta(alpha, alpha) the mixing weights are drawn from
 
-    RULES = {"shift": FRACTION, "rotation": NON_NEGATIVE, "zoom": FRACTION}
+    RULES = {"shift": FRACTION, "rotation": NON_NEGATIVE, "zoom": FRACTION, "erasing": FRACTION,
+             "mix_alpha": POSITIVE}
 
 
 @dataclass(frozen=True)
 class ScheduleConfig(Checked):
-    kind: Literal["none", "plateau", "cosine"]
+    kind: Literal["none", "plateau", "cosine", "one_cycle"]
     factor: float  # plateau: multiply lr by this when val accuracy stalls
     patience: int  # plateau: epochs without improvement before that
     min_lr: float
+    warmup: float  # one_cycle: the fraction of the epochs that lr rises over before its cosine descent
 
-    RULES = {"factor": OPEN_FRACTION, "patience": NON_NEGATIVE, "min_lr": NON_NEGATIVE}
+    RULES = {"factor": OPEN_FRACTION, "patience": NON_NEGATIVE, "min_lr": NON_NEGATIVE, "warmup": FRACTION}
 
 
 @dataclass(frozen=True)
 class TrainConfig(Checked):
-    arch: Literal["alexnet_seed", "tiny_cnn", "vgg_bn", "vgg_small"]  # ferpipe.models.ARCHITECTURES (a test holds them equal)
+    arch: Literal["alexnet_seed", "resnet_small", "tiny_cnn", "vgg_bn", "vgg_small"]  # ferpipe.models.ARCHITECTURES (a test holds them equal)
     loss: Literal["categorical_crossentropy", "binary_crossentropy"]
     optimizer: Literal["adam", "adamw", "sgd"]
     lr: float

@@ -4,9 +4,9 @@ For a class c, Grad-CAM weighs each channel of the last convolutional block's ac
 mean gradient of c's score over that channel, sums the channels and keeps the positive part: a
 coarse map (6x6 for vgg_small, 12x12 for tiny_cnn) of where evidence for c lies, scaled up to the
 face. The score is the log-probability of c, whose gradient is the logit's less the
-probability-weighted mean of all logits' (the softmax is the network's last layer). Every
-architecture here is a stack of layers, so its last convolutional block is found the same way:
-the activation that ends the last convolution's block, before pooling or flattening.
+probability-weighted mean of all logits' (the softmax is the network's last layer). The last
+convolutional block is found the same way in every architecture, stacked or residual: the
+activation that ends the last convolution's block, before pooling, flattening or dropout.
 """
 
 from __future__ import annotations
@@ -48,17 +48,12 @@ def network_heatmaps(model, images: np.ndarray, classes: np.ndarray, batch_size:
 
     if len(images) == 0:
         return np.zeros((0, *images.shape[1:3]), np.float32)
-    block = last_conv_block(model)
+    run = with_block_activation(model)
     maps = []
     for start in range(0, len(images), batch_size):
         batch = tf.convert_to_tensor(np.asarray(images[start:start + batch_size], dtype=np.float32))
         with tf.GradientTape() as tape:
-            outputs = batch
-            for layer in model.layers:  # the stack run layer by layer, keeping the block's activation
-                outputs = layer(outputs, training=False)
-                if layer is block:
-                    activation = outputs
-                    tape.watch(activation)
+            activation, outputs = run(batch, tape)
             chosen = tf.constant(classes[start:start + batch_size], tf.int32)
             score = tf.math.log(tf.gather(outputs, chosen, batch_dims=1) + 1e-12)
         gradients = tape.gradient(score, activation)
@@ -71,10 +66,33 @@ def network_heatmaps(model, images: np.ndarray, classes: np.ndarray, batch_size:
     return np.concatenate(maps)
 
 
+def with_block_activation(model):
+    """A function of a batch: (the last convolutional block's activation, watched by the tape, and
+    the probabilities). A stack runs layer by layer (a loaded Sequential model's layers keep the
+    nodes of every call Keras made while loading, so their `.output` may not be this graph's); a
+    residual network through a model that also returns the block's output."""
+    import keras
+
+    block = last_conv_block(model)
+    if not isinstance(model, keras.Sequential):
+        probe = keras.Model(model.inputs, [block.output, model.outputs[0]])
+        return lambda batch, tape: probe(batch, training=False)
+
+    def stacked(batch, tape):
+        outputs = batch
+        for layer in model.layers:
+            outputs = layer(outputs, training=False)
+            if layer is block:
+                activation = outputs
+                tape.watch(activation)
+        return activation, outputs
+    return stacked
+
+
 def seen_side(model, side: int) -> tuple[int, int]:
     """The side of the face the network sees: its centre crop's (`train.crop`), or the whole."""
-    first = model.layers[0]
-    return (first.height, first.width) if type(first).__name__ == "CenterCrop" else (side, side)
+    crop = next((layer for layer in model.layers if type(layer).__name__ == "CenterCrop"), None)
+    return (crop.height, crop.width) if crop is not None else (side, side)
 
 
 def on_the_face(maps: np.ndarray, side: int) -> np.ndarray:

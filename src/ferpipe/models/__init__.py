@@ -13,10 +13,12 @@ from collections.abc import Callable
 
 import keras
 
-from ferpipe.models import alexnet_seed, tiny_cnn, vgg_bn, vgg_small
+from ferpipe.models import alexnet_seed, resnet_small, tiny_cnn, vgg_bn, vgg_small
 
-ARCHITECTURES: dict[str, Callable[[tuple[int, int, int], int], keras.Model]] = {
+# Each builder: (input shape, class count, the layers that come first: the crop, or none).
+ARCHITECTURES: dict[str, Callable[[tuple[int, int, int], int, list[keras.Layer]], keras.Model]] = {
     "alexnet_seed": alexnet_seed.build,
+    "resnet_small": resnet_small.build,
     "tiny_cnn": tiny_cnn.build,
     "vgg_bn": vgg_bn.build,
     "vgg_small": vgg_small.build,
@@ -25,15 +27,12 @@ ARCHITECTURES: dict[str, Callable[[tuple[int, int, int], int], keras.Model]] = {
 
 def build_model(arch: str, input_shape: tuple[int, int, int] = (48, 48, 1), num_classes: int = 7,
                 crop: int = 0) -> keras.Model:
-    """`crop`: the network built for the centre `crop` x `crop` of the input, a CenterCrop layer first
+    """`crop`: the network sees the centre `crop` x `crop` of the input, a CenterCrop layer first
     (`train.crop`). The model still takes whole faces; the training stream's random shift before
     the fixed centre crop makes it a random crop in training, and the centre one at test."""
     try:
         builder = ARCHITECTURES[arch]
     except KeyError:
         raise ValueError(f"train.arch: unknown architecture {arch!r}; known: {sorted(ARCHITECTURES)}") from None
-    if not crop or crop == input_shape[0]:
-        return builder(input_shape, num_classes)
-    network = builder((crop, crop, input_shape[2]), num_classes)
-    return keras.Sequential([keras.Input(input_shape), keras.layers.CenterCrop(crop, crop), *network.layers],
-                            name=f"{network.name}_crop{crop}")
+    cropping = bool(crop) and crop != input_shape[0]
+    return builder(tuple(input_shape), num_classes, [keras.layers.CenterCrop(crop, crop)] if cropping else [])

@@ -4,10 +4,11 @@ import keras
 from keras import layers
 
 
-def build(input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
+def build(input_shape: tuple[int, int, int], num_classes: int, first: list[keras.Layer]) -> keras.Model:
     return keras.Sequential(
         [
             keras.Input(shape=input_shape),
+            *first,
             layers.Rescaling(1 / 255),
             layers.Conv2D(96, 3, padding="same", activation="relu"),
             layers.MaxPooling2D(2),

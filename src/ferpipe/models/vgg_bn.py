@@ -20,10 +20,11 @@ def conv_blocks(widths: tuple[int, ...], dropout: float) -> list[keras.Layer]:
     return blocks
 
 
-def build(input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
+def build(input_shape: tuple[int, int, int], num_classes: int, first: list[keras.Layer]) -> keras.Model:
     return keras.Sequential(
         [
             keras.Input(shape=input_shape),
+            *first,
             layers.Rescaling(1 / 255),
             *conv_blocks((64, 128, 256, 512), dropout=0.25),
             layers.Flatten(),

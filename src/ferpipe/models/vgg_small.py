@@ -11,10 +11,11 @@ from keras import layers
 from ferpipe.models.vgg_bn import conv_blocks
 
 
-def build(input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
+def build(input_shape: tuple[int, int, int], num_classes: int, first: list[keras.Layer]) -> keras.Model:
     return keras.Sequential(
         [
             keras.Input(shape=input_shape),
+            *first,
             layers.Rescaling(1 / 255),
             *conv_blocks((32, 64, 128, 256), dropout=0.2),
             layers.GlobalAveragePooling2D(),

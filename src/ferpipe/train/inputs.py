@@ -63,15 +63,21 @@ def training_stream(x: np.ndarray, y: np.ndarray, num_classes: int, batch_size: 
     import tensorflow as tf
 
     images, labels = tf.constant(x), tf.constant(y)
-    augmenting = augment.flip or any((augment.shift, augment.rotation, augment.zoom))
+    warping = augment.flip or any((augment.shift, augment.rotation, augment.zoom))
 
     def prepare(epoch, step, rows):
         batch = tf.cast(tf.gather(images, rows), tf.float32)
-        if augmenting:
-            batch_seed = tf.random.experimental.stateless_fold_in(tf.stack([tf.constant(seed + 1, tf.int64), epoch]), step)
-            batch = random_affine(batch, augment, batch_seed)
         targets = tf.gather(labels, rows)
-        return batch, tf.one_hot(targets, num_classes) if y.ndim == 1 else tf.cast(targets, tf.float32)
+        targets = tf.one_hot(targets, num_classes) if y.ndim == 1 else tf.cast(targets, tf.float32)
+        batch_seed = tf.random.experimental.stateless_fold_in(tf.stack([tf.constant(seed + 1, tf.int64), epoch]), step)
+        erase_seed, mix_seed = (tf.random.experimental.stateless_fold_in(batch_seed, i) for i in (1, 2))
+        if warping:  # the warp keeps the batch's own seed: recipes without erasing or mixing train as before
+            batch = random_affine(batch, augment, batch_seed)
+        if augment.erasing:
+            batch = random_erasing(batch, augment.erasing, erase_seed)
+        if augment.mix != "none":
+            batch, targets = mix_pairs(batch, targets, augment.mix, augment.mix_alpha, mix_seed)
+        return batch, targets
 
     def one_epoch(epoch):
         order = tf.random.experimental.stateless_shuffle(tf.range(len(x)), seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
@@ -119,3 +125,58 @@ def random_affine(images, config: AugmentConfig, seed):
     transform = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
     return keras.ops.image.affine_transform(images, transform, interpolation="bilinear", fill_mode="nearest",
                                             data_format="channels_last")
+
+
+def random_erasing(images, probability: float, seed):
+    """Random erasing (Zhong et al., 2020): each face of an (N, H, W, C) batch, with `probability`,
+    has a rectangle of 2% to 33% of its area, aspect ratio 0.3 to 3.3, replaced by uniform noise."""
+    import tensorflow as tf
+
+    count, height, width = tf.shape(images)[0], images.shape[1], images.shape[2]
+    draws = tf.random.stateless_uniform(tf.stack([count, 5]), seed=seed)
+    area = (0.02 + 0.31 * draws[:, 0]) * height * width
+    aspect = tf.exp(tf.math.log(0.3) + draws[:, 1] * (tf.math.log(3.3) - tf.math.log(0.3)))
+    box_h, box_w = tf.minimum(tf.sqrt(area * aspect), height), tf.minimum(tf.sqrt(area / aspect), width)
+    top, left = draws[:, 2] * (height - box_h), draws[:, 3] * (width - box_w)
+    inside = box_mask(top, left, box_h, box_w, height, width) & (draws[:, 4] < probability)[:, None, None, None]
+    noise = tf.random.stateless_uniform(tf.shape(images), seed=tf.random.experimental.stateless_fold_in(seed, 1),
+                                        maxval=255.0)
+    return tf.where(inside, noise, images)
+
+
+def mix_pairs(images, targets, kind: str, alpha: float, seed):
+    """Mixup (Zhang et al., 2018) or CutMix (Yun et al., 2019) of each face with the one at the mirror
+    position of the (already shuffled) batch, weights drawn from Beta(alpha, alpha) per face.
+
+    mixup blends the two faces and their targets by the weight; cutmix pastes a box of the other
+    face whose area is 1 - weight, and the targets mix in the proportion of pixels each face keeps."""
+    import tensorflow as tf
+
+    count, height, width = tf.shape(images)[0], images.shape[1], images.shape[2]
+    first, second = (tf.random.stateless_gamma(tf.stack([count]), seed=tf.random.experimental.stateless_fold_in(seed, i),
+                                               alpha=alpha) for i in range(2))
+    weight = first / (first + second)  # Beta(alpha, alpha)
+    others, other_targets = tf.reverse(images, [0]), tf.reverse(targets, [0])
+    if kind == "mixup":
+        mixed = weight[:, None, None, None] * images + (1 - weight[:, None, None, None]) * others
+    else:
+        where = tf.random.stateless_uniform(tf.stack([count, 2]), seed=tf.random.experimental.stateless_fold_in(seed, 2))
+        side = tf.sqrt(1 - weight)
+        box_h, box_w = side * height, side * width
+        top = tf.clip_by_value(where[:, 0] * height - box_h / 2, 0, height)
+        left = tf.clip_by_value(where[:, 1] * width - box_w / 2, 0, width)
+        pasted = box_mask(top, left, tf.minimum(box_h, height - top), tf.minimum(box_w, width - left), height, width)
+        mixed = tf.where(pasted, others, images)
+        weight = 1 - tf.reduce_mean(tf.cast(pasted, tf.float32), axis=[1, 2, 3])  # the share of pixels kept
+    return mixed, weight[:, None] * targets + (1 - weight[:, None]) * other_targets
+
+
+def box_mask(top, left, box_h, box_w, height: int, width: int):
+    """(N, H, W, 1) booleans: the pixels whose centres lie in each image's box."""
+    import tensorflow as tf
+
+    rows = tf.range(height, dtype=tf.float32)[None, :, None, None] + 0.5
+    columns = tf.range(width, dtype=tf.float32)[None, None, :, None] + 0.5
+    top, left = top[:, None, None, None], left[:, None, None, None]
+    return ((rows >= top) & (rows < top + box_h[:, None, None, None])
+            & (columns >= left) & (columns < left + box_w[:, None, None, None]))

@@ -78,11 +78,23 @@ def schedule_callbacks(config: TrainConfig) -> list:
     if config.schedule.kind == "plateau":
         schedule.append(keras.callbacks.ReduceLROnPlateau(monitor="val_accuracy", mode="max", factor=config.schedule.factor,
                                                           patience=config.schedule.patience, min_lr=config.schedule.min_lr))
-    elif config.schedule.kind == "cosine":
-        low, high, total = config.schedule.min_lr, config.lr, max(config.epochs - 1, 1)
-        schedule.append(keras.callbacks.LearningRateScheduler(
-            lambda epoch: low + 0.5 * (high - low) * (1 + math.cos(math.pi * epoch / total))))
+    elif config.schedule.kind in ("cosine", "one_cycle"):
+        schedule.append(keras.callbacks.LearningRateScheduler(lambda epoch: epoch_lr(config, epoch)))
     return schedule
+
+
+def epoch_lr(config: TrainConfig, epoch: int) -> float:
+    """The learning rate of an epoch under the cosine and one-cycle schedules.
+
+    cosine: `lr` at the first epoch down to `min_lr` at the last. one_cycle: rising in equal steps
+    to `lr` over the first `warmup` of the epochs (from lr / (rise + 1), not 0: every epoch
+    trains), then the same cosine descent over the rest (Smith's one-cycle, per epoch)."""
+    low, high = config.schedule.min_lr, config.lr
+    rise = round(config.schedule.warmup * config.epochs) if config.schedule.kind == "one_cycle" else 0
+    if epoch < rise:
+        return high * (epoch + 1) / (rise + 1)
+    progress = (epoch - rise) / max(config.epochs - 1 - rise, 1)
+    return low + 0.5 * (high - low) * (1 + math.cos(math.pi * progress))
 
 
 def inference_copy(config: TrainConfig, num_classes: int, input_shape, weights: Path):
