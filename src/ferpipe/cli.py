@@ -11,6 +11,7 @@ import typer
 from ferpipe.core.config import ConfigError, load_config
 from ferpipe.core.entry import execute, quiet_tensorflow, setup_logging
 from ferpipe.core.inference import BATCH_SIZE as PREDICT_BATCH_SIZE
+from ferpipe.core.lite import QUANTIZATIONS
 from ferpipe.tools.inputs import FRAMES_PER_SECOND
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -66,6 +67,8 @@ class Labels(StrEnum):
     fer2013 = "fer2013"
     ferplus = "ferplus"
 
+
+Quantization = StrEnum("Quantization", {name: name for name in QUANTIZATIONS})
 
 DATA = typer.Option(Data.real, help="which registered model: the one trained on real or on synthetic data")
 LABELS = typer.Option(Labels.fer2013, help="which registered model: FER2013-label models or FER+ ones")
@@ -209,6 +212,8 @@ def _explain(report, done: str = "predicted") -> None:
 @app.command()
 def ship(
     model: str = typer.Argument(..., help="the registered version: models:/name@alias or models:/name/version"),
+    quantize: Quantization = typer.Option(Quantization.dynamic_int8, help="LiteRT's quantization of the weights; "
+                                          "refused if PrivateTest accuracy falls more than 0.3 points below float32's"),
     params: Path = PARAMS,
 ) -> None:
     """Make a registered version the model this package carries (src/ferpipe/packaged/<labels>/): its LiteRT
@@ -219,7 +224,7 @@ def ship(
 
     _tracking(params)
     try:
-        metadata = ship_version(model)
+        metadata = ship_version(model, quantization=quantize.value)
     except (ValueError, DataError) as error:
         _fail(str(error))
     except Exception as error:  # MLflow's many kinds: no such model, alias or version

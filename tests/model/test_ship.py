@@ -24,6 +24,44 @@ def test_a_model_trained_on_synthetic_data_is_never_shipped(workspace, tmp_path)
         ship("models/model.keras", root=tmp_path / "packaged")
 
 
+def test_weights_are_quantized_only_within_the_accuracy_rule(workspace, tmp_path, monkeypatch):
+    import mlflow
+    import numpy as np
+
+    from ferpipe.core.arrays import load_split, read_manifest
+    from ferpipe.core.lite import LiteModel
+    from ferpipe.tools import ship as shipping
+
+    tracking = config_of("tracking", experiment="ship-tests")
+    train(replace(TINY, epochs=1), tracking)
+    evaluate(config_of("evaluate", bootstrap_samples=20), tracking)
+    client, name = mlflow.MlflowClient(), "fer2013-expression-synthetic"
+    version = client.get_model_version_by_alias(name, "challenger").version
+    # Relabelled as real for this test only: the rule is the same whatever the data.
+    client.set_model_version_tag(name, version, "data", "real")
+    client.set_model_version_tag(name, version, "dataset_sha256", read_manifest(workspace / "data/arrays")["source_sha256"])
+    reference = f"models:/{name}/{version}"
+
+    monkeypatch.setattr(shipping, "QUANTIZED_POINTS_LOST", -100.0)  # any quantization "loses too much"
+    with pytest.raises(ValueError, match=r"quantized dynamic_int8, PrivateTest accuracy falls from .*--quantize"):
+        ship(reference, arrays=workspace / "data/arrays", root=tmp_path / "packaged")
+    assert not (tmp_path / "packaged").exists()
+
+    monkeypatch.setattr(shipping, "QUANTIZED_POINTS_LOST", 100.0)
+    sizes = {}
+    for quantization in ("none", "dynamic_int8"):
+        metadata = ship(reference, arrays=workspace / "data/arrays", root=tmp_path / quantization,
+                        quantization=quantization)
+        shipped = tmp_path / quantization / "fer2013"
+        sizes[quantization] = (shipped / "model.tflite").stat().st_size
+        faces, labels = load_split(workspace / "data/arrays", "test")
+        raw = LiteModel(shipped / "model.tflite").predict(np.asarray(faces), 256)
+        assert metadata["quantization"] == quantization
+        assert metadata["test"]["accuracy"] == pytest.approx(np.mean(raw.argmax(axis=1) == labels))  # the file's own
+        assert (f"quantized {quantization}" in (shipped / "model_card.md").read_text()) == (quantization != "none")
+    assert sizes["dynamic_int8"] < 0.4 * sizes["none"]
+
+
 def test_the_packaged_model_registers_and_serves_as_a_trained_one(workspace, tmp_path):
     import json
     import os

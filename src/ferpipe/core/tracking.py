@@ -171,9 +171,10 @@ def serving_requirements() -> list[str]:
 
 def save_network(model, network: Path, lite_network: Path) -> tuple[Path, Path]:
     """The files a logged model is made of: the Keras network and its LiteRT export, which serves it."""
+    from ferpipe.core.lite import export
+
     model.save(network)
-    model.export(str(lite_network), format="litert", verbose=False)
-    return network, lite_network
+    return network, export(model, lite_network)
 
 
 def log_model(model, example: np.ndarray, label_names: list[str], data: str) -> str:

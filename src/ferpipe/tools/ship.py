@@ -2,7 +2,9 @@
 
 From the version's own records, never by hand: its LiteRT export and calibration (as the logged
 model holds them), its model card (the version's description), and its metadata: class names, the
-data's sha256, the git commit and params of the run that trained it. The packaged file is scored
+data's sha256, the git commit and params of the run that trained it. Its weights are quantized
+(LiteRT's dynamic-range int8 unless asked otherwise) only if PrivateTest accuracy stays within
+0.3 points of the float32 file's. The packaged file is scored
 again on PrivateTest from the converted arrays, which must be the data the version was trained on
 (same sha256), and its metadata states that accuracy: the file's own, the one a test checks. A
 version trained on synthetic data is refused.
@@ -37,11 +39,15 @@ def registered_version(reference: str):
     raise ValueError(f"{reference}: name a registered version, models:/<name>@<alias> or models:/<name>/<version>")
 
 
-def ship(reference: str, arrays: Path = ARRAYS, root: Path = HERE) -> dict[str, Any]:
+# The packaging rule: a quantized file is shipped only as accurate as float32's on PrivateTest, to
+# within this many points (issue 26; each option measured in BENCHMARKS.md).
+QUANTIZED_POINTS_LOST = 0.3
+
+
+def ship(reference: str, arrays: Path = ARRAYS, root: Path = HERE, quantization: str = "dynamic_int8") -> dict[str, Any]:
     import mlflow
 
-    from ferpipe.core.lite import LiteModel
-    from ferpipe.core.serving import LITE_NETWORK
+    from ferpipe.core.serving import LITE_NETWORK, NETWORK
     from ferpipe.evaluate.metrics import bootstrap_interval
 
     version = registered_version(reference)
@@ -55,11 +61,24 @@ def ship(reference: str, arrays: Path = ARRAYS, root: Path = HERE) -> dict[str, 
                          f"{reference} was trained on {tags.get('dataset_sha256')}: convert that data first")
     folder = Path(mlflow.artifacts.download_artifacts(f"models:/{version.name}/{version.version}"))
     logged = mlflow.models.Model.load(folder)
-    lite_file = folder / logged.flavors["python_function"]["artifacts"][LITE_NETWORK]["path"]
+    artifacts = logged.flavors["python_function"]["artifacts"]
     calibration = Calibration.read(folder / Calibration.FILE)
-    network = LiteModel(lite_file)
     x_test, y_test = load_split(arrays, "test")
-    correct = served_probabilities(network, np.asarray(x_test), 256, calibration).argmax(axis=1) == y_test
+    x_test = np.asarray(x_test)
+    float32_file = folder / artifacts[LITE_NETWORK]["path"]
+    float32_correct = correct_answers(float32_file, x_test, y_test, calibration)
+    if quantization == "none":
+        lite_file, correct = float32_file, float32_correct
+    else:
+        if NETWORK not in artifacts:
+            raise ValueError(f"{reference}: has no Keras network to quantize (ship it with --quantize none)")
+        lite_file = quantized(folder / artifacts[NETWORK]["path"], quantization, folder / f"{quantization}.tflite")
+        correct = correct_answers(lite_file, x_test, y_test, calibration)
+        lost = 100 * (float32_correct.mean() - correct.mean())
+        if lost > QUANTIZED_POINTS_LOST:
+            raise ValueError(f"{reference}: quantized {quantization}, PrivateTest accuracy falls from "
+                             f"{float32_correct.mean():.4f} to {correct.mean():.4f} ({lost:.2f} points, more than "
+                             f"{QUANTIZED_POINTS_LOST}): ship it with --quantize float16 or none")
     run = mlflow.get_run(version.run_id)
     family = label_family(tags.get("labels", "fer2013"))
     metadata = {
@@ -75,7 +94,8 @@ def ship(reference: str, arrays: Path = ARRAYS, root: Path = HERE) -> dict[str, 
         "params": dict(sorted(run.data.params.items())),
         "test": {"split": "PrivateTest", "rows": int(len(y_test)), "accuracy": float(correct.mean()),
                  "accuracy_ci95": bootstrap_interval(correct, 1000, 0), "measured_on": "this file, calibrated"},
-        "val_accuracy": float(tags["val_accuracy"]), "quantization": "none (float32)",
+        "val_accuracy": float(tags["val_accuracy"]), "quantization": quantization,
+        "float32_test_accuracy": float(float32_correct.mean()),
     }
     target = root / family
     with atomic_outputs(target) as staged:
@@ -87,10 +107,28 @@ def ship(reference: str, arrays: Path = ARRAYS, root: Path = HERE) -> dict[str, 
     return metadata
 
 
+def correct_answers(lite_file: Path, faces: np.ndarray, labels: np.ndarray, calibration: Calibration) -> np.ndarray:
+    from ferpipe.core.lite import LiteModel
+
+    return served_probabilities(LiteModel(lite_file), faces, 256, calibration).argmax(axis=1) == labels
+
+
+def quantized(keras_file: Path, quantization: str, path: Path) -> Path:
+    import keras
+
+    from ferpipe.core.lite import export
+
+    return export(keras.models.load_model(keras_file), path, quantization)
+
+
 def packaged_card(card: str, metadata: dict[str, Any]) -> str:
     test = metadata["test"]
     low, high = test["accuracy_ci95"]
+    weights = ("float32 weights" if metadata["quantization"] == "none" else
+               f"weights quantized {metadata['quantization']} (float32's PrivateTest accuracy: "
+               f"{metadata['float32_test_accuracy']:.4f})")
     return (f"{card.rstrip()}\n\n## This packaged file\n\n`{MODEL}`: the LiteRT export of {metadata['registered']}, "
+            f"{weights}, "
             f"calibrated with T = {metadata['calibration']['temperature']:.4f} (test-time views: "
             f"`{metadata['calibration']['tta']}`). Scored again as packaged: PrivateTest accuracy {test['accuracy']:.4f} "
             f"(95% CI {low:.4f}–{high:.4f}, {test['rows']:,} faces). Use: `ferpipe predict photo.jpg`.\n")
