@@ -72,9 +72,9 @@ def main() -> None:
             results.append(scored(f"{reference}, tta {tta}", val.argmax(1) == y_val, test.argmax(1) == y_test, unseen))
             print(json.dumps(results[-1]), flush=True)
     if args.ensemble:
-        for tta, (val, test) in probabilities.items():
-            chosen = choose_members(val, y_val)
-            val_average, test_average = (np.mean([outputs[i] for i in chosen], axis=0) for outputs in (val, test))
+        for tta, (vals, tests) in probabilities.items():
+            chosen = choose_members(vals, y_val)
+            val_average, test_average = (np.mean([outputs[i] for i in chosen], axis=0) for outputs in (vals, tests))
             results.append(scored(f"ensemble of {len(chosen)} chosen on PublicTest "
                                   f"({', '.join(args.model[i] for i in chosen)}), tta {tta}",
                                   val_average.argmax(1) == y_val, test_average.argmax(1) == y_test, unseen))

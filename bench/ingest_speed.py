@@ -28,6 +28,9 @@ DEFAULT_SOURCE = Path(__file__).resolve().parents[2] / "shared/data/fer2013/fer2
 
 def seed_baseline(csv_path: Path) -> dict:
     """The seed notebook's method, rewritten here: pandas, then a Python loop per row."""
+    import numpy as np
+    import pandas as pd
+
     data = pd.read_csv(csv_path)
     x_train, y_train, x_test, y_test = [], [], [], []
     for emotion, pixels, usage in zip(data["emotion"], data["pixels"], data["Usage"], strict=True):
@@ -38,30 +41,33 @@ def seed_baseline(csv_path: Path) -> dict:
         else:
             x_test.append(values)
             y_test.append(emotion)
-    x_train = np.array(x_train).reshape(-1, 48, 48, 1)
-    x_test = np.array(x_test).reshape(-1, 48, 48, 1)
-    return {"train": len(x_train), "test": len(x_test)}
+    train_images = np.array(x_train).reshape(-1, 48, 48, 1)
+    test_images = np.array(x_test).reshape(-1, 48, 48, 1)
+    return {"train": len(train_images), "test": len(test_images)}
 
 
 def ferpipe_stages(csv_path: Path) -> dict:
     """Stages ingest and convert, exactly as `dvc repro` runs them (all validation and reports)."""
+    from ferpipe.convert.stage import convert
+    from ferpipe.core.config import load_config
+    from ferpipe.ingest.stage import ingest
+
     report = ingest(replace(load_config(PARAMS).ingest, source=str(csv_path)))
     manifest = convert()
     return {"rows": report["rows"]["valid"], "train": manifest["splits"]["train"]["count"]}
 
 
 def child(side: str, csv_path: Path) -> None:
-    # Libraries are imported before the clock starts, on both sides: the work is what is timed.
-    global np, pd, load_config, convert, ingest
-    import numpy as np
-    import pandas as pd
+    # Libraries are imported before the clock starts, on both sides: the work is what is timed
+    # (the sides' own imports then find them loaded).
+    import numpy  # noqa: F401
+    import pandas  # noqa: F401
 
     if side == "ferpipe":
         import matplotlib.pyplot  # noqa: F401  (imported by the report)
 
-        from ferpipe.convert.stage import convert
-        from ferpipe.core.config import load_config
-        from ferpipe.ingest.stage import ingest
+        import ferpipe.convert.stage  # noqa: F401
+        import ferpipe.ingest.stage  # noqa: F401
     work = tempfile.mkdtemp(prefix="bench-ingest-")
     os.chdir(work)
     started = time.perf_counter()

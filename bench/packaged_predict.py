@@ -31,7 +31,7 @@ def photo(path: Path, source: Path) -> Path:
     with gzip.open(source, "rt") as stream:
         stream.readline()
         pixels = stream.readline().split(",")[1]
-    face = Image.fromarray(np.array(pixels.split(), dtype=np.uint8).reshape(48, 48)).resize((192, 192), Image.BICUBIC)
+    face = Image.fromarray(np.array(pixels.split(), dtype=np.uint8).reshape(48, 48)).resize((192, 192), Image.Resampling.BICUBIC)
     canvas = np.full((480, 640), 120, np.uint8)
     canvas[100:292, 200:392] = np.asarray(face)
     Image.fromarray(canvas).save(path, quality=95)

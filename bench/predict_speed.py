@@ -57,6 +57,7 @@ def timed(command: list[str]) -> tuple[float, float, str]:
     """Wall seconds, peak resident MB and stdout of one child process."""
     started = time.perf_counter()
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert child.stdout is not None  # piped above
     out = child.stdout.read()
     _, status, usage = os.wait4(child.pid, 0)
     seconds = time.perf_counter() - started
@@ -71,8 +72,8 @@ def main() -> None:
     parser.add_argument("--arch", default="vgg_small")
     parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        folder = Path(folder)
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
         csv_path = folder / "faces.csv"
         opener = gzip.open if args.csv.suffix == ".gz" else open
         with opener(args.csv, "rb") as source, open(csv_path, "wb") as target:

@@ -14,11 +14,14 @@ import platform
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ferpipe.core.arrays import load_split
-from ferpipe.core.lite import QUANTIZATIONS, LiteModel, export
+from ferpipe.core.lite import LiteModel, Quantization, export
+
+QUANTIZATIONS = [q.value for q in Quantization]
 
 
 def cpu() -> str:
@@ -43,7 +46,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         files = {q: export(model, Path(folder) / f"{q}.tflite", q) for q in QUANTIZATIONS}
         networks = {q: LiteModel(path) for q, path in files.items()}
-        seconds = {q: [] for q in QUANTIZATIONS}
+        seconds: dict[str, list[float]] = {q: [] for q in QUANTIZATIONS}
         probabilities = {}
         for _ in range(args.repeats):
             for q, network in networks.items():
@@ -52,7 +55,7 @@ def main() -> None:
                 seconds[q].append(time.perf_counter() - begun)
         sizes = {q: path.stat().st_size for q, path in files.items()}
     reference = probabilities["none"]
-    rows = []
+    rows: list[dict[str, Any]] = []
     for q in QUANTIZATIONS:
         accuracy = float(np.mean(probabilities[q].argmax(axis=1) == labels))
         rows.append({"quantization": q, "bytes": sizes[q], "size_ratio": sizes[q] / sizes["none"],

@@ -70,9 +70,9 @@ def log_models(network, faces: np.ndarray, store: Path) -> dict[str, str]:
     with mlflow.start_run(experiment_id=experiment):
         uris["now"] = tracking.log_model(network, faces[:2], list(EMOTIONS), "synthetic")
         current = serving.signature
-        serving.signature = lambda names: ModelSignature(
+        serving.signature = lambda label_names: ModelSignature(
             inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, -1, -1, -1), name="faces")]),
-            outputs=current(names).outputs)
+            outputs=current(label_names).outputs)
         try:
             before = tracking.log_model(network, faces[:2].astype(np.float32), list(EMOTIONS), "synthetic")
         finally:

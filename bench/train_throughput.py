@@ -54,7 +54,7 @@ def child(side: str, arrays: Path, images: int, arch: str, batch_size: int) -> N
         model.fit(x[: steps * batch_size], np.eye(7)[y[: steps * batch_size]], batch_size=batch_size, epochs=2,
                   callbacks=[Timer()], verbose=0)
     else:
-        config = replace(load_config(PARAMS).train, arch=arch, batch_size=batch_size)
+        config = replace(load_config(PARAMS).train, arch=arch, batch_size=batch_size)  # type: ignore[arg-type]  # argparse's choices
         if side == "stage-no-augmentation":
             config = replace(config, augment=replace(config.augment, flip=False, shift=0.0, rotation=0.0, zoom=0.0))
         keras.utils.set_random_seed(config.seed)

@@ -11,7 +11,7 @@ import typer
 from ferpipe.core.config import ConfigError, load_config
 from ferpipe.core.entry import execute, quiet_tensorflow, setup_logging
 from ferpipe.core.inference import BATCH_SIZE as PREDICT_BATCH_SIZE
-from ferpipe.core.lite import QUANTIZATIONS
+from ferpipe.core.lite import Quantization
 from ferpipe.tools.inputs import FRAMES_PER_SECOND
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -67,8 +67,6 @@ class Labels(StrEnum):
     fer2013 = "fer2013"
     ferplus = "ferplus"
 
-
-Quantization = StrEnum("Quantization", {name: name for name in QUANTIZATIONS})
 
 DATA = typer.Option(Data.real, help="which registered model: the one trained on real or on synthetic data")
 LABELS = typer.Option(Labels.fer2013, help="which registered model: FER2013-label models or FER+ ones")
@@ -167,24 +165,25 @@ def predict(
         _fail(str(error))
     from ferpipe import packaged
 
+    named: str | None = model
     if not prediction.names_a_model(model):  # every argument is an input: the packaged model answers
-        inputs, model = [Path(model), *(inputs or [])], None
+        inputs, named = [Path(model), *(inputs or [])], None
     elif not inputs:
         _fail(f"name the inputs to predict after the model {model}")
     try:
-        if model is None:
+        if named is None:
             loaded, metadata = packaged.load(labels.value, raw)
             typer.echo(f"note: predicting with {packaged.packaged(labels.value).describe()}", err=True)
         else:
-            loaded, metadata = prediction.load_predictor(model, raw)
+            loaded, metadata = prediction.load_predictor(named, raw)
     except Exception as error:  # MLflow and Keras raise many kinds; all mean "cannot load this model"
-        _fail(str(error) if model is None else f"cannot load model {model}: {_reason(error)}")
+        _fail(str(error) if named is None else f"cannot load model {named}: {_reason(error)}")
     names = prediction.label_names_in(metadata)
-    if model and model.endswith((".keras", ".tflite")):
-        typer.echo(f"note: {model} is a bare network: its own probabilities, not calibrated (an MLflow model, "
+    if named and named.endswith((".keras", ".tflite")):
+        typer.echo(f"note: {named} is a bare network: its own probabilities, not calibrated (an MLflow model, "
                    "models:/..., answers calibrated)", err=True)
     if metadata.get("data") == "synthetic":
-        typer.echo(f"note: {model} was trained on SYNTHETIC data: its answers say nothing about real faces", err=True)
+        typer.echo(f"note: {named} was trained on SYNTHETIC data: its answers say nothing about real faces", err=True)
     if output is None:
         report = prediction.predict_to(loaded, inputs, sys.stdout, False, batch_size, names, fps, annotate, plot)
     else:  # the file appears whole when done, and not at all when nothing could be predicted

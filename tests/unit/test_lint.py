@@ -10,6 +10,7 @@ import pytest
 from tests.conftest import REPO_ROOT
 
 RUFF = Path(sys.executable).parent / "ruff"
+MYPY = Path(sys.executable).parent / "mypy"
 SEEDED = {  # a rule of each family pyproject.toml selects, and a file that breaks it
     "F401": "import os\n",                                          # pyflakes: an unused import
     "I001": "import sys\nimport os\n\nprint(os, sys)\n",           # import order
@@ -35,3 +36,29 @@ def test_a_seeded_violation_of_each_family_fails(tmp_path, rule):
     done = lint("--select", rule, "seeded.py", cwd=tmp_path)
     assert done.returncode == 1 and rule in done.stdout, done.stdout
     assert lint("seeded.py", cwd=tmp_path).returncode == 1  # with the project's own selection too
+
+
+def type_check(*arguments: str, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([str(MYPY), "--config-file", str(REPO_ROOT / "pyproject.toml"), "--no-incremental",
+                           *arguments], cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow  # mypy over the whole project: half a minute
+def test_the_project_passes_its_type_checks():
+    done = type_check()
+    assert done.returncode == 0, done.stdout[-3000:]
+
+
+@pytest.mark.parametrize("package, strict", [("core", True), ("train", True), ("tools", False)])
+def test_a_seeded_type_error_fails_everywhere_and_a_missing_annotation_where_strict(tmp_path, package, strict):
+    # A package laid out as the project's, so that pyproject.toml's per-module strictness applies.
+    folder = tmp_path / "ferpipe" / package
+    folder.mkdir(parents=True)
+    for init in (tmp_path / "ferpipe" / "__init__.py", folder / "__init__.py"):
+        init.write_text("")
+    (folder / "wrong.py").write_text('def answer() -> int:\n    return "forty-two"\n')
+    done = type_check("ferpipe/" + package + "/wrong.py", cwd=tmp_path)
+    assert done.returncode == 1 and "[return-value]" in done.stdout, done.stdout
+    (folder / "wrong.py").write_text("def double(x):\n    return 2 * x\n")
+    done = type_check("ferpipe/" + package + "/wrong.py", cwd=tmp_path)
+    assert (done.returncode == 1 and "[no-untyped-def]" in done.stdout) == strict, done.stdout

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -20,7 +20,7 @@ def read_manifest(arrays_dir: Path | str = ARRAYS) -> dict[str, Any]:
         return json.loads(path.read_text())
 
 
-def load_array(path: Path, mmap_mode: str | None = None) -> np.ndarray:
+def load_array(path: Path, mmap_mode: Literal["r"] | None = None) -> np.ndarray:
     with reading(path, made_by="convert"):
         return np.load(path, mmap_mode=mmap_mode)
 

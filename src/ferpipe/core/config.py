@@ -216,7 +216,7 @@ def build(cls: type, raw: Any, where: str) -> Any:
 
 def coerce(kind: Any, value: Any, where: str) -> Any:
     origin = typing.get_origin(kind)
-    if dataclasses.is_dataclass(kind):
+    if isinstance(kind, type) and dataclasses.is_dataclass(kind):
         return build(kind, value, where)
     if origin is Literal:
         if value not in typing.get_args(kind):

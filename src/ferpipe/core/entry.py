@@ -14,7 +14,7 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from ferpipe.core.config import DEFAULT_PARAMS, Config, ConfigError, load_config
@@ -51,7 +51,7 @@ def setup_logging() -> None:
 
 
 @contextlib.contextmanager
-def quiet_start():
+def quiet_start() -> Iterator[None]:
     """TensorFlow's C++ libraries print start-up lines ("could not find cuda drivers", absl's
     warning about its own logging) whatever TF_CPP_MIN_LOG_LEVEL says; silence file descriptor
     2 while the stage's modules load them. A Python error still shows: it is raised, and

@@ -18,7 +18,7 @@ _CHUNK = 1 << 20
 
 
 @contextmanager
-def atomic_outputs(*targets: Path | str) -> Iterator[Callable[[Path | str], Path]]:
+def atomic_outputs(*outputs: Path | str) -> Iterator[Callable[[Path | str], Path]]:
     """Write a stage's outputs so that they appear together, or not at all.
 
     Existing targets are removed first, so a failed run never leaves stale outputs behind
@@ -26,7 +26,7 @@ def atomic_outputs(*targets: Path | str) -> Iterator[Callable[[Path | str], Path
     the block succeeds every staged file or folder is moved into place, and when it raises,
     the staging folder is deleted.
     """
-    targets = [Path(t) for t in targets]
+    targets = [Path(t) for t in outputs]
     clear(*targets)
     anchor = Path(os.path.commonpath([t.resolve().parent for t in targets]))
     anchor.mkdir(parents=True, exist_ok=True)

@@ -11,13 +11,20 @@ activation that ends the last convolution's block, before pooling, flattening or
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    import keras
+    import tensorflow as tf
 
 BLOCK_ENDS = ("MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Flatten",
               "Dropout")
 
 
-def last_conv_block(model):
+def last_conv_block(model: keras.Model) -> keras.Layer:
     """The layer whose output is the last convolutional block's activation."""
     names = [type(layer).__name__ for layer in model.layers]
     if "Conv2D" not in names:
@@ -27,7 +34,7 @@ def last_conv_block(model):
     return model.layers[end - 1]
 
 
-def heatmaps(model, images: np.ndarray, classes: np.ndarray | None = None, batch_size: int = 64
+def heatmaps(model: keras.Model, images: np.ndarray, classes: np.ndarray | None = None, batch_size: int = 64
              ) -> tuple[np.ndarray, np.ndarray]:
     """Grad-CAM maps in [0, 1], one per image at the image's size, for `classes` (default: the
     predicted one), and the classes they are for. An ensemble's map is its members' mean."""
@@ -43,7 +50,7 @@ def heatmaps(model, images: np.ndarray, classes: np.ndarray | None = None, batch
     return network_heatmaps(model, images, classes, batch_size), classes
 
 
-def network_heatmaps(model, images: np.ndarray, classes: np.ndarray, batch_size: int) -> np.ndarray:
+def network_heatmaps(model: keras.Model, images: np.ndarray, classes: np.ndarray, batch_size: int) -> np.ndarray:
     import tensorflow as tf
 
     if len(images) == 0:
@@ -66,7 +73,7 @@ def network_heatmaps(model, images: np.ndarray, classes: np.ndarray, batch_size:
     return np.concatenate(maps)
 
 
-def with_block_activation(model):
+def with_block_activation(model: keras.Model) -> Callable[[tf.Tensor, tf.GradientTape], tuple[tf.Tensor, tf.Tensor]]:
     """A function of a batch: (the last convolutional block's activation, watched by the tape, and
     the probabilities). A stack runs layer by layer (a loaded Sequential model's layers keep the
     nodes of every call Keras made while loading, so their `.output` may not be this graph's); a
@@ -78,7 +85,7 @@ def with_block_activation(model):
         probe = keras.Model(model.inputs, [block.output, model.outputs[0]])
         return lambda batch, tape: probe(batch, training=False)
 
-    def stacked(batch, tape):
+    def stacked(batch: tf.Tensor, tape: tf.GradientTape) -> tuple[tf.Tensor, tf.Tensor]:
         outputs = batch
         for layer in model.layers:
             outputs = layer(outputs, training=False)
@@ -89,7 +96,7 @@ def with_block_activation(model):
     return stacked
 
 
-def seen_side(model, side: int) -> tuple[int, int]:
+def seen_side(model: keras.Model, side: int) -> tuple[int, int]:
     """The side of the face the network sees: its centre crop's (`train.crop`), or the whole."""
     crop = next((layer for layer in model.layers if type(layer).__name__ == "CenterCrop"), None)
     return (crop.height, crop.width) if crop is not None else (side, side)

@@ -11,15 +11,24 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
+
+
+class Predictor(Protocol):
+    """What inference runs: a Keras model, its LiteRT export (`core.lite.LiteModel`), or `Served`."""
+
+    output_shape: Any
+
+    def predict(self, x: np.ndarray, batch_size: int, verbose: int = 0) -> np.ndarray: ...
 
 # Faces per model call when predicting. Small batches run faster on a CPU (the activations stay
 # in cache) and keep memory low; BENCHMARKS.md (issue 19) has the measurements.
 BATCH_SIZE = 64
 
 
-def class_probabilities(model, images: np.ndarray, batch_size: int, tta: str = "none") -> np.ndarray:
+def class_probabilities(model: Predictor, images: np.ndarray, batch_size: int, tta: str = "none") -> np.ndarray:
     """Class probabilities, averaged over the test-time views of each image."""
     if len(images) == 0:
         return np.zeros((0, model.output_shape[-1]), dtype=np.float32)
@@ -78,7 +87,7 @@ class Calibration:
         Path(path).write_text(json.dumps(asdict(self)) + "\n")
 
 
-def served_probabilities(model, images: np.ndarray, batch_size: int, calibration: Calibration,
+def served_probabilities(model: Predictor, images: np.ndarray, batch_size: int, calibration: Calibration,
                          raw: bool = False) -> np.ndarray:
     """What the served model answers: probabilities over the calibration's test-time views, scaled by
     its temperature unless `raw` (the network's own, uncalibrated, probabilities are asked for)."""
@@ -90,7 +99,7 @@ class Served:
     """A network (Keras, or its LiteRT export) answering as the served model does
     (`served_probabilities`): what `ferpipe predict` runs for an MLflow model or the packaged one."""
 
-    def __init__(self, network, calibration: Calibration, raw: bool = False):
+    def __init__(self, network: Predictor, calibration: Calibration, raw: bool = False) -> None:
         self.network, self.calibration, self.raw = network, calibration, raw
         self.output_shape = network.output_shape
 

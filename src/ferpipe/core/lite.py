@@ -8,27 +8,38 @@ from __future__ import annotations
 
 import os
 import threading
+from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ferpipe.core.entry import quiet_start
 from ferpipe.core.schema import IMAGE_SIDE
 
-# LiteRT's post-training quantizations of the weights (the converter's own settings): float16
-# halves the file, dynamic-range int8 quarters it; activations stay float32 in both.
-QUANTIZATIONS = ("none", "float16", "dynamic_int8")
+if TYPE_CHECKING:
+    import keras
 
 
-def export(model, path: Path, quantization: str = "none") -> Path:
-    """A Keras network as a LiteRT file, its weights quantized as asked (`QUANTIZATIONS`)."""
+class Quantization(StrEnum):
+    """LiteRT's post-training quantizations of the weights (the converter's own settings): float16
+    halves the file, dynamic-range int8 quarters it; activations stay float32 in both."""
+
+    none = "none"
+    float16 = "float16"
+    dynamic_int8 = "dynamic_int8"
+
+
+def export(model: keras.Model, path: Path, quantization: str = Quantization.none) -> Path:
+    """A Keras network as a LiteRT file, its weights quantized as asked."""
     import tensorflow as tf
 
-    settings = {"none": {}, "float16": {"optimizations": [tf.lite.Optimize.DEFAULT],
-                                        "target_spec": {"supported_types": [tf.float16]}},
-                "dynamic_int8": {"optimizations": [tf.lite.Optimize.DEFAULT]}}
+    settings: dict[str, dict[str, Any]] = {
+        Quantization.none: {},
+        Quantization.float16: {"optimizations": [tf.lite.Optimize.DEFAULT], "target_spec": {"supported_types": [tf.float16]}},
+        Quantization.dynamic_int8: {"optimizations": [tf.lite.Optimize.DEFAULT]}}
     if quantization not in settings:
-        raise ValueError(f"quantization: unknown {quantization!r}; known: {', '.join(QUANTIZATIONS)}")
+        raise ValueError(f"quantization: unknown {quantization!r}; known: {', '.join(Quantization)}")
     model.export(str(path), format="litert", verbose=False, **settings[quantization])
     return Path(path)
 

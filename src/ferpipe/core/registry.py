@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from typing import Any
 import mlflow
 from filelock import FileLock
 from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 CHALLENGER, CHAMPION = "challenger", "champion"
@@ -45,7 +47,7 @@ def registered_name(base: str, data: str, labels: str = "fer2013") -> str:
 
 
 @contextlib.contextmanager
-def locked(name: str):
+def locked(name: str) -> Iterator[None]:
     """Hold the lock of registered model `name` in the current tracking store."""
     key = hashlib.sha256(f"{mlflow.get_tracking_uri()}\0{name}".encode()).hexdigest()[:16]
     with FileLock(Path(tempfile.gettempdir()) / f"ferpipe-registry-{key}.lock"):
@@ -84,7 +86,7 @@ def register(model_uri: str, name: str, tags: dict[str, Any], description: str |
     return str(version.version)
 
 
-def alias_version(client: MlflowClient, name: str, alias: str):
+def alias_version(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
     try:
         return client.get_model_version_by_alias(name, alias)
     except MlflowException:
@@ -159,7 +161,7 @@ def _rollback(client: MlflowClient, name: str) -> str:
     return previous
 
 
-def _score(version, metric: str) -> float:
+def _score(version: ModelVersion, metric: str) -> float:
     try:
         return float(version.tags[metric])
     except (KeyError, ValueError):

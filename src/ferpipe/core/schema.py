@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -92,19 +92,19 @@ class Labels:
         return self.label >= 0
 
 
-def class_counts(labels: np.ndarray, names) -> dict[str, int]:
+def class_counts(labels: np.ndarray, names: Sequence[str]) -> dict[str, int]:
     counts = np.bincount(labels.astype(np.int64), minlength=len(names))
     return {name: int(count) for name, count in zip(names, counts, strict=True)}
 
 
-def to_fer2013(names, label: np.ndarray) -> np.ndarray:
+def to_fer2013(names: Sequence[str], label: np.ndarray) -> np.ndarray:
     """Class indices under `names` → FER2013 indices; -1 for a class FER2013 lacks (contempt)."""
     as_fer2013 = [FERPLUS_TO_FER2013.get(name, name) for name in names]
     mapping = np.array([EMOTIONS.index(name) if name in EMOTIONS else -1 for name in as_fer2013])
     return mapping[np.asarray(label)]
 
 
-def agreement_with_fer2013(names, label: np.ndarray, fer2013_label: np.ndarray) -> float | None:
+def agreement_with_fer2013(names: Sequence[str], label: np.ndarray, fer2013_label: np.ndarray) -> float | None:
     """Share of faces whose label (under `names`) is the same expression as their FER2013 label."""
     if len(label) == 0:
         return None

@@ -23,12 +23,14 @@ import base64
 import binascii
 import io
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
+from mlflow.models import ModelSignature
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
-from mlflow.pyfunc import PythonModel
+from mlflow.pyfunc import PythonModel, PythonModelContext
 
 from ferpipe.core.images import load_grey_image
 from ferpipe.core.inference import BATCH_SIZE, Calibration, served_probabilities
@@ -39,10 +41,9 @@ LITE_NETWORK = "lite_network"  # the same network for LiteRT: what the model ans
 FACE_SHAPE = (IMAGE_SIDE, IMAGE_SIDE, 1)
 
 
-def signature(label_names: list[str]):
+def signature(label_names: list[str]) -> ModelSignature:
     """`faces` in, `emotion` and one probability per class out; `calibrated: false` asks for the
     network's own probabilities instead of the temperature-scaled ones."""
-    from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema, TensorSpec
 
     return ModelSignature(
@@ -58,7 +59,7 @@ class ExpressionModel(PythonModel):
     # warnings filter cannot silence the advice, MLflow resets the filters around it.)
     _skip_type_hint_validation = True
 
-    def load_context(self, context) -> None:
+    def load_context(self, context: PythonModelContext) -> None:
         self.label_names = list(context.model_config["label_names"])
         # Written beside the model's artifacts by evaluate, once it has fitted the temperature.
         self.calibration = Calibration.read(model_folder(context) / Calibration.FILE)
@@ -71,18 +72,19 @@ class ExpressionModel(PythonModel):
 
             self.network = keras.saving.load_model(context.artifacts[NETWORK])
 
-    def predict(self, context, model_input, params=None) -> pd.DataFrame:
+    def predict(self, context: PythonModelContext, model_input: Any, params: dict[str, Any] | None = None
+                ) -> pd.DataFrame:
         raw = (params or {}).get("calibrated", True) is False
         probabilities = served_probabilities(self.network, faces_from(model_input), BATCH_SIZE, self.calibration, raw)
         return answer(probabilities, self.label_names)
 
 
-def model_folder(context) -> Path:
+def model_folder(context: PythonModelContext) -> Path:
     """The logged model's own folder: its artifacts lie in `artifacts/` below it."""
     return Path(next(iter(context.artifacts.values()))).parent.parent
 
 
-def faces_from(model_input) -> np.ndarray:
+def faces_from(model_input: Any) -> np.ndarray:
     """(N, 48, 48, 1) uint8 faces, or an MlflowException (HTTP 400) whose message fits on a line."""
     if isinstance(model_input, dict):  # the signature's one named tensor
         model_input = model_input.get("faces", next(iter(model_input.values()), None))
@@ -104,7 +106,7 @@ def faces_from(model_input) -> np.ndarray:
     return numbers.astype(np.uint8)
 
 
-def _plain(value):
+def _plain(value: Any) -> Any:
     """A value as the client wrote it (12.5, True), not as a NumPy scalar's repr."""
     return value.item() if isinstance(value, np.generic) else value
 

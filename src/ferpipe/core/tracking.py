@@ -17,11 +17,17 @@ import os
 import sqlite3
 import subprocess
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mlflow
 import numpy as np
+
+if TYPE_CHECKING:
+    import keras
+
+    from ferpipe.core.inference import Calibration
 
 from ferpipe.core.paths import MLFLOW_ARTIFACTS, MLFLOW_DB
 
@@ -75,7 +81,7 @@ def move_artifact_root(database: Path, experiment_id: str, location: str) -> Non
 
 
 @contextlib.contextmanager
-def open_run(experiment: str, run_id: str | None = None, name: str | None = None):
+def open_run(experiment: str, run_id: str | None = None, name: str | None = None) -> Iterator[mlflow.ActiveRun]:
     """The MLflow run to log into: `run_id` to add to (a resumed run, the one `mlflow run` opened,
     the one train left for evaluate), else a new run, named after the DVC experiment when DVC
     runs one, or `name`."""
@@ -136,7 +142,7 @@ def flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def quieter(logger: str):
+def quieter(logger: str) -> Iterator[None]:
     level = logging.getLogger(logger).level
     logging.getLogger(logger).setLevel(logging.ERROR)
     try:
@@ -157,7 +163,7 @@ def log_dataset(manifest: dict[str, Any]) -> None:
     with warnings.catch_warnings():  # MLflow registers its local-file source twice and says so
         warnings.filterwarnings("ignore", "The specified dataset source can be interpreted in multiple ways")
         source = resolve_dataset_source(manifest["source"])
-    dataset = MetaDataset(source, name=name, digest=manifest["source_sha256"][:36])
+    dataset = MetaDataset(source, name=name, digest=manifest["source_sha256"][:36])  # type: ignore[abstract]  # MLflow's stub, not its class, is abstract
     mlflow.log_input(dataset, context="training")
 
 
@@ -169,7 +175,7 @@ def serving_requirements() -> list[str]:
             ("mlflow", "ai-edge-litert", "tensorflow", "keras", "numpy", "pandas", "pillow")]
 
 
-def save_network(model, network: Path, lite_network: Path) -> tuple[Path, Path]:
+def save_network(model: keras.Model, network: Path, lite_network: Path) -> tuple[Path, Path]:
     """The files a logged model is made of: the Keras network and its LiteRT export, which serves it."""
     from ferpipe.core.lite import export
 
@@ -177,7 +183,7 @@ def save_network(model, network: Path, lite_network: Path) -> tuple[Path, Path]:
     return network, export(model, lite_network)
 
 
-def log_model(model, example: np.ndarray, label_names: list[str], data: str) -> str:
+def log_model(model: keras.Model, example: np.ndarray, label_names: list[str], data: str) -> str:
     """Save the network (`save_network`) and log it with `log_model_files`; return its URI."""
     import tempfile
 
@@ -186,7 +192,7 @@ def log_model(model, example: np.ndarray, label_names: list[str], data: str) -> 
         return log_model_files(files, example, label_names, data)
 
 
-def log_calibration(model_uri: str, calibration) -> None:
+def log_calibration(model_uri: str, calibration: Calibration) -> None:
     """Put the calibration evaluate fitted (`inference.Calibration`) beside a logged model's
     artifacts, where its pyfunc reads it when loaded, and among its tags; a later evaluation of
     the same model replaces it."""

@@ -108,7 +108,7 @@ def evaluate(config: EvaluateConfig, tracking_config: TrackingConfig, model_path
 
 def write_reports(outputs: EvaluateOutputs, metrics: dict[str, Any], figures: dict[str, Any], names: list[str],
                   images: np.ndarray, labels: np.ndarray, probabilities: np.ndarray, label: str,
-                  misclassified_shown: int, model, card: str) -> None:
+                  misclassified_shown: int, model: keras.Model, card: str) -> None:
     predicted = probabilities.argmax(axis=1)
     mistakes, mistake_maps, class_maps = explanations(model, images, labels, probabilities, misclassified_shown)
     with atomic_outputs(*vars(outputs).values()) as staged:
@@ -139,13 +139,14 @@ def write_reports(outputs: EvaluateOutputs, metrics: dict[str, Any], figures: di
 FACES_PER_CLASS_MAP = 256  # correctly classified faces averaged into each class's map: plenty for a mean
 
 
-def explanations(model, images: np.ndarray, labels: np.ndarray, probabilities: np.ndarray, shown: int):
+def explanations(model: keras.Model, images: np.ndarray, labels: np.ndarray, probabilities: np.ndarray, shown: int
+                 ) -> tuple[np.ndarray, np.ndarray, dict[int, tuple[np.ndarray, np.ndarray]]]:
     """Grad-CAM maps of the most confident mistakes (for the class predicted), and per class the mean
     face and mean map of its correctly classified faces."""
     predicted = probabilities.argmax(axis=1)
     mistakes = plots.confident_mistakes(labels, probabilities, shown)
     mistake_maps, _ = gradcam.heatmaps(model, images[mistakes], predicted[mistakes])
-    class_maps = {}
+    class_maps: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for label in np.unique(labels):
         right = np.flatnonzero((labels == label) & (predicted == label))[:FACES_PER_CLASS_MAP]
         if len(right):

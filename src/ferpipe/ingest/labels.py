@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +59,7 @@ def build_labels(mode: str, votes_path: str, raw: RawTable, table: FaceTable, sp
                   targets if mode == "ferplus_probability" else None)
 
 
-def dropped_by_split(labels: Labels, splits: np.ndarray, split_names) -> dict[str, dict[str, int]]:
+def dropped_by_split(labels: Labels, splits: np.ndarray, split_names: Sequence[str]) -> dict[str, dict[str, int]]:
     """{split: {reason: faces}} for the reasons that dropped any face."""
     counts = {}
     for split in split_names:

@@ -11,12 +11,13 @@ rules (every line accounted for, bytes not text, quotes not parsed), which belon
 from __future__ import annotations
 
 import gzip
+import io
 import re
 import tarfile
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 import numpy as np
 import pyarrow as pa
@@ -47,6 +48,8 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 CSV_NAMES_IN_ARCHIVE = ("fer2013.csv", "icml_face_data.csv", "train.csv")
 
+ByteStream = io.BufferedIOBase | IO[bytes]  # an opened CSV: a file, gzip's stream, a tar member
+
 
 def check_source(path: Path) -> None:
     """A source that is not a regular file or folder gets its own message (a FIFO would hang the read)."""
@@ -74,9 +77,11 @@ def read_source(path: Path | str) -> RawTable:
     return read_csv(str(path), opener(path))
 
 
-def opener(path: Path) -> Callable[[], BinaryIO]:
+def opener(path: Path) -> Callable[[], ByteStream]:
     """How to open a CSV's bytes afresh, decompressing a `.gz` one."""
-    return (lambda: gzip.open(path, "rb")) if path.suffix.lower() == ".gz" else (lambda: open(path, "rb"))
+    def open_bytes() -> ByteStream:
+        return gzip.open(path, "rb") if path.suffix.lower() == ".gz" else open(path, "rb")
+    return open_bytes
 
 
 def read_archive(path: Path) -> RawTable:
@@ -88,13 +93,22 @@ def read_archive(path: Path) -> RawTable:
     by_name = {Path(m.name).name: m for m in members if m.isfile()}
     for name in CSV_NAMES_IN_ARCHIVE:
         if name in by_name:
-            member = by_name[name]
-            return read_csv(f"{path}:{member.name}", lambda member=member: archive.extractfile(member))
+            source = f"{path}:{by_name[name].name}"
+            return read_csv(source, member_opener(source, archive, by_name[name]))
     listed = ", ".join(m.name for m in members[:10]) or "nothing"
     raise DataError(f"{path}: archive holds no {' / '.join(CSV_NAMES_IN_ARCHIVE)} (it holds: {listed})")
 
 
-def read_header(source: str, open_stream: Callable[[], BinaryIO]) -> tuple[list[str], tuple[str, ...]]:
+def member_opener(source: str, archive: tarfile.TarFile, member: tarfile.TarInfo) -> Callable[[], ByteStream]:
+    def open_member() -> ByteStream:
+        stream = archive.extractfile(member)
+        if stream is None:  # not a regular file: the caller chose regular files only
+            raise DataError(f"{source}: not a regular file")
+        return stream
+    return open_member
+
+
+def read_header(source: str, open_stream: Callable[[], ByteStream]) -> tuple[list[str], tuple[str, ...]]:
     """The header line's columns as written, and their names with surrounding spaces stripped."""
     try:
         with open_stream() as stream:
@@ -108,7 +122,7 @@ def read_header(source: str, open_stream: Callable[[], BinaryIO]) -> tuple[list[
     return columns, names
 
 
-def read_csv(source: str, open_stream: Callable[[], BinaryIO]) -> RawTable:
+def read_csv(source: str, open_stream: Callable[[], ByteStream]) -> RawTable:
     columns, names = read_header(source, open_stream)
     form = CSV_FORMS.get(names)
     if form is None:
@@ -160,7 +174,7 @@ def trailing_blank_rows(table: pa.Table, skipped_lines: list[int]) -> int:
     return count
 
 
-def _read_rows(source: str, open_stream: Callable[[], BinaryIO], names: tuple[str, ...], use_threads: bool
+def _read_rows(source: str, open_stream: Callable[[], ByteStream], names: tuple[str, ...], use_threads: bool
                ) -> tuple[pa.Table, list[BadRow], list[int]]:
     """Every physical line after the header as one row of bytes; lines with the wrong number of
     fields are set aside with their line number, so rows + set-aside lines = lines read.
@@ -201,7 +215,7 @@ BLOCK_SIZE = 1 << 20
 LONG_LINE_BLOCK_SIZE = 1 << 30
 
 
-def stream_rows(source: str, open_stream: Callable[[], BinaryIO], names: tuple[str, ...],
+def stream_rows(source: str, open_stream: Callable[[], ByteStream], names: tuple[str, ...],
                 set_aside: Callable[[int, str], None]) -> Iterator[tuple[int, pa.RecordBatch]]:
     """The rows `_read_rows` reads, a block at a time (memory bounded by the block, not the
     file), each block with the index of its first row. A line with the wrong number of fields

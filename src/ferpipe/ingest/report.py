@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import matplotlib
 
@@ -12,6 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.container import BarContainer  # noqa: E402
 
 from ferpipe.core.duplicates import seen_in  # noqa: E402
 from ferpipe.core.schema import (  # noqa: E402
@@ -54,7 +55,7 @@ def build_report(table: FaceTable, splits: np.ndarray, groups: np.ndarray, rejec
 
 
 def label_summary(table: FaceTable, splits: np.ndarray, labels: Labels) -> dict[str, Any]:
-    summary = {
+    summary: dict[str, Any] = {
         "mode": labels.mode,
         "names": list(labels.names),
         "kept": {split: int(((splits == split) & labels.kept).sum()) for split in SPLITS},
@@ -120,8 +121,8 @@ def plot_class_distribution(report: dict[str, Any], path: Path) -> None:
     axis.set_ylabel("images")
     axis.set_title(f"Class distribution per split ({report['data']} data, {report['labels']['mode']} labels)")
     axis.tick_params(axis="x", rotation=0)
-    for container in axis.containers:
-        axis.bar_label(container, fontsize=7, padding=1)
+    for bars in axis.containers:
+        axis.bar_label(cast(BarContainer, bars), fontsize=7, padding=1)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)

@@ -13,9 +13,9 @@ from ferpipe.core.duplicates import image_groups
 from ferpipe.core.faces import write_faces
 from ferpipe.core.files import atomic_outputs, sha256_of, stat_signature, write_json
 from ferpipe.core.paths import IngestOutputs
-from ferpipe.core.schema import DataError
+from ferpipe.core.schema import BadRow, DataError
 from ferpipe.ingest.labels import build_labels
-from ferpipe.ingest.readers import BadRow, check_source, read_source
+from ferpipe.ingest.readers import check_source, read_source
 from ferpipe.ingest.report import (
     build_report,
     class_distribution_rows,

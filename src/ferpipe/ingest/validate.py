@@ -41,10 +41,10 @@ def validate(raw: RawTable, on_bad_rows: str = "fail") -> tuple[FaceTable, list[
     else:
         pixels, pixel_problems = parse_pixel_strings(raw.pixels)
         pixel_ok = np.ones(n, dtype=bool)
-        for i, reason in pixel_problems.items():
-            pixel_ok[i] = False
+        for row, reason in pixel_problems.items():
+            pixel_ok[row] = False
             field, _, detail = reason.partition(": ")
-            problems[i].append((field, detail))
+            problems[row].append((field, detail))
 
     if problems and not isinstance(raw.pixels, np.ndarray):
         # A blank line is one problem, not an empty value in each of its fields.

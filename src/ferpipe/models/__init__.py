@@ -35,4 +35,4 @@ def build_model(arch: str, input_shape: tuple[int, int, int] = (48, 48, 1), num_
     except KeyError:
         raise ValueError(f"train.arch: unknown architecture {arch!r}; known: {sorted(ARCHITECTURES)}") from None
     cropping = bool(crop) and crop != input_shape[0]
-    return builder(tuple(input_shape), num_classes, [keras.layers.CenterCrop(crop, crop)] if cropping else [])
+    return builder(input_shape, num_classes, [keras.layers.CenterCrop(crop, crop)] if cropping else [])

@@ -34,7 +34,7 @@ def annotate(predicted: list[tuple[Face, str, float]], folder: Path) -> list[Pat
 
 def drawn(picture: Image.Image, faces: list[tuple[Face, str, float]]) -> Image.Image:
     if all(face.box is None for face, _, _ in faces):  # a face crop: scaled up, its label under it
-        picture = picture.resize((CROP_SHOWN, CROP_SHOWN), Image.BILINEAR)
+        picture = picture.resize((CROP_SHOWN, CROP_SHOWN), Image.Resampling.BILINEAR)
     draw = ImageDraw.Draw(picture)
     line = max(2, picture.width // 200)
     font = ImageFont.load_default(size=max(12, picture.width // 40))

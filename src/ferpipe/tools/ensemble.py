@@ -94,7 +94,7 @@ def ensemble(references: list[str], evaluate_config: EvaluateConfig, tracking_co
     for number, (reference, accuracy) in enumerate(zip(references, single, strict=True)):
         log.info("candidate %s: val accuracy %.4f%s", reference, accuracy, "" if number in chosen else " (left out)")
     model = average_model([members[i] for i in chosen])
-    summary = {"candidates": [{"model": r, "val_accuracy": a} for r, a in zip(references, single, strict=True)],
+    summary: dict[str, Any] = {"candidates": [{"model": r, "val_accuracy": a} for r, a in zip(references, single, strict=True)],
                "members": [references[i] for i in chosen], "selected_on": "val (PublicTest)" if select else "none"}
 
     with tracking.open_run(tracking_config.experiment, name="ensemble") as run:

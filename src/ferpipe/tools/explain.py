@@ -5,6 +5,7 @@ it predicts or one named, written as a PNG per face."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -16,7 +17,7 @@ from ferpipe.tools.predict import default_label_names, label_names_in, load_mode
 SHOWN_SIDE = 192  # pixels of each written heatmap: 48x48 is too small to look at
 
 
-def load_explained(reference: str) -> tuple[object, tuple[str, ...]]:
+def load_explained(reference: str) -> tuple[Any, tuple[str, ...]]:
     """The Keras network (Grad-CAM needs its gradients) and its class names."""
     network, metadata = load_model_with_metadata(reference)
     return network, label_names_in(metadata) or default_label_names(network.output_shape[-1])
@@ -34,7 +35,7 @@ def explain(network, names: tuple[str, ...], inputs: list[Path], folder: Path, c
         asked = None if class_name is None else np.full(len(batch.faces), names.index(class_name))
         maps, classes = heatmaps(network, batch.pixels, asked)
         for face, pixels, heatmap, label in zip(batch.faces, batch.pixels, maps, classes, strict=True):
-            picture = Image.fromarray(overlay(pixels[..., 0], heatmap)).resize((SHOWN_SIDE, SHOWN_SIDE), Image.BILINEAR)
+            picture = Image.fromarray(overlay(pixels[..., 0], heatmap)).resize((SHOWN_SIDE, SHOWN_SIDE), Image.Resampling.BILINEAR)
             picture.save(folder / f"{Path(face.source).name}.face{face.index}.{names[label]}.png")
         report.predicted += len(batch.faces)
         report.sources.update(face.source for face in batch.faces)

@@ -229,7 +229,7 @@ def faces_in_video(path: Path, fps: float, detector, report: Report) -> Iterator
 def face_detector():
     import cv2
 
-    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")  # type: ignore[attr-defined]  # cv2's stubs omit cv2.data
     if cascade.empty():
         raise RuntimeError("OpenCV's frontal-face cascade could not be loaded")
     return cascade

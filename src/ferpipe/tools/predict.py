@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -59,7 +59,7 @@ def load_model(reference: str):
     return load_model_with_metadata(reference)[0]
 
 
-def load_model_with_metadata(reference: str) -> tuple[object, dict]:
+def load_model_with_metadata(reference: str) -> tuple[Any, dict]:
     """`load_model`'s network, and the metadata it was logged with (none for a `.keras` file)."""
     metadata: dict = {}
     if reference.endswith(".tflite"):
@@ -216,16 +216,18 @@ class Results(Report):
 
 
 def predict(model, paths: list[Path], batch_size: int = BATCH_SIZE, label_names: tuple[str, ...] | None = None) -> Results:
-    results = Results(faces=[], label_names=tuple(label_names or default_label_names(model.output_shape[-1])))
+    faces: list[Face] = []
+    results = Results(faces=faces, label_names=tuple(label_names or default_label_names(model.output_shape[-1])))
     parts = []
     for batch, probabilities in predicted_batches(model, paths, batch_size, results):
-        results.faces += batch.faces
+        faces += batch.faces
         parts.append(probabilities)
-    results.probabilities = np.concatenate(parts) if results.faces else None
+    results.probabilities = np.concatenate(parts) if faces else None
     return results
 
 
 def write(results: Results, stream: TextIO, as_json: bool = False) -> None:
     writer = RowWriter(stream, results.label_names, as_json)
-    writer.write(results.faces, results.probabilities if results.probabilities is not None else [])
+    if results.faces and results.probabilities is not None:
+        writer.write(results.faces, results.probabilities)
     writer.close(results.failures)

@@ -30,10 +30,10 @@ class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
     replicas only when it is a scalar, is what both calls mean.
     """
 
-    def reduce(self, reduce_op, value, axis):
+    def reduce(self, reduce_op: Any, value: Any, axis: int | None) -> Any:
         reduce_across_replicas = super().reduce
 
-        def reduce_one(one):
+        def reduce_one(one: Any) -> Any:
             local = one.values[0] if isinstance(one, tf.distribute.DistributedValues) else one
             return reduce_across_replicas(reduce_op, one, axis if tf.convert_to_tensor(local).shape.rank else None)
 

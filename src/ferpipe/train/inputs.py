@@ -13,12 +13,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ferpipe.core.arrays import load_optional, load_split
 from ferpipe.core.config import AugmentConfig, TrainConfig
 from ferpipe.core.schema import DataError
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,7 @@ def subset(size: int, seed: int, *arrays: np.ndarray) -> list[np.ndarray]:
 
 
 def training_stream(x: np.ndarray, y: np.ndarray, num_classes: int, batch_size: int, seed: int,
-                    augment: AugmentConfig, first_epoch: int, epochs: int):
+                    augment: AugmentConfig, first_epoch: int, epochs: int) -> tf.data.Dataset:
     """Batches of epochs first_epoch..epochs-1 back to back, ceil(len(x) / batch_size) per epoch, repeated.
 
     `y`: class indices (one-hot encoded here) or, for soft targets, a (rows, num_classes) array."""
@@ -65,7 +69,7 @@ def training_stream(x: np.ndarray, y: np.ndarray, num_classes: int, batch_size: 
     images, labels = tf.constant(x), tf.constant(y)
     warping = augment.flip or any((augment.shift, augment.rotation, augment.zoom))
 
-    def prepare(epoch, step, rows):
+    def prepare(epoch: tf.Tensor, step: tf.Tensor, rows: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         batch = tf.cast(tf.gather(images, rows), tf.float32)
         targets = tf.gather(labels, rows)
         targets = tf.one_hot(targets, num_classes) if y.ndim == 1 else tf.cast(targets, tf.float32)
@@ -79,7 +83,7 @@ def training_stream(x: np.ndarray, y: np.ndarray, num_classes: int, batch_size: 
             batch, targets = mix_pairs(batch, targets, augment.mix, augment.mix_alpha, mix_seed)
         return batch, targets
 
-    def one_epoch(epoch):
+    def one_epoch(epoch: tf.Tensor) -> tf.data.Dataset:
         order = tf.random.experimental.stateless_shuffle(tf.range(len(x)), seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
         batches = tf.data.Dataset.from_tensor_slices(order).batch(batch_size).enumerate()
         return batches.map(lambda step, rows: prepare(epoch, step, rows),
@@ -90,14 +94,14 @@ def training_stream(x: np.ndarray, y: np.ndarray, num_classes: int, batch_size: 
     return stream.repeat().prefetch(tf.data.AUTOTUNE)
 
 
-def evaluation_batches(x: np.ndarray, y: np.ndarray, num_classes: int, batch_size: int):
+def evaluation_batches(x: np.ndarray, y: np.ndarray, num_classes: int, batch_size: int) -> tf.data.Dataset:
     import tensorflow as tf
 
     data = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
     return data.map(lambda images, labels: (tf.cast(images, tf.float32), tf.one_hot(labels, num_classes))).prefetch(2)
 
 
-def random_affine(images, config: AugmentConfig, seed):
+def random_affine(images: tf.Tensor, config: AugmentConfig, seed: tf.Tensor) -> tf.Tensor:
     """Each image of an (N, H, W, C) batch flipped, rotated, zoomed and shifted at random, in one warp.
 
     The ranges mean what Keras' RandomFlip/RandomRotation/RandomZoom/RandomTranslation mean:
@@ -127,7 +131,7 @@ def random_affine(images, config: AugmentConfig, seed):
                                             data_format="channels_last")
 
 
-def random_erasing(images, probability: float, seed):
+def random_erasing(images: tf.Tensor, probability: float, seed: tf.Tensor) -> tf.Tensor:
     """Random erasing (Zhong et al., 2020): each face of an (N, H, W, C) batch, with `probability`,
     has a rectangle of 2% to 33% of its area, aspect ratio 0.3 to 3.3, replaced by uniform noise."""
     import tensorflow as tf
@@ -144,7 +148,8 @@ def random_erasing(images, probability: float, seed):
     return tf.where(inside, noise, images)
 
 
-def mix_pairs(images, targets, kind: str, alpha: float, seed):
+def mix_pairs(images: tf.Tensor, targets: tf.Tensor, kind: str, alpha: float, seed: tf.Tensor
+              ) -> tuple[tf.Tensor, tf.Tensor]:
     """Mixup (Zhang et al., 2018) or CutMix (Yun et al., 2019) of each face with the one at the mirror
     position of the (already shuffled) batch, weights drawn from Beta(alpha, alpha) per face.
 
@@ -171,7 +176,8 @@ def mix_pairs(images, targets, kind: str, alpha: float, seed):
     return mixed, weight[:, None] * targets + (1 - weight[:, None]) * other_targets
 
 
-def box_mask(top, left, box_h, box_w, height: int, width: int):
+def box_mask(top: tf.Tensor, left: tf.Tensor, box_h: tf.Tensor, box_w: tf.Tensor, height: int, width: int
+             ) -> tf.Tensor:
     """(N, H, W, 1) booleans: the pixels whose centres lie in each image's box."""
     import tensorflow as tf
 

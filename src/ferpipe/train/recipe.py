@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ferpipe.core.config import TrainConfig
 
+if TYPE_CHECKING:
+    import keras
 
-def compile_model(config: TrainConfig, num_classes: int, input_shape):
+
+def compile_model(config: TrainConfig, num_classes: int, input_shape: tuple[int, int, int]) -> keras.Model:
     import keras
 
     from ferpipe.models import build_model
 
-    model = build_model(config.arch, tuple(input_shape), num_classes, config.crop)
+    model = build_model(config.arch, input_shape, num_classes, config.crop)
     if config.loss == "categorical_crossentropy":
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
     else:  # the seed's mistake, kept reproducible: 7 independent yes/no problems
@@ -30,7 +34,7 @@ def compile_model(config: TrainConfig, num_classes: int, input_shape):
     return model
 
 
-def make_optimizer(config: TrainConfig):
+def make_optimizer(config: TrainConfig) -> keras.Optimizer:
     import keras
 
     if config.optimizer == "adam":
@@ -67,7 +71,7 @@ def usable_precision(asked: str, flags: set[str] | None = None) -> tuple[str, st
     return asked, None
 
 
-def schedule_callbacks(config: TrainConfig) -> list:
+def schedule_callbacks(config: TrainConfig) -> list[keras.callbacks.Callback]:
     """Early stopping and the learning-rate schedule: the callbacks whose state a resume replays."""
     import keras
 
@@ -97,10 +101,11 @@ def epoch_lr(config: TrainConfig, epoch: int) -> float:
     return low + 0.5 * (high - low) * (1 + math.cos(math.pi * progress))
 
 
-def inference_copy(config: TrainConfig, num_classes: int, input_shape, weights: Path):
+def inference_copy(config: TrainConfig, num_classes: int, input_shape: tuple[int, int, int], weights: Path
+                   ) -> keras.Model:
     """The best epoch's weights in a fresh, uncompiled model: saved without optimizer state (3x smaller)."""
     from ferpipe.models import build_model
 
-    model = build_model(config.arch, tuple(input_shape), num_classes, config.crop)
+    model = build_model(config.arch, input_shape, num_classes, config.crop)
     model.load_weights(str(weights))
     return model

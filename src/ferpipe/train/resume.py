@@ -121,7 +121,7 @@ class RandomStateBackup(keras.callbacks.Callback):
         self.path, self.first_epoch = Path(path), first_epoch
         self.saved: dict[str, list] = json.loads(self.path.read_text()) if self.path.exists() else {}
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
         if self.first_epoch == 0:
             return
         states = self.saved.get(str(self.first_epoch))
@@ -131,7 +131,7 @@ class RandomStateBackup(keras.callbacks.Callback):
         for variable, state in zip(random_states(self.model), states, strict=True):
             variable.assign(state)
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         self.saved[str(epoch + 1)] = [keras.ops.convert_to_numpy(v).tolist() for v in random_states(self.model)]
         write_json(self.path, self.saved)
 
@@ -143,7 +143,7 @@ class ReplayHistory(keras.callbacks.Callback):
         super().__init__()
         self.history, self.listeners = history, listeners
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
         for row in self.history:
             for listener in self.listeners:
                 listener.on_epoch_end(int(row["epoch"]), logs=dict(row))

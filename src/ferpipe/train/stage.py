@@ -18,8 +18,9 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 import mlflow
@@ -31,6 +32,9 @@ from ferpipe.core.files import atomic_outputs, clear, write_json
 from ferpipe.core.paths import CHECKPOINTS, TrainOutputs
 from ferpipe.core.schema import DivergedError
 from ferpipe.train import recipe
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 from ferpipe.train.inputs import TrainingData, evaluation_batches, training_stream
 from ferpipe.train.resume import (
     RandomStateBackup,
@@ -80,7 +84,7 @@ def train(config: TrainConfig, tracking_config: TrackingConfig, arrays: Path = A
     return summary
 
 
-def fit(config: TrainConfig, data: TrainingData, state: ResumeState, strategy, precision: str,
+def fit(config: TrainConfig, data: TrainingData, state: ResumeState, strategy: tf.distribute.Strategy, precision: str,
         tracked: bool) -> tuple[int, float]:
     """Build the model in `precision` (a Keras dtype policy) and train it."""
     # Seeded here, right before the weights are drawn: whatever ran before (MLflow draws a random
@@ -95,7 +99,7 @@ def fit(config: TrainConfig, data: TrainingData, state: ResumeState, strategy, p
         keras.config.set_dtype_policy("float32")  # the saved inference copy is float32 either way
 
 
-def fit_epochs(model, config: TrainConfig, data: TrainingData, state: ResumeState, tracked: bool) -> tuple[int, float]:
+def fit_epochs(model: keras.Model, config: TrainConfig, data: TrainingData, state: ResumeState, tracked: bool) -> tuple[int, float]:
     """Train from the last checkpoint on; return the epochs this run trained and its seconds."""
     train_data = training_stream(data.x_train, data.targets, data.num_classes, config.batch_size, config.seed,
                                  config.augment, state.completed_epochs(), config.epochs)
@@ -141,16 +145,16 @@ class EpochSeconds(keras.callbacks.Callback):
     """Logs each epoch's wall seconds to MLflow as `epoch_seconds` (not to history.csv, which the
     same params must reproduce byte for byte)."""
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         self.started = time.perf_counter()
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         mlflow.log_metric("epoch_seconds", round(time.perf_counter() - self.started, 1), step=epoch)
 
 
 @contextlib.contextmanager
 def tracked_run(config: TrainConfig, tracking_config: TrackingConfig, manifest: dict[str, Any], state: ResumeState,
-                data: TrainingData):
+                data: TrainingData) -> Iterator[mlflow.ActiveRun]:
     """The MLflow run this training logs into: the interrupted run it resumes, the one `mlflow run`
     opened, or a new one with the params and tags."""
     if state.abandoned_run:
@@ -172,8 +176,8 @@ def tracked_run(config: TrainConfig, tracking_config: TrackingConfig, manifest: 
         yield run
 
 
-def write_outputs(outputs: TrainOutputs, best, state: ResumeState, summary: dict[str, Any], run,
-                  data: TrainingData, manifest: dict[str, Any]) -> None:
+def write_outputs(outputs: TrainOutputs, best: keras.Model, state: ResumeState, summary: dict[str, Any],
+                  run: mlflow.ActiveRun | None, data: TrainingData, manifest: dict[str, Any]) -> None:
     """The stage's outputs; in a tracked run also its summary and its model, logged from the very
     files DVC tracks."""
     written = [outputs.model, outputs.lite_model, outputs.history, outputs.metrics, *([outputs.run] if run else [])]
@@ -182,17 +186,17 @@ def write_outputs(outputs: TrainOutputs, best, state: ResumeState, summary: dict
         shutil.copyfile(state.log_file, staged(outputs.history))
         write_json(staged(outputs.metrics), summary)
         if run:
-            model_uri = log_result(summary, model_files, data, manifest)
+            model_uri = log_result(run.info.run_id, summary, model_files, data, manifest)
             write_json(staged(outputs.run), {"run_id": run.info.run_id, "experiment_id": run.info.experiment_id,
                                              "model_uri": model_uri})
 
 
-def log_result(summary: dict[str, Any], model_files: tuple[Path, Path], data: TrainingData,
+def log_result(run_id: str, summary: dict[str, Any], model_files: tuple[Path, Path], data: TrainingData,
                manifest: dict[str, Any]) -> str:
     """The run's summary metrics and its best model; the model's URI, to register it by."""
     # The best epoch's figures under their own names: the per-epoch series end at the last epoch.
     mlflow.set_tag("precision_used", summary["precision"])
-    epochs = mlflow.tracking.MlflowClient().get_metric_history(mlflow.active_run().info.run_id, "epoch_seconds")
+    epochs = mlflow.tracking.MlflowClient().get_metric_history(run_id, "epoch_seconds")
     mlflow.log_metrics({"best_epoch": summary["best_epoch"], "best_val_accuracy": summary["best_val_accuracy"],
                         "best_val_binary_accuracy": summary["best_val_binary_accuracy"],
                         "train_images_per_second": summary["images_per_second"],
@@ -200,7 +204,7 @@ def log_result(summary: dict[str, Any], model_files: tuple[Path, Path], data: Tr
     return tracking.log_model_files(model_files, data.x_val[:8], manifest["label_names"], manifest["data"])
 
 
-def summarise(log_file: Path, epochs_run: int, seconds: float, images_per_epoch: int, model) -> dict[str, Any]:
+def summarise(log_file: Path, epochs_run: int, seconds: float, images_per_epoch: int, model: keras.Model) -> dict[str, Any]:
     import pandas as pd
 
     history = pd.read_csv(log_file)
