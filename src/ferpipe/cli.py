@@ -381,17 +381,19 @@ def summary() -> None:
 
 @app.command()
 def compare(
-    run_ids: list[str] = typer.Argument(None, help="runs to compare [default: the latest evaluated runs]"),
-    last: int = typer.Option(10, help="how many of the latest evaluated runs"),
+    run_ids: list[str] = typer.Argument(None, help="runs to compare [default: the latest trained or evaluated runs]"),
+    last: int = typer.Option(10, help="how many of the latest trained or evaluated runs"),
+    by_val: bool = typer.Option(False, "--by-val", help="best val (PublicTest) accuracy first: a search's ranking"),
     out: Path = typer.Option(Path("reports/compare"), help="folder for runs.md and confusion_matrices.png"),
     params: Path = PARAMS,
 ) -> None:
-    """Runs side by side: params, val/test accuracy with intervals, confusion matrices (markdown + PNG)."""
+    """Runs side by side: params, val/test accuracy with intervals, confusion matrices (markdown + PNG).
+    Runs only trained (`dvc exp run train`, as a search's candidates are) show val accuracy alone."""
     from ferpipe.tools.compare import compare as run_compare
 
     config = _tracking(params)
     try:
-        typer.echo(run_compare(config.experiment, out, last, run_ids or None))
+        typer.echo(run_compare(config.experiment, out, last, run_ids or None, by_val))
     except ValueError as error:
         _fail(str(error))
     typer.echo(f"wrote {out / 'runs.md'} and {out / 'confusion_matrices.png'}", err=True)

@@ -19,12 +19,19 @@ PARAMS_SHOWN = ("arch", "loss", "optimizer", "lr", "epochs", "batch_size", "labe
 CONFUSION_ARTIFACT = "evaluation/confusion_matrix_normalized.png"
 
 
-def evaluated_runs(experiment: str, limit: int, run_ids: list[str] | None = None) -> list:
+def compared_runs(experiment: str, limit: int, run_ids: list[str] | None = None) -> list:
+    """The runs named, or the latest `limit` that were evaluated or only trained, oldest first. A
+    search trains its candidates only (`dvc exp run train`): their val accuracy chooses, and the
+    test split stays unread until the winner is evaluated."""
     if run_ids:
         return [mlflow.get_run(run_id) for run_id in run_ids]
-    runs = mlflow.search_runs(experiment_names=[experiment], filter_string="metrics.`eval.test.accuracy` >= 0",
-                              order_by=["attributes.start_time DESC"], max_results=limit, output_format="list")
-    return list(reversed(runs))  # oldest first, as they were made
+    found = {}
+    for scored in ("metrics.`eval.test.accuracy` >= 0", "metrics.best_val_accuracy >= 0"):
+        for run in mlflow.search_runs(experiment_names=[experiment], filter_string=scored, output_format="list",
+                                      order_by=["attributes.start_time DESC"], max_results=limit):
+            found[run.info.run_id] = run
+    latest = sorted(found.values(), key=lambda run: run.info.start_time, reverse=True)[:limit]
+    return list(reversed(latest))
 
 
 NOT_COMPARED = ("train_rows", "val_rows")  # params that follow from the data, not the recipe
@@ -46,14 +53,15 @@ def markdown_table(runs: list) -> str:
         params, metrics = run.data.params, run.data.metrics
         test = metrics.get("eval.test.accuracy")
         interval = (f"{test:.4f} ({metrics['eval.test.accuracy_ci95.low']:.4f}–{metrics['eval.test.accuracy_ci95.high']:.4f})"
-                    if test is not None and "eval.test.accuracy_ci95.low" in metrics else "–")
+                    if test is not None and "eval.test.accuracy_ci95.low" in metrics
+                    else "not evaluated" if test is None else "–")
         ece = (f"{metrics['eval.calibration.before.ece']:.3f} → {metrics['eval.calibration.after.ece']:.3f}"
                if "eval.calibration.after.ece" in metrics else "–")
         cells = [run.info.run_name or run.info.run_id[:8], run.data.tags.get("labels", "fer2013"),
                  *(params.get(p, "–") for p in (*PARAMS_SHOWN, *varied)),
                  # With epochs, what a run cost: recipes are compared within a time budget (issue 18).
                  _number(metrics.get("train_minutes"), 1), _number(metrics.get("train_images_per_second"), 1),
-                 _number(metrics.get("eval.val_accuracy")), interval,
+                 _number(metrics.get("eval.val_accuracy", metrics.get("best_val_accuracy"))), interval,
                  _number(metrics.get("eval.test_unseen_in_train.accuracy")), ece,
                  _number(metrics.get("eval.seed_binary_accuracy"))]
         lines.append("| " + " | ".join(map(str, cells)) + " |")
@@ -79,10 +87,15 @@ def confusion_grid(runs: list, path: Path) -> None:
     plt.close(figure)
 
 
-def compare(experiment: str, out_dir: Path, limit: int = 10, run_ids: list[str] | None = None) -> str:
-    runs = evaluated_runs(experiment, limit, run_ids)
+def compare(experiment: str, out_dir: Path, limit: int = 10, run_ids: list[str] | None = None,
+            by_val: bool = False) -> str:
+    """The table (also written to `out_dir`), in the order the runs were made or, `by_val`, best
+    val accuracy first: a search's ranking."""
+    runs = compared_runs(experiment, limit, run_ids)
     if not runs:
-        raise ValueError(f"no evaluated runs in MLflow experiment {experiment!r}")
+        raise ValueError(f"no trained or evaluated runs in MLflow experiment {experiment!r}")
+    if by_val:
+        runs.sort(key=lambda run: -run.data.metrics.get("eval.val_accuracy", run.data.metrics.get("best_val_accuracy", 0)))
     out_dir.mkdir(parents=True, exist_ok=True)
     table = markdown_table(runs)
     (out_dir / "runs.md").write_text(f"# Runs of {experiment}\n\n{table}\n![confusion matrices](confusion_matrices.png)\n")
