@@ -3,7 +3,7 @@
 #                   smoke recipe by default; see conf/ and README.md for the real data)
 #   make test       install, then run the whole test suite (what CI runs)
 #   make test-fast  the unit tests without the slow ones, for the edit-test loop
-#   make lint       the code's lint and type checks (ruff, mypy), which CI runs before the tests
+#   make lint       the code's lint, format and type checks (ruff, mypy), which CI runs before the tests
 #   make docs       the manual in docs/, built strictly with MkDocs (CI builds it too)
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -34,6 +34,7 @@ test-fast: setup
 # Ruff's checks as pyproject.toml chooses them (pyflakes, import order, pyupgrade, bugbear, version checks).
 lint: setup
 	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
 # The manual (docs/, mkdocs.yml) into build/docs; strict: a broken link or an unlisted page fails.

@@ -34,9 +34,13 @@ PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"  # the repository's
 
 
 def scored(name: str, val_correct: np.ndarray, test_correct: np.ndarray, unseen: np.ndarray) -> dict:
-    return {"predictor": name, "val_accuracy": float(val_correct.mean()), "test_accuracy": float(test_correct.mean()),
-            "test_ci95": bootstrap_interval(test_correct, 1000, 0),
-            "test_unseen_in_train_accuracy": float(test_correct[unseen].mean())}
+    return {
+        "predictor": name,
+        "val_accuracy": float(val_correct.mean()),
+        "test_accuracy": float(test_correct.mean()),
+        "test_ci95": bootstrap_interval(test_correct, 1000, 0),
+        "test_unseen_in_train_accuracy": float(test_correct[unseen].mean()),
+    }
 
 
 def main() -> None:
@@ -58,8 +62,14 @@ def main() -> None:
     unseen = ~np.load(args.arrays / "test_seen_in_train.npy")
     names = manifest["label_names"]
     most_frequent = int(np.bincount(y_train, minlength=len(names)).argmax())
-    results = [scored(f"always '{names[most_frequent]}' (most frequent training class)",
-                      y_val == most_frequent, y_test == most_frequent, unseen)]
+    results = [
+        scored(
+            f"always '{names[most_frequent]}' (most frequent training class)",
+            y_val == most_frequent,
+            y_test == most_frequent,
+            unseen,
+        )
+    ]
 
     batch_size = load_config(PARAMS).evaluate.batch_size
     probabilities: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {tta: ([], []) for tta in args.tta}
@@ -75,18 +85,35 @@ def main() -> None:
         for tta, (vals, tests) in probabilities.items():
             chosen = choose_members(vals, y_val)
             val_average, test_average = (np.mean([outputs[i] for i in chosen], axis=0) for outputs in (vals, tests))
-            results.append(scored(f"ensemble of {len(chosen)} chosen on PublicTest "
-                                  f"({', '.join(args.model[i] for i in chosen)}), tta {tta}",
-                                  val_average.argmax(1) == y_val, test_average.argmax(1) == y_test, unseen))
+            results.append(
+                scored(
+                    f"ensemble of {len(chosen)} chosen on PublicTest "
+                    f"({', '.join(args.model[i] for i in chosen)}), tta {tta}",
+                    val_average.argmax(1) == y_val,
+                    test_average.argmax(1) == y_test,
+                    unseen,
+                )
+            )
 
-    print(json.dumps({"labels": manifest.get("labels", "fer2013"),  # arrays converted before FER+ had no such key
-                      "val_faces": int(len(y_val)), "test_faces": int(len(y_test)),
-                      "test_unseen_in_train": int(unseen.sum()), "results": results}, indent=2))
+    print(
+        json.dumps(
+            {
+                "labels": manifest.get("labels", "fer2013"),  # arrays converted before FER+ had no such key
+                "val_faces": int(len(y_val)),
+                "test_faces": int(len(y_test)),
+                "test_unseen_in_train": int(unseen.sum()),
+                "results": results,
+            },
+            indent=2,
+        )
+    )
     print("\n| predictor | PublicTest | PrivateTest (95% CI) | not seen in training |\n|---|---|---|---|")
     for row in results:
         low, high = row["test_ci95"]
-        print(f"| {row['predictor']} | {row['val_accuracy']:.4f} | {row['test_accuracy']:.4f} ({low:.4f}–{high:.4f}) "
-              f"| {row['test_unseen_in_train_accuracy']:.4f} |")
+        print(
+            f"| {row['predictor']} | {row['val_accuracy']:.4f} | {row['test_accuracy']:.4f} ({low:.4f}–{high:.4f}) "
+            f"| {row['test_unseen_in_train_accuracy']:.4f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -54,8 +54,10 @@ def main() -> None:
     x_val, y_val = load_split(args.arrays, "val")
     x_test, y_test = load_split(args.arrays, "test")
     names = json.loads((args.arrays / "manifest.json").read_text())["label_names"]
-    print(f"{'model':<40} {'tta':<8} {'T':>6} {'acc':>7} {'ECE':>13} {'floor':>6} {'class ECE':>13} {'Brier':>13} "
-          f"{'log loss':>13}")
+    print(
+        f"{'model':<40} {'tta':<8} {'T':>6} {'acc':>7} {'ECE':>13} {'floor':>6} {'class ECE':>13} {'Brier':>13} "
+        f"{'log loss':>13}"
+    )
     for number, reference in enumerate(args.model):
         model = load_model(reference)
         for tta in args.tta:
@@ -64,16 +66,32 @@ def main() -> None:
             figures = calibration_metrics(y_test, test, y_val, val, "temperature")
             pair = {key: f"{figures['before'][key]:.4f}→{figures['after'][key]:.4f}" for key in figures["before"]}
             floor = sampling_floor(scaled(test, figures["temperature"]))
-            print(f"{reference[-40:]:<40} {tta:<8} {figures['temperature']:>6.3f} {np.mean(test.argmax(1) == y_test):>7.4f} "
-                  f"{pair['ece']:>13} {floor:>6.4f} {pair['classwise_ece']:>13} {pair['brier']:>13} {pair['log_loss']:>13}")
+            print(
+                f"{reference[-40:]:<40} {tta:<8} {figures['temperature']:>6.3f} {np.mean(test.argmax(1) == y_test):>7.4f} "
+                f"{pair['ece']:>13} {floor:>6.4f} {pair['classwise_ece']:>13} {pair['brier']:>13} {pair['log_loss']:>13}"
+            )
             if args.figures:
                 args.figures.mkdir(parents=True, exist_ok=True)
                 label = f"PrivateTest, model {number + 1}, tta {tta}"
-                plots.reliability_png(figures["reliability"], figures, figures["temperature"],
-                                      args.figures / f"reliability_{number + 1}_{tta}.png", f"Reliability ({label})")
+                plots.reliability_png(
+                    figures["reliability"],
+                    figures,
+                    figures["temperature"],
+                    args.figures / f"reliability_{number + 1}_{tta}.png",
+                    f"Reliability ({label})",
+                )
                 mistakes, maps, class_maps = explanations(model, x_test, y_test, test, 36)
-                plots.explanations_png(x_test, y_test, test, mistakes, maps, class_maps, names,
-                                       args.figures / f"explanations_{number + 1}_{tta}.png", f"Explanations ({label})")
+                plots.explanations_png(
+                    x_test,
+                    y_test,
+                    test,
+                    mistakes,
+                    maps,
+                    class_maps,
+                    names,
+                    args.figures / f"explanations_{number + 1}_{tta}.png",
+                    f"Explanations ({label})",
+                )
 
 
 if __name__ == "__main__":

@@ -49,7 +49,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as folder:
         os.chdir(folder)
-        report = ingest(replace(load_config(PARAMS).ingest, source=str(source), labels="ferplus_majority", ferplus_votes=str(votes)))
+        report = ingest(
+            replace(load_config(PARAMS).ingest, source=str(source), labels="ferplus_majority", ferplus_votes=str(votes))
+        )
         manifest = convert()
         arrays = Path("data/arrays")
         x_test, y_test = load_split(arrays, "test")
@@ -65,11 +67,22 @@ def main() -> None:
             from ferpipe.core.inference import class_probabilities
             from ferpipe.tools.predict import load_model
 
-            predicted = class_probabilities(load_model(reference), x_test, load_config(PARAMS).evaluate.batch_size).argmax(axis=1)
+            predicted = class_probabilities(
+                load_model(reference), x_test, load_config(PARAMS).evaluate.batch_size
+            ).argmax(axis=1)
             results.append(scored(f"model {reference}", predicted == y_test))
 
-    print(json.dumps({"test_faces": int(len(y_test)), "dropped": report["labels"]["dropped"],
-                      "kept": report["labels"]["kept"], "results": results}, indent=2))
+    print(
+        json.dumps(
+            {
+                "test_faces": int(len(y_test)),
+                "dropped": report["labels"]["dropped"],
+                "kept": report["labels"]["kept"],
+                "results": results,
+            },
+            indent=2,
+        )
+    )
     print("\n| predictor | FER+ test accuracy (95% CI) |\n|---|---|")
     for row in results:
         print(f"| {row['predictor']} | {row['accuracy']:.4f} ({row['ci95'][0]:.4f}–{row['ci95'][1]:.4f}) |")

@@ -32,14 +32,22 @@ def main() -> None:
             continue
         x = [float(r["train_minutes"]) for r in chosen]
         y = [float(r["private_test"]) for r in chosen]
-        errors = [[a - float(r["ci95_low"]) for a, r in zip(y, chosen, strict=True)], [float(r["ci95_high"]) - a for a, r in zip(y, chosen, strict=True)]]
+        errors = [
+            [a - float(r["ci95_low"]) for a, r in zip(y, chosen, strict=True)],
+            [float(r["ci95_high"]) - a for a, r in zip(y, chosen, strict=True)],
+        ]
         axis.errorbar(x, y, yerr=errors, fmt=marker, capsize=4, label=f"2-core CPU with {cpu}")
         for i, (run, xi, yi) in enumerate(zip(chosen, x, y, strict=True)):
             shared = ", shared" if run["shared"] == "yes" else ""
             # Labels alternate above and below their point; a row's label_dy (points) moves one clear of a neighbour.
             dy = float(run["label_dy"]) if run.get("label_dy") else (6 if i % 2 else -12)
-            axis.annotate(f"{run['recipe']} ({run['arch']}{shared})", (xi, yi), textcoords="offset points",
-                          xytext=(7, dy), fontsize=7)
+            axis.annotate(
+                f"{run['recipe']} ({run['arch']}{shared})",
+                (xi, yi),
+                textcoords="offset points",
+                xytext=(7, dy),
+                fontsize=7,
+            )
     for name, value in ANCHORS.items():
         axis.axhline(value, color="grey", linestyle="--", linewidth=0.8)
         axis.text(0.01, value, name, transform=axis.get_yaxis_transform(), va="bottom", fontsize=7, color="grey")

@@ -79,8 +79,9 @@ def child(side: str, csv_path: Path) -> None:
 
 def measure(side: str, csv_path: Path) -> dict:
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    done = subprocess.run([sys.executable, __file__, "--child", side, "--csv", str(csv_path)],
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", side, "--csv", str(csv_path)], capture_output=True, text=True, check=True
+    )
     result = json.loads(done.stdout.strip().splitlines()[-1])
     peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     # ru_maxrss of children is the max over all children so far; each side is measured in
@@ -108,12 +109,16 @@ def main() -> None:
         baseline = measure("baseline", csv_path)
     best = min(ours, key=lambda r: r["seconds"])
     times = ", ".join(f"{r['seconds']:.2f}" for r in ours)
-    print(f"ferpipe ingest+convert: {times} s "
-          f"(best {best['seconds']:.2f} s), peak RSS {max(r['peak_mb'] for r in ours):.0f} MB")
+    print(
+        f"ferpipe ingest+convert: {times} s "
+        f"(best {best['seconds']:.2f} s), peak RSS {max(r['peak_mb'] for r in ours):.0f} MB"
+    )
     print(f"seed notebook loop:     {baseline['seconds']:.2f} s, peak RSS {baseline['peak_mb']:.0f} MB")
-    print(f"speed-up: {baseline['seconds'] / best['seconds']:.1f}x (target >= 20x); "
-          f"full file in {best['seconds']:.2f} s (target <= 5 s); "
-          f"peak {max(r['peak_mb'] for r in ours):.0f} MB (target <= 1536 MB)")
+    print(
+        f"speed-up: {baseline['seconds'] / best['seconds']:.1f}x (target >= 20x); "
+        f"full file in {best['seconds']:.2f} s (target <= 5 s); "
+        f"peak {max(r['peak_mb'] for r in ours):.0f} MB (target <= 1536 MB)"
+    )
 
 
 if __name__ == "__main__":

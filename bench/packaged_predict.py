@@ -31,7 +31,9 @@ def photo(path: Path, source: Path) -> Path:
     with gzip.open(source, "rt") as stream:
         stream.readline()
         pixels = stream.readline().split(",")[1]
-    face = Image.fromarray(np.array(pixels.split(), dtype=np.uint8).reshape(48, 48)).resize((192, 192), Image.Resampling.BICUBIC)
+    face = Image.fromarray(np.array(pixels.split(), dtype=np.uint8).reshape(48, 48)).resize(
+        (192, 192), Image.Resampling.BICUBIC
+    )
     canvas = np.full((480, 640), 120, np.uint8)
     canvas[100:292, 200:392] = np.asarray(face)
     Image.fromarray(canvas).save(path, quality=95)
@@ -61,8 +63,10 @@ def main() -> None:
     ferpipe = str(Path(sys.executable).parent / "ferpipe")
     with tempfile.TemporaryDirectory() as folder:
         picture = str(photo(Path(folder) / "photo.jpg", args.data))
-        sides = {"packaged (LiteRT, calibrated)": [ferpipe, "predict", picture],
-                 "Keras file": [ferpipe, "predict", args.keras, picture]}
+        sides = {
+            "packaged (LiteRT, calibrated)": [ferpipe, "predict", picture],
+            "Keras file": [ferpipe, "predict", args.keras, picture],
+        }
         results: dict[str, list[tuple[float, float]]] = {side: [] for side in sides}
         for _ in range(args.runs):
             for side, command in sides.items():
@@ -70,10 +74,14 @@ def main() -> None:
     size = sum(f.stat().st_size for f in packaged.packaged().folder.iterdir()) / 1e6
     print(f"{'side':<32} {'median s':>9} {'max s':>7} {'peak MB':>8}")
     for side, runs in results.items():
-        print(f"{side:<32} {statistics.median(s for s, _ in runs):>9.2f} {max(s for s, _ in runs):>7.2f} "
-              f"{max(m for _, m in runs):>8.0f}")
+        print(
+            f"{side:<32} {statistics.median(s for s, _ in runs):>9.2f} {max(s for s, _ in runs):>7.2f} "
+            f"{max(m for _, m in runs):>8.0f}"
+        )
     packaged_s, keras_s = (statistics.median(s for s, _ in runs) for runs in results.values())
-    print(f"packaged / Keras wall time: {packaged_s / keras_s:.2f}x; the packaged model adds {size:.2f} MB to the package")
+    print(
+        f"packaged / Keras wall time: {packaged_s / keras_s:.2f}x; the packaged model adds {size:.2f} MB to the package"
+    )
 
 
 if __name__ == "__main__":

@@ -65,7 +65,9 @@ def main() -> None:
         status = run("dvc", "queue", "status", cwd=clone)
         failed = [line.split()[0] for line in status.splitlines() if "Failed" in line]
         if failed:
-            logs = subprocess.run(["dvc", "queue", "logs", failed[0]], cwd=clone, env=ENV, capture_output=True, text=True)
+            logs = subprocess.run(
+                ["dvc", "queue", "logs", failed[0]], cwd=clone, env=ENV, capture_output=True, text=True
+            )
             raise SystemExit(f"a queued experiment failed:\n{status}\n{logs.stdout[-3000:]}{logs.stderr[-2000:]}")
         print(f"3 experiments, queue of {args.workers} workers {queued:7.1f} s", flush=True)
         print(f"queue speed-up: {serial / queued:.2f}x on {os.cpu_count()} cores")

@@ -79,33 +79,57 @@ def main() -> None:
         with opener(args.csv, "rb") as source, open(csv_path, "wb") as target:
             shutil.copyfileobj(source, target, 1 << 22)
         model_path, face = folder / "model.keras", folder / "face.png"
-        subprocess.run([sys.executable, "-c", "import sys, numpy as np; from PIL import Image; "
-                        "from ferpipe.models import build_model; model = build_model(sys.argv[1]); "
-                        "model.save(sys.argv[2] + '.keras'); model.export(sys.argv[2] + '.tflite', format='litert'); "
-                        "Image.fromarray(np.zeros((48, 48), np.uint8)).save(sys.argv[3])",
-                        args.arch, str(model_path.with_suffix("")), str(face)], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sys, numpy as np; from PIL import Image; "
+                "from ferpipe.models import build_model; model = build_model(sys.argv[1]); "
+                "model.save(sys.argv[2] + '.keras'); model.export(sys.argv[2] + '.tflite', format='litert'); "
+                "Image.fromarray(np.zeros((48, 48), np.uint8)).save(sys.argv[3])",
+                args.arch,
+                str(model_path.with_suffix("")),
+                str(face),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
-        _, bare_mb, out = timed([sys.executable, __file__, "--bare", str(model_path), str(csv_path), str(args.batch_size)])
+        _, bare_mb, out = timed(
+            [sys.executable, __file__, "--bare", str(model_path), str(csv_path), str(args.batch_size)]
+        )
         faces, bare_seconds = int(out.split()[0]), float(out.split()[1])
-        sides = {suffix: ferpipe_predict(model_path.with_suffix(suffix), face, csv_path, args.batch_size)
-                 for suffix in (".keras", ".tflite")}
+        sides = {
+            suffix: ferpipe_predict(model_path.with_suffix(suffix), face, csv_path, args.batch_size)
+            for suffix in (".keras", ".tflite")
+        }
 
     bare_rate = faces / bare_seconds
-    print(f"# {time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"{args.arch}, batch {args.batch_size}, {args.csv.name}: {faces} faces")
+    print(
+        f"# {time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"{args.arch}, batch {args.batch_size}, {args.csv.name}: {faces} faces"
+    )
     print("| side | faces/s | wall s | peak MB |\n|---|---:|---:|---:|")
-    print(f"| bare `model.predict` (arrays in memory) | {bare_rate:.0f} | {bare_seconds:.1f} (predict only) | {bare_mb:.0f} |")
+    print(
+        f"| bare `model.predict` (arrays in memory) | {bare_rate:.0f} | {bare_seconds:.1f} (predict only) | {bare_mb:.0f} |"
+    )
     for suffix, (startup, startup_mb, wall, predict_mb, rows) in sides.items():
         print(f"| `ferpipe predict model{suffix}` start-up (one face) | | {startup:.1f} | {startup_mb:.0f} |")
-        print(f"| `ferpipe predict model{suffix}` whole CSV | {rows / (wall - startup):.0f} (after start-up) "
-              f"| {wall:.1f} | {predict_mb:.0f} |")
+        print(
+            f"| `ferpipe predict model{suffix}` whole CSV | {rows / (wall - startup):.0f} (after start-up) "
+            f"| {wall:.1f} | {predict_mb:.0f} |"
+        )
     for suffix, (startup, _, wall, _, rows) in sides.items():
-        print(f"model{suffix}: predict/bare after start-up {rows / (wall - startup) / bare_rate:.2f}x; "
-              f"end to end {rows / wall:.0f} faces/s")
+        print(
+            f"model{suffix}: predict/bare after start-up {rows / (wall - startup) / bare_rate:.2f}x; "
+            f"end to end {rows / wall:.0f} faces/s"
+        )
 
 
-def ferpipe_predict(model_path: Path, face: Path, csv_path: Path, batch_size: int) -> tuple[float, float, float, float, int]:
+def ferpipe_predict(
+    model_path: Path, face: Path, csv_path: Path, batch_size: int
+) -> tuple[float, float, float, float, int]:
     """Start-up seconds and peak MB (one face), then wall seconds, peak MB and rows written for the whole CSV."""
     batch = ["--batch-size", str(batch_size)]
     startup, startup_mb, _ = timed([str(FERPIPE), "predict", str(model_path), str(face), *batch])

@@ -25,8 +25,12 @@ QUANTIZATIONS = [q.value for q in Quantization]
 
 
 def cpu() -> str:
-    flags = {f for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")
-             for f in line.split(":", 1)[1].split()}
+    flags = {
+        f
+        for line in Path("/proc/cpuinfo").read_text().splitlines()
+        if line.startswith("flags")
+        for f in line.split(":", 1)[1].split()
+    }
     vector = "AVX-512+AMX" if "amx_tile" in flags else "AVX-512" if "avx512f" in flags else "AVX2"
     return f"{platform.processor() or platform.machine()}, {vector}"
 
@@ -58,19 +62,30 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     for q in QUANTIZATIONS:
         accuracy = float(np.mean(probabilities[q].argmax(axis=1) == labels))
-        rows.append({"quantization": q, "bytes": sizes[q], "size_ratio": sizes[q] / sizes["none"],
-                     "test_accuracy": accuracy,
-                     "points_below_float32": 100 * (float(np.mean(reference.argmax(axis=1) == labels)) - accuracy),
-                     "same_class_as_float32": float(np.mean(probabilities[q].argmax(axis=1) == reference.argmax(axis=1))),
-                     "max_probability_change": float(np.abs(probabilities[q] - reference).max()),
-                     "seconds": min(seconds[q]), "speed_ratio": min(seconds["none"]) / min(seconds[q])})
+        rows.append(
+            {
+                "quantization": q,
+                "bytes": sizes[q],
+                "size_ratio": sizes[q] / sizes["none"],
+                "test_accuracy": accuracy,
+                "points_below_float32": 100 * (float(np.mean(reference.argmax(axis=1) == labels)) - accuracy),
+                "same_class_as_float32": float(np.mean(probabilities[q].argmax(axis=1) == reference.argmax(axis=1))),
+                "max_probability_change": float(np.abs(probabilities[q] - reference).max()),
+                "seconds": min(seconds[q]),
+                "speed_ratio": min(seconds["none"]) / min(seconds[q]),
+            }
+        )
     print(f"{args.keras} on {len(labels):,} PrivateTest faces; CPU {cpu()}")
-    print(f"{'quantization':14} {'MB':>6} {'size':>6} {'accuracy':>9} {'pts below':>9} {'same class':>10} "
-          f"{'max dp':>8} {'s':>6} {'speed':>6}")
+    print(
+        f"{'quantization':14} {'MB':>6} {'size':>6} {'accuracy':>9} {'pts below':>9} {'same class':>10} "
+        f"{'max dp':>8} {'s':>6} {'speed':>6}"
+    )
     for row in rows:
-        print(f"{row['quantization']:14} {row['bytes'] / 1e6:6.2f} {row['size_ratio']:6.2f} {row['test_accuracy']:9.4f} "
-              f"{row['points_below_float32']:9.2f} {row['same_class_as_float32']:10.4f} "
-              f"{row['max_probability_change']:8.4f} {row['seconds']:6.2f} {row['speed_ratio']:5.2f}x")
+        print(
+            f"{row['quantization']:14} {row['bytes'] / 1e6:6.2f} {row['size_ratio']:6.2f} {row['test_accuracy']:9.4f} "
+            f"{row['points_below_float32']:9.2f} {row['same_class_as_float32']:10.4f} "
+            f"{row['max_probability_change']:8.4f} {row['seconds']:6.2f} {row['speed_ratio']:5.2f}x"
+        )
     print(json.dumps(rows))
 
 

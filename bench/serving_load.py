@@ -72,7 +72,8 @@ def log_models(network, faces: np.ndarray, store: Path) -> dict[str, str]:
         current = serving.signature
         serving.signature = lambda label_names: ModelSignature(
             inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, -1, -1, -1), name="faces")]),
-            outputs=current(label_names).outputs)
+            outputs=current(label_names).outputs,
+        )
         try:
             before = tracking.log_model(network, faces[:2].astype(np.float32), list(EMOTIONS), "synthetic")
         finally:
@@ -102,9 +103,25 @@ class Server:
             self.port = probe.getsockname()[1]
         self.log = open(store / f"serve-{self.port}.log", "w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "mlflow", "models", "serve", "-m", uri, "--env-manager", "local",
-             "-h", "127.0.0.1", "-p", str(self.port)], stdout=self.log, stderr=subprocess.STDOUT,
-            env={**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{store / 'mlflow.db'}"})
+            [
+                sys.executable,
+                "-m",
+                "mlflow",
+                "models",
+                "serve",
+                "-m",
+                uri,
+                "--env-manager",
+                "local",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{store / 'mlflow.db'}"},
+        )
         started = time.monotonic()
         deadline = started + 180
         while True:
@@ -118,8 +135,9 @@ class Server:
                 time.sleep(0.5)
 
     def post(self, body: bytes) -> float:
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}/invocations", data=body,
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/invocations", data=body, headers={"Content-Type": "application/json"}
+        )
         started = time.perf_counter()
         with urllib.request.urlopen(request, timeout=600) as answer:
             answer.read()
@@ -197,19 +215,27 @@ def main() -> None:
             finally:
                 server.stop()
 
-    print(f"# {time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"{args.arch}, {args.faces} faces per request, {args.requests} requests per row")
+    print(
+        f"# {time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"{args.arch}, {args.faces} faces per request, {args.requests} requests per row"
+    )
     print(f"bare model.predict on the same faces: {bare:.2f} calls/s")
-    print("| model | form | body KB | concurrency | requests/s | p50 s | p95 s | vs bare | server peak MB |\n"
-          "|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| model | form | body KB | concurrency | requests/s | p50 s | p95 s | vs bare | server peak MB |\n"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+    )
     for signature, name, concurrency, size, rate, p50, p95, peak in results:
-        print(f"| {signature} | {name} | {size / 1024:.0f} | {concurrency} | {rate:.2f} | {p50:.2f} | {p95:.2f} | "
-              f"{rate / bare:.2f}x | {peak:,.0f} |")
+        print(
+            f"| {signature} | {name} | {size / 1024:.0f} | {concurrency} | {rate:.2f} | {p50:.2f} | {p95:.2f} | "
+            f"{rate / bare:.2f}x | {peak:,.0f} |"
+        )
     base = {c: r for s, n, c, _, r, *_ in results if s == "before"}
     keras = {(n, c): r for s, n, c, _, r, *_ in results if s == "keras"}
     for _, name, concurrency, _, rate, *_ in (r for r in results if r[0] == "now"):
-        print(f"{name} at concurrency {concurrency}: {rate / base[concurrency]:.2f}x the JSON form before"
-              + (f", {rate / keras[name, concurrency]:.2f}x the Keras network" if (name, concurrency) in keras else ""))
+        print(
+            f"{name} at concurrency {concurrency}: {rate / base[concurrency]:.2f}x the JSON form before"
+            + (f", {rate / keras[name, concurrency]:.2f}x the Keras network" if (name, concurrency) in keras else "")
+        )
     print("| server | start-up s (to /ping) | peak MB at start-up |\n|---|---:|---:|")
     for model, (start_seconds, peak) in servers.items():
         print(f"| {model} | {start_seconds:.1f} | {peak:,.0f} |")

@@ -67,26 +67,47 @@ def main() -> None:
     if args.profile:
         profile(args.archs)
         return
-    flags = {f for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")
-             for f in line.split(":", 1)[1].split()}
+    flags = {
+        f
+        for line in Path("/proc/cpuinfo").read_text().splitlines()
+        if line.startswith("flags")
+        for f in line.split(":", 1)[1].split()
+    }
     before = measured([sys.executable, __file__, "--profile", "--archs", *args.archs])
     rates = {}
     for arch in args.archs:
         for batch_size in args.batch_sizes:
-            rates[arch, batch_size] = measured([
-                sys.executable, str(THROUGHPUT), "--child", "stage", "--arrays", str(args.arrays),
-                "--images", str(args.images), "--arch", arch, "--batch-size", str(batch_size)])["images_per_second"]
+            rates[arch, batch_size] = measured(
+                [
+                    sys.executable,
+                    str(THROUGHPUT),
+                    "--child",
+                    "stage",
+                    "--arrays",
+                    str(args.arrays),
+                    "--images",
+                    str(args.images),
+                    "--arch",
+                    arch,
+                    "--batch-size",
+                    str(batch_size),
+                ]
+            )["images_per_second"]
     after = measured([sys.executable, __file__, "--profile", "--archs", *args.archs])
     peak = (before["peak_gflops"] + after["peak_gflops"]) / 2
 
-    print(f"# {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, "
-          f"{' '.join(sorted(f for f in flags if f.startswith(('avx', 'amx', 'fma'))))}")
+    print(
+        f"# {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, "
+        f"{' '.join(sorted(f for f in flags if f.startswith(('avx', 'amx', 'fma'))))}"
+    )
     print(f"matmul peak: {before['peak_gflops']:.1f} GFLOP/s before, {after['peak_gflops']:.1f} after")
     print("| arch | MMAC/image | batch | img/s | training GFLOP/s | of matmul peak |\n|---|---:|---:|---:|---:|---:|")
     for (arch, batch_size), rate in rates.items():
         gflops = before["macs"][arch] * 2 * 3 * rate / 1e9
-        print(f"| {arch} | {before['macs'][arch] / 1e6:.1f} | {batch_size} | {rate:.1f} | {gflops:.1f} | "
-              f"{gflops / peak:.0%} |")
+        print(
+            f"| {arch} | {before['macs'][arch] / 1e6:.1f} | {batch_size} | {rate:.1f} | {gflops:.1f} | "
+            f"{gflops / peak:.0%} |"
+        )
 
 
 if __name__ == "__main__":

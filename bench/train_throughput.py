@@ -51,8 +51,14 @@ def child(side: str, arrays: Path, images: int, arch: str, batch_size: int) -> N
     if side == "bare":
         model = build_model(arch)
         model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy", metrics=["accuracy"])
-        model.fit(x[: steps * batch_size], np.eye(7)[y[: steps * batch_size]], batch_size=batch_size, epochs=2,
-                  callbacks=[Timer()], verbose=0)
+        model.fit(
+            x[: steps * batch_size],
+            np.eye(7)[y[: steps * batch_size]],
+            batch_size=batch_size,
+            epochs=2,
+            callbacks=[Timer()],
+            verbose=0,
+        )
     else:
         config = replace(load_config(PARAMS).train, arch=arch, batch_size=batch_size)  # type: ignore[arg-type]  # argparse's choices
         if side == "stage-no-augmentation":
@@ -66,8 +72,11 @@ def child(side: str, arrays: Path, images: int, arch: str, batch_size: int) -> N
         model = compile_model(config, 7, x.shape[1:])
         data = training_stream(x, y, 7, batch_size, config.seed, config.augment, first_epoch=0, epochs=2)
         model.fit(data, epochs=2, steps_per_epoch=steps, callbacks=[Timer()], verbose=0)
-    print(json.dumps({"side": side, "images_per_second": steps * batch_size / epoch_times[-1],
-                      "epoch_seconds": epoch_times[-1]}))
+    print(
+        json.dumps(
+            {"side": side, "images_per_second": steps * batch_size / epoch_times[-1], "epoch_seconds": epoch_times[-1]}
+        )
+    )
 
 
 def main() -> None:
@@ -76,22 +85,45 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=3072)
     parser.add_argument("--arch", default="alexnet_seed")
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--sides", nargs="+", default=["bare", "stage-no-augmentation", "stage"],
-                        choices=["bare", "stage-no-augmentation", "stage", "stage-bf16"])
+    parser.add_argument(
+        "--sides",
+        nargs="+",
+        default=["bare", "stage-no-augmentation", "stage"],
+        choices=["bare", "stage-no-augmentation", "stage", "stage-bf16"],
+    )
     parser.add_argument("--child")
     args = parser.parse_args()
     if args.child:
         child(args.child, args.arrays, args.images, args.arch, args.batch_size)
         return
     results = {}
-    flags = {f for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")
-             for f in line.split(":", 1)[1].split()}
+    flags = {
+        f
+        for line in Path("/proc/cpuinfo").read_text().splitlines()
+        if line.startswith("flags")
+        for f in line.split(":", 1)[1].split()
+    }
     print("CPU:", " ".join(sorted(f for f in flags if f.startswith(("avx", "amx", "fma")))))
     for side in args.sides:
-        done = subprocess.run([sys.executable, __file__, "--child", side, "--arrays", str(args.arrays),
-                               "--images", str(args.images), "--arch", args.arch,
-                               "--batch-size", str(args.batch_size)],
-                              capture_output=True, text=True, check=True)
+        done = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                side,
+                "--arrays",
+                str(args.arrays),
+                "--images",
+                str(args.images),
+                "--arch",
+                args.arch,
+                "--batch-size",
+                str(args.batch_size),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         results[side] = json.loads(done.stdout.strip().splitlines()[-1])
         print(f"{side:24s} {results[side]['images_per_second']:7.1f} img/s")
     if "bare" in results:
@@ -100,7 +132,9 @@ def main() -> None:
             if side in results:
                 print(f"{side} / bare model.fit: {results[side]['images_per_second'] / bare:.2f}x (target >= 0.95x)")
     if {"stage", "stage-bf16"} <= set(results):
-        print(f"stage-bf16 / stage: {results['stage-bf16']['images_per_second'] / results['stage']['images_per_second']:.2f}x")
+        print(
+            f"stage-bf16 / stage: {results['stage-bf16']['images_per_second'] / results['stage']['images_per_second']:.2f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -33,12 +33,16 @@ def write_video(path: Path, seconds: int) -> int:
     config = load_config(Path(__file__).resolve().parents[1] / "params.yaml").synthetic
     faces_csv = path.with_suffix(".csv")
     write_synthetic_csv(faces_csv, type(config)(seed=3, rows={"Training": seconds, "PublicTest": 0, "PrivateTest": 0}))
-    faces = [np.array(line.split(",")[1].split(), np.uint8).reshape(48, 48)
-             for line in faces_csv.read_text().splitlines()[1:]]
+    faces = [
+        np.array(line.split(",")[1].split(), np.uint8).reshape(48, 48)
+        for line in faces_csv.read_text().splitlines()[1:]
+    ]
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), RATE, (640, 480))
     for frame in range(RATE * seconds):
         canvas = np.full((480, 640), 120, np.uint8)
-        canvas[100:292, 200:392] = np.asarray(Image.fromarray(faces[frame // RATE]).resize((192, 192), Image.Resampling.BICUBIC))
+        canvas[100:292, 200:392] = np.asarray(
+            Image.fromarray(faces[frame // RATE]).resize((192, 192), Image.Resampling.BICUBIC)
+        )
         writer.write(cv2.cvtColor(canvas, cv2.COLOR_GRAY2BGR))
     writer.release()
     return RATE * seconds

@@ -114,7 +114,9 @@ def sh(*command, cwd, env=None, returncode: int = 0):
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         done = subprocess.run(command, cwd=cwd, env=env, stdout=out, stderr=err, text=True)
         text = [stream.seek(0) or stream.read() for stream in (out, err)]
-    assert done.returncode == returncode, f"{' '.join(map(str, command))} exited {done.returncode}:\n{text[0][-3000:]}\n{text[1][-3000:]}"
+    assert done.returncode == returncode, (
+        f"{' '.join(map(str, command))} exited {done.returncode}:\n{text[0][-3000:]}\n{text[1][-3000:]}"
+    )
     return text[0] + text[1]
 
 
@@ -148,8 +150,9 @@ def copy_repository(destination: Path, params_update: dict) -> Path:
     """A fresh clone-like copy of the repository, committed in a new git repository, with
     `params_update` (group -> values) written into conf/config.yaml and params.yaml composed
     from it, as `dvc exp run` would compose it."""
-    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO_ROOT,
-                            capture_output=True, text=True, check=True).stdout.splitlines()
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
     for name in listed:
         if (REPO_ROOT / name).is_file() and not name.startswith(LOCAL_RESULTS):
             (destination / name).parent.mkdir(parents=True, exist_ok=True)

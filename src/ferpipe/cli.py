@@ -38,8 +38,11 @@ def _version(shown: bool) -> None:
 
 
 @app.callback()
-def main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                      help="print the version and exit")) -> None:
+def main(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="print the version and exit"
+    ),
+) -> None:
     quiet_tensorflow()
     setup_logging()
 
@@ -111,8 +114,11 @@ def promote(
             _fail(f"{error}; the pipeline ran on {other} data: use --data {other}")
         _fail(str(error))
     typer.echo(f"{name}: {decision.reason}")
-    typer.echo(f"champion is now v{decision.challenger}" if decision.promoted else
-               f"champion stays v{decision.champion_before}")
+    typer.echo(
+        f"champion is now v{decision.challenger}"
+        if decision.promoted
+        else f"champion stays v{decision.champion_before}"
+    )
     if not decision.promoted and decision.champion_before != decision.challenger:
         raise typer.Exit(2)
 
@@ -135,20 +141,35 @@ PARTIAL_FAILURE = 3  # `ferpipe predict`: some inputs predicted, some failed (1:
 
 @app.command()
 def predict(
-    model: str = typer.Argument(..., metavar="[MODEL]", help="models:/name@alias, runs:/<id>/model, an MLflow model "
-                               "folder, a .keras file, or its .tflite export (the lightest: no TensorFlow); or the "
-                               "first input, when no model is named: the packaged model then answers"),
+    model: str = typer.Argument(
+        ...,
+        metavar="[MODEL]",
+        help="models:/name@alias, runs:/<id>/model, an MLflow model "
+        "folder, a .keras file, or its .tflite export (the lightest: no TensorFlow); or the "
+        "first input, when no model is named: the packaged model then answers",
+    ),
     inputs: list[Path] = typer.Argument(None, help="images of any size, folders of them, FER-format CSVs, or videos"),
-    output: Path = typer.Option(None, "--output", "-o", help="write CSV, or JSON if it ends in .json [default: stdout]"),
+    output: Path = typer.Option(
+        None, "--output", "-o", help="write CSV, or JSON if it ends in .json [default: stdout]"
+    ),
     batch_size: int = typer.Option(PREDICT_BATCH_SIZE, min=1, help="faces per model call"),
     fps: float = typer.Option(FRAMES_PER_SECOND, min=0.01, help="video frames sampled per second"),
-    annotate: Path = typer.Option(None, "--annotate", help="also write each picture (or sampled frame) with its "
-                                  "faces' boxes, emotions and probabilities drawn, into this folder"),
+    annotate: Path = typer.Option(
+        None,
+        "--annotate",
+        help="also write each picture (or sampled frame) with its "
+        "faces' boxes, emotions and probabilities drawn, into this folder",
+    ),
     plot: Path = typer.Option(None, "--plot", help="also draw each video's expressions over time into this PNG"),
-    raw: bool = typer.Option(False, "--raw", metavar="", help="an MLflow model's own probabilities, without the "
-                             "temperature scaling evaluate fitted"),
-    labels: Labels = typer.Option(Labels.fer2013, help="with no MODEL: which packaged model (FER2013's 7 classes, "
-                                  "or FER+'s 8)"),
+    raw: bool = typer.Option(
+        False,
+        "--raw",
+        metavar="",
+        help="an MLflow model's own probabilities, without the temperature scaling evaluate fitted",
+    ),
+    labels: Labels = typer.Option(
+        Labels.fer2013, help="with no MODEL: which packaged model (FER2013's 7 classes, or FER+'s 8)"
+    ),
 ) -> None:
     """Predict the expression of every face in the inputs; each bad input is reported with its reason.
 
@@ -180,16 +201,20 @@ def predict(
         _fail(str(error) if named is None else f"cannot load model {named}: {_reason(error)}")
     names = prediction.label_names_in(metadata)
     if named and named.endswith((".keras", ".tflite")):
-        typer.echo(f"note: {named} is a bare network: its own probabilities, not calibrated (an MLflow model, "
-                   "models:/..., answers calibrated)", err=True)
+        typer.echo(
+            f"note: {named} is a bare network: its own probabilities, not calibrated (an MLflow model, "
+            "models:/..., answers calibrated)",
+            err=True,
+        )
     if metadata.get("data") == "synthetic":
         typer.echo(f"note: {named} was trained on SYNTHETIC data: its answers say nothing about real faces", err=True)
     if output is None:
         report = prediction.predict_to(loaded, inputs, sys.stdout, False, batch_size, names, fps, annotate, plot)
     else:  # the file appears whole when done, and not at all when nothing could be predicted
         with atomic_outputs(output) as staged, open(staged(output), "w", newline="") as stream:
-            report = prediction.predict_to(loaded, inputs, stream, output.suffix == ".json",
-                                           batch_size, names, fps, annotate, plot)
+            report = prediction.predict_to(
+                loaded, inputs, stream, output.suffix == ".json", batch_size, names, fps, annotate, plot
+            )
             if not report.predicted:
                 _explain(report)
     _explain(report)
@@ -211,8 +236,11 @@ def _explain(report, done: str = "predicted") -> None:
 @app.command()
 def ship(
     model: str = typer.Argument(..., help="the registered version: models:/name@alias or models:/name/version"),
-    quantize: Quantization = typer.Option(Quantization.dynamic_int8, help="LiteRT's quantization of the weights; "
-                                          "refused if PrivateTest accuracy falls more than 0.3 points below float32's"),
+    quantize: Quantization = typer.Option(
+        Quantization.dynamic_int8,
+        help="LiteRT's quantization of the weights; "
+        "refused if PrivateTest accuracy falls more than 0.3 points below float32's",
+    ),
     params: Path = PARAMS,
 ) -> None:
     """Make a registered version the model this package carries (src/ferpipe/packaged/<labels>/): its LiteRT
@@ -229,8 +257,10 @@ def ship(
     except Exception as error:  # MLflow's many kinds: no such model, alias or version
         _fail(f"cannot ship {model}: {_reason(error)}")
     test = metadata["test"]
-    typer.echo(f"shipped {metadata['registered']} as the packaged {metadata['labels']} model: PrivateTest accuracy "
-               f"{test['accuracy']:.4f} as packaged ({test['rows']} faces)")
+    typer.echo(
+        f"shipped {metadata['registered']} as the packaged {metadata['labels']} model: PrivateTest accuracy "
+        f"{test['accuracy']:.4f} as packaged ({test['rows']} faces)"
+    )
 
 
 @app.command("register-packaged")
@@ -245,13 +275,17 @@ def register_packaged(labels: Labels = LABELS, params: Path = PARAMS) -> None:
         version = register(labels.value, config)
     except FileNotFoundError as error:
         _fail(str(error))
-    typer.echo(f"registered the packaged {labels.value} model as version {version} (challenger); "
-               "ferpipe promote decides on champion")
+    typer.echo(
+        f"registered the packaged {labels.value} model as version {version} (challenger); "
+        "ferpipe promote decides on champion"
+    )
 
 
 @app.command()
 def explain(
-    model: str = typer.Argument(..., help="models:/name@alias, runs:/<id>/model, an MLflow model folder, or a .keras file"),
+    model: str = typer.Argument(
+        ..., help="models:/name@alias, runs:/<id>/model, an MLflow model folder, or a .keras file"
+    ),
     inputs: list[Path] = typer.Argument(..., help="images of any size, folders of them, or FER-format CSVs"),
     output: Path = typer.Option(..., "--output", "-o", help="folder for the heatmaps, one PNG per face"),
     class_name: str = typer.Option(None, "--class", help="explain this class [default: the one predicted]"),
@@ -278,8 +312,9 @@ def explain(
 
 @app.command()
 def serve(
-    model: str = typer.Argument(None, help="models:/name@alias, runs:/<id>/model, or an MLflow model folder "
-                                "[default: the packaged model]"),
+    model: str = typer.Argument(
+        None, help="models:/name@alias, runs:/<id>/model, or an MLflow model folder [default: the packaged model]"
+    ),
     host: str = typer.Option("127.0.0.1", help="address to listen on (0.0.0.0: every interface)"),
     port: int = typer.Option(5001, min=1, max=65535),
     labels: Labels = typer.Option(Labels.fer2013, help="with no MODEL: which packaged model"),
@@ -300,9 +335,13 @@ def serve(
 def budget(
     minutes: float = typer.Argument(None, min=0.1, help="wall-clock minutes of training"),
     overrides: list[str] = SET,
-    within: str = typer.Option(None, "--within", metavar="RECIPE",
-                               help="instead of MINUTES: the time this recipe's epochs take here (train=cpu_session); "
-                                    "says whether the -S recipe fits in it, exit status 1 if not"),
+    within: str = typer.Option(
+        None,
+        "--within",
+        metavar="RECIPE",
+        help="instead of MINUTES: the time this recipe's epochs take here (train=cpu_session); "
+        "says whether the -S recipe fits in it, exit status 1 if not",
+    ),
 ) -> None:
     """How many epochs fit in MINUTES on this machine: measured on data/arrays with the params
     `dvc exp run -S ...` would use (conf/ composed, recipes by name), printed as the command to run.
@@ -344,9 +383,12 @@ def _composed(overrides: list[str]):
 
 @app.command()
 def ensemble(
-    models: list[str] = typer.Argument(..., help="candidates: models:/name/version, models:/name@alias, runs:/<id>/model, "
-                                                 "or .keras files"),
-    keep_all: bool = typer.Option(False, "--keep-all", metavar="", help="average every candidate instead of choosing on val"),
+    models: list[str] = typer.Argument(
+        ..., help="candidates: models:/name/version, models:/name@alias, runs:/<id>/model, or .keras files"
+    ),
+    keep_all: bool = typer.Option(
+        False, "--keep-all", metavar="", help="average every candidate instead of choosing on val"
+    ),
     params: Path = PARAMS,
     overrides: list[str] = SET,
 ) -> None:
@@ -363,9 +405,11 @@ def ensemble(
     except (ConfigError, ValueError, FileNotFoundError) as error:
         _fail(str(error))
     typer.echo(f"members: {' '.join(result['members'])}")
-    typer.echo(f"val accuracy {result['val_accuracy']:.4f}; test accuracy {result['test']['accuracy']:.4f} "
-               f"(95% CI {result['test']['accuracy_ci95'][0]:.4f}-{result['test']['accuracy_ci95'][1]:.4f}); "
-               f"reports in {EnsembleOutputs().members.parent}")
+    typer.echo(
+        f"val accuracy {result['val_accuracy']:.4f}; test accuracy {result['test']['accuracy']:.4f} "
+        f"(95% CI {result['test']['accuracy_ci95'][0]:.4f}-{result['test']['accuracy_ci95'][1]:.4f}); "
+        f"reports in {EnsembleOutputs().members.parent}"
+    )
 
 
 @app.command()

@@ -62,7 +62,9 @@ def test_arrays_match_the_report_and_first_row_is_kaggles(real):
 def test_ferplus_votes_line_up_and_drop_what_the_ferplus_rules_drop(mode, tmp_path, monkeypatch):
     votes = require_real_votes()
     monkeypatch.chdir(tmp_path)
-    labels = ingest(config_of("ingest", source=str(require_real_data()), labels=mode, ferplus_votes=str(votes)))["labels"]
+    labels = ingest(config_of("ingest", source=str(require_real_data()), labels=mode, ferplus_votes=str(votes)))[
+        "labels"
+    ]
     # Val and test are judged on the majority label in both modes, so they keep the same faces.
     assert (labels["kept"]["val"], labels["kept"]["test"]) == (3199, 3153)
     assert labels["kept"]["train"] == {"ferplus_majority": 25060, "ferplus_probability": 27956}[mode]

@@ -16,7 +16,9 @@ def synthetic_arrays(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("arrays")
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(folder)
-        write_synthetic_csv(Path("fer2013.csv"), config_of("synthetic", rows={"Training": 280, "PublicTest": 70, "PrivateTest": 70}))
+        write_synthetic_csv(
+            Path("fer2013.csv"), config_of("synthetic", rows={"Training": 280, "PublicTest": 70, "PrivateTest": 70})
+        )
         ingest(config_of("ingest", source="fer2013.csv"))
         convert()
     return folder / "data/arrays"
@@ -33,5 +35,13 @@ def workspace(tmp_path, monkeypatch, synthetic_arrays):
     return tmp_path
 
 
-TINY = config_of("train", arch="tiny_cnn", epochs=3, batch_size=32, lr=3e-3, seed=1, augment=NO_AUGMENTATION,
-                   schedule=replace(config_of("train").schedule, kind="none"))
+TINY = config_of(
+    "train",
+    arch="tiny_cnn",
+    epochs=3,
+    batch_size=32,
+    lr=3e-3,
+    seed=1,
+    augment=NO_AUGMENTATION,
+    schedule=replace(config_of("train").schedule, kind="none"),
+)

@@ -13,8 +13,22 @@ def test_alexnet_seed_matches_the_seed_layer_for_layer():
     model = build_model("alexnet_seed")
     assert model.count_params() == 41_462_727
     kinds = [layer.__class__.__name__ for layer in model.layers]
-    assert kinds == ["Rescaling", "Conv2D", "MaxPooling2D", "Conv2D", "Conv2D", "Conv2D", "MaxPooling2D",
-                     "Flatten", "ReLU", "Dense", "Dropout", "Dense", "Dropout", "Dense"]
+    assert kinds == [
+        "Rescaling",
+        "Conv2D",
+        "MaxPooling2D",
+        "Conv2D",
+        "Conv2D",
+        "Conv2D",
+        "MaxPooling2D",
+        "Flatten",
+        "ReLU",
+        "Dense",
+        "Dropout",
+        "Dense",
+        "Dropout",
+        "Dense",
+    ]
     assert [layer.filters for layer in model.layers if hasattr(layer, "filters")] == [96, 256, 384, 384]
     assert model.output_shape == (None, 7)
 
@@ -87,8 +101,14 @@ def test_accuracy_is_true_accuracy_not_keras_binary_accuracy():
 
 def test_seed_recipe_reproduces_the_seed_training():
     config = build(Config, composed("train=seed_recipe"), "conf").train
-    assert (config.arch, config.loss, config.optimizer, config.lr, config.batch_size, config.epochs) == \
-        ("alexnet_seed", "binary_crossentropy", "adam", 1e-3, 128, 9)
+    assert (config.arch, config.loss, config.optimizer, config.lr, config.batch_size, config.epochs) == (
+        "alexnet_seed",
+        "binary_crossentropy",
+        "adam",
+        1e-3,
+        128,
+        9,
+    )
     assert not config.augment.flip and config.augment.shift == 0
     assert compile_model(config, 7, (48, 48, 1)).loss.__class__.__name__ == "BinaryCrossentropy"
 
@@ -107,7 +127,13 @@ def test_dvc_set_param_lr_1e_4_reaches_the_optimizer_as_a_float(tmp_path):
 
 def test_cpu_session_recipe_trains_the_compact_vgg_with_a_cosine_schedule():
     config = build(Config, composed("train=cpu_session"), "conf").train
-    assert (config.arch, config.optimizer, config.lr, config.batch_size, config.epochs) == ("vgg_small", "adam", 1e-3, 64, 16)
+    assert (config.arch, config.optimizer, config.lr, config.batch_size, config.epochs) == (
+        "vgg_small",
+        "adam",
+        1e-3,
+        64,
+        16,
+    )
     assert config.schedule.kind == "cosine" and config.augment.flip
     # Under a fifth of vgg_bn's parameters (and a quarter of its multiply-adds): what makes it fit a CPU session.
     assert build_model("vgg_small").count_params() < build_model("vgg_bn").count_params() / 5
@@ -138,5 +164,6 @@ def test_a_cropped_network_takes_whole_faces_and_sees_only_their_centre(tmp_path
     border[:, :4], border[:, -4:], border[:, :, :4], border[:, :, -4:] = 0, 255, 0, 255
     np.testing.assert_allclose(model.predict(border, verbose=0), expected, atol=1e-6)
     model.export(str(tmp_path / "model.tflite"), format="litert", verbose=False)  # served as any other network
-    np.testing.assert_allclose(LiteModel(tmp_path / "model.tflite").predict_on_batch(images.astype("uint8")), expected,
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        LiteModel(tmp_path / "model.tflite").predict_on_batch(images.astype("uint8")), expected, atol=1e-5
+    )

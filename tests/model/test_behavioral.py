@@ -24,8 +24,12 @@ FACES = random_faces(16, seed=11).reshape(-1, 48, 48, 1)
 
 def test_a_face_and_its_mirror_get_the_same_answer_under_flip_tta(model):
     mirrored = FACES[:, :, ::-1]
-    np.testing.assert_allclose(class_probabilities(model, FACES, 8, "flip"),
-                               class_probabilities(model, mirrored, 8, "flip"), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        class_probabilities(model, FACES, 8, "flip"),
+        class_probabilities(model, mirrored, 8, "flip"),
+        rtol=1e-5,
+        atol=1e-6,
+    )
 
 
 @pytest.mark.parametrize("value", [0, 128, 255])
@@ -55,7 +59,7 @@ def patch_faces(count: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
     corners = rng.integers(2, 48 - 10, (count, 2))
     for face, label, (y, x) in zip(faces, classes, corners, strict=True):
         if label:
-            face[y:y + 8, x:x + 8] = 255
+            face[y : y + 8, x : x + 8] = 255
     return faces, classes, corners
 
 
@@ -74,5 +78,8 @@ def test_grad_cam_points_at_the_patch_that_decides_the_class(tmp_path):
     maps, explained = heatmaps(network, test[with_patch], np.ones(with_patch.sum(), int))
     assert (explained == 1).all()
     peaks = [np.unravel_index(m.argmax(), m.shape) for m in maps]
-    inside = [y - 2 <= py < y + 10 and x - 2 <= px < x + 10 for (py, px), (y, x) in zip(peaks, corners[with_patch], strict=True)]
+    inside = [
+        y - 2 <= py < y + 10 and x - 2 <= px < x + 10
+        for (py, px), (y, x) in zip(peaks, corners[with_patch], strict=True)
+    ]
     assert np.mean(inside) >= 0.8, f"the map peaks on the patch for {np.mean(inside):.0%} of the faces"

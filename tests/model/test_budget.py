@@ -54,8 +54,13 @@ def test_an_unknown_recipe_is_one_line(workspace):
 
 def test_a_candidate_fits_the_reference_recipes_time_or_says_by_how_much_not(monkeypatch):
     seconds = {"vgg_small": 100.0, "tiny_cnn": 20.0}  # an epoch of each, as measured here
-    monkeypatch.setattr(budget, "measure_epoch", lambda config, arrays: EpochTime(
-        step_seconds=seconds[config.arch] / 100, steps=100, val_seconds=0.0, measured_on="faces"))
+    monkeypatch.setattr(
+        budget,
+        "measure_epoch",
+        lambda config, arrays: EpochTime(
+            step_seconds=seconds[config.arch] / 100, steps=100, val_seconds=0.0, measured_on="faces"
+        ),
+    )
     from dataclasses import replace
 
     base = load_config(REPO_ROOT / "params.yaml").train

@@ -22,26 +22,45 @@ pytestmark = pytest.mark.slow  # TensorFlow models, trained or served
 
 def test_two_multi_worker_processes_train_together_and_end_with_the_same_weights(tmp_path, synthetic_arrays):
     cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
-    overrides = ["train.arch=tiny_cnn", "train.epochs=2", "train.batch_size=32", "train.lr=3e-3",
-                 "train.distribute=multi_worker", "tracking.experiment=tests"]
+    overrides = [
+        "train.arch=tiny_cnn",
+        "train.epochs=2",
+        "train.batch_size=32",
+        "train.lr=3e-3",
+        "train.distribute=multi_worker",
+        "tracking.experiment=tests",
+    ]
     workers, folders = [], []
     for index in range(2):
         folder = tmp_path / f"worker{index}"  # each worker in its own checkout, as on separate machines
         shutil.copytree(synthetic_arrays, folder / "data/arrays")
         shutil.copy(REPO_ROOT / "params.yaml", folder / "params.yaml")
-        env = {**os.environ, "DVC_ROOT": str(folder),
-               "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+        env = {
+            **os.environ,
+            "DVC_ROOT": str(folder),
+            "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
+        }
         env.pop("MLFLOW_TRACKING_URI", None)
-        workers.append(subprocess.Popen([Path(sys.executable).parent / "ferpipe", "train", *(f"-S{o}" for o in overrides)], cwd=folder, env=env,
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        workers.append(
+            subprocess.Popen(
+                [Path(sys.executable).parent / "ferpipe", "train", *(f"-S{o}" for o in overrides)],
+                cwd=folder,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
         folders.append(folder)
     logs = [worker.communicate(timeout=600)[0] for worker in workers]
     assert [worker.returncode for worker in workers] == [0, 0], "\n".join(log[-3000:] for log in logs)
     assert all("2 replica(s)" in log for log in logs)
     # TensorFlow's worker server listens on every interface, whatever TF_CONFIG says: each worker warns.
     for log, address in zip(logs, cluster["worker"], strict=True):
-        assert (f"warning: train.distribute=multi_worker: TensorFlow's worker server will listen on port "
-                f"{address.rpartition(':')[2]} of every network interface, not only {address}") in log
+        assert (
+            f"warning: train.distribute=multi_worker: TensorFlow's worker server will listen on port "
+            f"{address.rpartition(':')[2]} of every network interface, not only {address}"
+        ) in log
 
     chief, other = (keras.saving.load_model(folder / TrainOutputs.model).get_weights() for folder in folders)
     for chief_weights, other_weights in zip(chief, other, strict=True):

@@ -91,8 +91,14 @@ def test_a_model_keras_refuses_is_named_in_one_line_with_no_tensorflow_noise(wor
 
     shutil.copy(REPO_ROOT / "params.yaml", "params.yaml")
     lambda_model(Path("lambda.keras"))
-    done = subprocess.run([Path(sys.executable).parent / "ferpipe", "ensemble", "lambda.keras"], capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(
+        [Path(sys.executable).parent / "ferpipe", "ensemble", "lambda.keras"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 1
-    assert done.stderr.startswith("error: lambda.keras: cannot be loaded as a Keras model (") and \
-        len(done.stderr.splitlines()) == 1, done.stderr[-3000:]
+    assert (
+        done.stderr.startswith("error: lambda.keras: cannot be loaded as a Keras model (")
+        and len(done.stderr.splitlines()) == 1
+    ), done.stderr[-3000:]

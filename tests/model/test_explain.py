@@ -1,6 +1,5 @@
 """`ferpipe explain`: a Grad-CAM heatmap per face of the inputs `ferpipe predict` reads."""
 
-
 import numpy as np
 import pytest
 from PIL import Image
@@ -35,9 +34,11 @@ def test_every_face_gets_its_heatmap_named_by_input_face_and_class(tmp_path, mod
     picture = np.asarray(Image.open(tmp_path / "maps" / written[0]))
     assert picture.shape == (SHOWN_SIDE, SHOWN_SIDE, 3) and picture.std() > 0
 
-    asked = CliRunner().invoke(app, ["explain", str(model_file), inputs[0], "-o", str(tmp_path / "angry"),
-                                     "--class", "angry"])
+    asked = CliRunner().invoke(
+        app, ["explain", str(model_file), inputs[0], "-o", str(tmp_path / "angry"), "--class", "angry"]
+    )
     assert asked.exit_code == 0 and [p.name for p in (tmp_path / "angry").iterdir()] == ["crop.png.face0.angry.png"]
-    unknown = CliRunner().invoke(app, ["explain", str(model_file), inputs[0], "-o", str(tmp_path / "x"),
-                                       "--class", "bored"])
+    unknown = CliRunner().invoke(
+        app, ["explain", str(model_file), inputs[0], "-o", str(tmp_path / "x"), "--class", "bored"]
+    )
     assert unknown.exit_code == 1 and unknown.output.startswith("error: --class bored: not one of the model's classes")

@@ -76,18 +76,24 @@ def test_fer_csv_rows_are_predicted_and_bad_rows_named(tmp_path, model):
     (tmp_path / "faces.csv").write_text("\n".join(lines) + "\n")
     results = predict(model, [tmp_path / "faces.csv"])
     assert [f.index for f in results.faces] == [0, 2]
-    assert results.failures == [(f"{tmp_path / 'faces.csv'}:line 3", "bad row: pixels: 3 values, expected 2304 (48x48)")]
+    assert results.failures == [
+        (f"{tmp_path / 'faces.csv'}:line 3", "bad row: pixels: 3 values, expected 2304 (48x48)")
+    ]
 
 
 def test_cli_writes_json_and_fails_when_nothing_could_be_predicted(tmp_path, model_file):
     Image.fromarray(random_faces(1).reshape(48, 48)).save(tmp_path / "face.png")
     runner = CliRunner()
-    result = runner.invoke(app, ["predict", str(model_file), str(tmp_path / "face.png"), "-o", str(tmp_path / "out.json")])
+    result = runner.invoke(
+        app, ["predict", str(model_file), str(tmp_path / "face.png"), "-o", str(tmp_path / "out.json")]
+    )
     assert result.exit_code == 0, result.output
     written = json.loads((tmp_path / "out.json").read_text())
     (row,) = written["predictions"]
     assert row["emotion"] in ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
-    assert sum(row[name] for name in ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")) == pytest.approx(1, abs=1e-4)
+    assert sum(
+        row[name] for name in ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+    ) == pytest.approx(1, abs=1e-4)
 
     (tmp_path / "broken.png").write_bytes(b"nope")
     result = runner.invoke(app, ["predict", str(model_file), str(tmp_path / "broken.png")])
@@ -142,8 +148,12 @@ def test_images_of_every_bit_depth_are_scaled_not_clipped(tmp_path, model):
     np.testing.assert_array_equal(load_grey_image(tmp_path / "face8.png"), face)
     Image.fromarray(face.astype(np.float32) / 255).save(tmp_path / "face.tiff")
     results = predict(model, [tmp_path / "face.tiff"])
-    assert results.failures == [(str(tmp_path / "face.tiff"), "unsupported: F (floating-point) pixels have no known "
-                                 "scale; save the face as an 8- or 16-bit image")]
+    assert results.failures == [
+        (
+            str(tmp_path / "face.tiff"),
+            "unsupported: F (floating-point) pixels have no known scale; save the face as an 8- or 16-bit image",
+        )
+    ]
 
 
 def test_an_animated_gif_says_it_used_the_first_frame(tmp_path, model):
@@ -162,23 +172,32 @@ def test_cli_exit_status_says_all_some_or_none_and_arguments_are_checked_first(t
     zero = runner.invoke(app, ["predict", str(model_file), str(tmp_path / "face.png"), "--batch-size", "0"])
     assert zero.exit_code == 2 and "batch-size" in zero.output
     # Both refused before the model is even looked for, not after every prediction is made.
-    under_a_file = runner.invoke(app, ["predict", "no-such-model.keras", str(tmp_path / "face.png"), "-o",
-                                       str(tmp_path / "face.png" / "out.csv")])
+    under_a_file = runner.invoke(
+        app,
+        ["predict", "no-such-model.keras", str(tmp_path / "face.png"), "-o", str(tmp_path / "face.png" / "out.csv")],
+    )
     assert under_a_file.exit_code == 1 and "cannot be written here" in under_a_file.output
     folder = runner.invoke(app, ["predict", "no-such-model.keras", str(tmp_path / "face.png"), "-o", str(tmp_path)])
     assert folder.exit_code == 1 and "is a folder" in folder.output
     # A folder that permissions call writable but that holds no files (/proc): one line, not a traceback.
     in_proc = runner.invoke(app, ["predict", str(model_file), str(tmp_path / "face.png"), "-o", "/proc/nope/out.csv"])
     assert in_proc.exit_code == 1 and in_proc.output == (
-        "error: /proc/nope/out.csv: cannot be written here (/proc is not a writable folder)\n")
+        "error: /proc/nope/out.csv: cannot be written here (/proc is not a writable folder)\n"
+    )
 
 
 def lambda_model(path: Path) -> Path:
     """A model Keras will not load in safe mode: a Lambda layer is arbitrary code."""
     import keras
 
-    keras.Sequential([keras.Input((48, 48, 1)), keras.layers.Lambda(lambda x: x / 255.0), keras.layers.Flatten(),
-                      keras.layers.Dense(7, activation="softmax")]).save(path)
+    keras.Sequential(
+        [
+            keras.Input((48, 48, 1)),
+            keras.layers.Lambda(lambda x: x / 255.0),
+            keras.layers.Flatten(),
+            keras.layers.Dense(7, activation="softmax"),
+        ]
+    ).save(path)
     return path
 
 
@@ -186,11 +205,15 @@ def test_a_keras_model_that_is_not_a_face_model_is_refused_in_one_line_naming_it
     import keras
 
     Image.fromarray(random_faces(1).reshape(48, 48)).save(tmp_path / "face.png")
-    keras.Sequential([keras.Input((64, 64, 3)), keras.layers.Flatten(), keras.layers.Dense(7)]).save(tmp_path / "rgb.keras")
+    keras.Sequential([keras.Input((64, 64, 3)), keras.layers.Flatten(), keras.layers.Dense(7)]).save(
+        tmp_path / "rgb.keras"
+    )
     lambda_model(tmp_path / "lambda.keras")
     runner = CliRunner()
-    for name, reason in [("rgb.keras", "takes inputs of shape [None, 64, 64, 3], not batches of 48x48 grey faces"),
-                         ("lambda.keras", "cannot be loaded as a Keras model")]:
+    for name, reason in [
+        ("rgb.keras", "takes inputs of shape [None, 64, 64, 3], not batches of 48x48 grey faces"),
+        ("lambda.keras", "cannot be loaded as a Keras model"),
+    ]:
         result = runner.invoke(app, ["predict", str(tmp_path / name), str(tmp_path / "face.png")])
         assert result.exit_code == 1 and f"{tmp_path / name}: {reason}" in result.output
         assert len(result.output.strip().splitlines()) == 1, result.output
@@ -204,12 +227,15 @@ def test_cli_output_appears_whole_or_not_at_all(tmp_path, model_file):
     runner = CliRunner()
     none = runner.invoke(app, ["predict", str(model_file), str(tmp_path / "broken.png"), "-o", str(out)])
     assert none.exit_code == 1 and not out.exists()  # no stale file, and no empty one
-    some = runner.invoke(app, ["predict", str(model_file), str(tmp_path / "face.png"), str(tmp_path / "broken.png"),
-                               "-o", str(out)])
+    some = runner.invoke(
+        app, ["predict", str(model_file), str(tmp_path / "face.png"), str(tmp_path / "broken.png"), "-o", str(out)]
+    )
     assert some.exit_code == 3
     written = json.loads(out.read_text())
     assert [row["source"] for row in written["predictions"]] == [str(tmp_path / "face.png")]
-    assert written["failures"] == [{"source": str(tmp_path / "broken.png"), "reason": "not an image: unrecognised format"}]
+    assert written["failures"] == [
+        {"source": str(tmp_path / "broken.png"), "reason": "not an image: unrecognised format"}
+    ]
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no staging left behind
 
 
@@ -227,9 +253,11 @@ def test_predicting_with_a_keras_file_starts_without_mlflow(tmp_path, model_file
     import sys
 
     Image.fromarray(random_faces(1).reshape(48, 48)).save(tmp_path / "face.png")
-    script = ("import sys; from typer.testing import CliRunner; from ferpipe.cli import app; "
-              f"result = CliRunner().invoke(app, ['predict', {str(model_file)!r}, {str(tmp_path / 'face.png')!r}]); "
-              "print(result.exit_code, 'mlflow' in sys.modules)")
+    script = (
+        "import sys; from typer.testing import CliRunner; from ferpipe.cli import app; "
+        f"result = CliRunner().invoke(app, ['predict', {str(model_file)!r}, {str(tmp_path / 'face.png')!r}]); "
+        "print(result.exit_code, 'mlflow' in sys.modules)"
+    )
     shown = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert shown.stdout.split()[-2:] == ["0", "False"], shown.stdout + shown.stderr
     assert "cuda" not in shown.stderr.lower() and "absl" not in shown.stderr  # TensorFlow's start-up lines muted
@@ -245,15 +273,18 @@ def test_the_litert_export_predicts_as_the_keras_file_does_without_loading_tenso
     model.export(str(lite_file), format="litert", verbose=False)  # as the train stage exports it
     faces = random_faces(70, seed=2)  # more than one batch, the last one short
     (tmp_path / "faces.csv").write_text(fer_csv_text([0] * 70, ["PrivateTest"] * 70, faces))
-    script = ("import sys; from typer.testing import CliRunner; from ferpipe.cli import app; "
-              f"result = CliRunner().invoke(app, ['predict', {str(lite_file)!r}, {str(tmp_path / 'faces.csv')!r}, "
-              f"'-o', {str(tmp_path / 'lite.csv')!r}]); "
-              "print(result.exit_code, any(m in sys.modules for m in ('tensorflow', 'keras', 'mlflow')))")
+    script = (
+        "import sys; from typer.testing import CliRunner; from ferpipe.cli import app; "
+        f"result = CliRunner().invoke(app, ['predict', {str(lite_file)!r}, {str(tmp_path / 'faces.csv')!r}, "
+        f"'-o', {str(tmp_path / 'lite.csv')!r}]); "
+        "print(result.exit_code, any(m in sys.modules for m in ('tensorflow', 'keras', 'mlflow')))"
+    )
     shown = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert shown.stdout.split()[-2:] == ["0", "False"], shown.stdout + shown.stderr
     assert shown.stderr == ""  # not even LiteRT's "INFO: Created TensorFlow Lite XNNPACK delegate"
-    keras_run = CliRunner().invoke(app, ["predict", str(model_file), str(tmp_path / "faces.csv"),
-                                         "-o", str(tmp_path / "keras.csv")])
+    keras_run = CliRunner().invoke(
+        app, ["predict", str(model_file), str(tmp_path / "faces.csv"), "-o", str(tmp_path / "keras.csv")]
+    )
     assert keras_run.exit_code == 0, keras_run.output
     by_lite, by_keras = pd.read_csv(tmp_path / "lite.csv"), pd.read_csv(tmp_path / "keras.csv")
     assert len(by_lite) == 70 and by_lite.columns.tolist() == by_keras.columns.tolist()
@@ -267,10 +298,14 @@ def test_a_tflite_file_that_is_not_a_face_model_is_refused_in_one_line(tmp_path)
     Image.fromarray(random_faces(1).reshape(48, 48)).save(tmp_path / "face.png")
     (tmp_path / "broken.tflite").write_bytes(b"not a model")
     keras.Sequential([keras.Input((10,)), keras.layers.Dense(3)]).export(
-        str(tmp_path / "other.tflite"), format="litert", verbose=False)
+        str(tmp_path / "other.tflite"), format="litert", verbose=False
+    )
     runner = CliRunner()
-    for name, reason in [("missing.tflite", "no such model file"), ("broken.tflite", "broken.tflite"),
-                         ("other.tflite", "takes inputs of shape [-1, 10], not batches of 48x48 grey faces")]:
+    for name, reason in [
+        ("missing.tflite", "no such model file"),
+        ("broken.tflite", "broken.tflite"),
+        ("other.tflite", "takes inputs of shape [-1, 10], not batches of 48x48 grey faces"),
+    ]:
         result = runner.invoke(app, ["predict", str(tmp_path / name), str(tmp_path / "face.png")])
         assert result.exit_code == 1 and result.output.startswith(f"error: cannot load model {tmp_path / name}")
         assert reason in result.output and len(result.output.strip().splitlines()) == 1, result.output
@@ -294,5 +329,8 @@ def test_with_no_model_named_the_packaged_one_answers_and_says_so(tmp_path):
     rows = json.loads((tmp_path / "out.json").read_text())["predictions"]
     assert [Path(row["source"]).name for row in rows] == ["crop.png", "face.png", "faces.csv"]
     model, metadata = packaged.load()
-    np.testing.assert_allclose([[row[name] for name in metadata["label_names"]] for row in rows],
-                               model.predict_on_batch(faces.reshape(-1, 48, 48, 1)), atol=1e-6)
+    np.testing.assert_allclose(
+        [[row[name] for name in metadata["label_names"]] for row in rows],
+        model.predict_on_batch(faces.reshape(-1, 48, 48, 1)),
+        atol=1e-6,
+    )

@@ -37,10 +37,24 @@ def mlflow_server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("server")
     (port,) = free_ports(1)
     server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
-         "--artifacts-destination", str(folder / "artifacts"), "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=open(folder / "server.log", "w"),
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{folder / 'mlflow.db'}",
+            "--artifacts-destination",
+            str(folder / "artifacts"),
+            "--workers",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=open(folder / "server.log", "w"),
     )
     url = f"http://127.0.0.1:{port}"
     wait_until_up(f"{url}/health", server, folder / "server.log")
@@ -127,9 +141,11 @@ def test_evaluated_models_become_versions_and_promotion_is_gated(on_server):
     # the LiteRT network logged beside the Keras one, so without TensorFlow.
     images = np.load("data/arrays/x_test.npy")[:4]
     np.save("images.npy", images)
-    code = (f"import sys, mlflow, numpy as np; m = mlflow.pyfunc.load_model('models:/{NAME}@champion'); "
-            "a = m.predict(np.load('images.npy').astype('float32')); "
-            "print(a.shape, list(a.columns), [m for m in ('tensorflow', 'keras') if m in sys.modules])")
+    code = (
+        f"import sys, mlflow, numpy as np; m = mlflow.pyfunc.load_model('models:/{NAME}@champion'); "
+        "a = m.predict(np.load('images.npy').astype('float32')); "
+        "print(a.shape, list(a.columns), [m for m in ('tensorflow', 'keras') if m in sys.modules])"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == f"(4, 8) {['emotion', *EMOTIONS]} []"
@@ -156,45 +172,76 @@ def test_served_champion_answers_like_predict(on_server, mlflow_server, tmp_path
     assert isinstance(load_model(f"models:/{NAME}@champion"), keras.Model)  # what ensembles build on, still Keras
     # ... with the LiteRT network logged beside the Keras one: no TensorFlow in the process, and
     # the same answers as the server below.
-    script = ("import sys; from typer.testing import CliRunner; from ferpipe.cli import app; "
-              f"result = CliRunner().invoke(app, ['predict', 'models:/{NAME}@champion', {str(tmp_path / 'face_0.png')!r}]); "
-              "print(result.exit_code, [m for m in ('tensorflow', 'keras') if m in sys.modules])")
-    shown = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                           env={**os.environ, "MLFLOW_TRACKING_URI": mlflow_server})
+    script = (
+        "import sys; from typer.testing import CliRunner; from ferpipe.cli import app; "
+        f"result = CliRunner().invoke(app, ['predict', 'models:/{NAME}@champion', {str(tmp_path / 'face_0.png')!r}]); "
+        "print(result.exit_code, [m for m in ('tensorflow', 'keras') if m in sys.modules])"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MLFLOW_TRACKING_URI": mlflow_server},
+    )
     assert shown.stdout.strip().splitlines()[-1] == "0 []", shown.stdout[-2000:] + shown.stderr[-2000:]
 
     (port,) = free_ports(1)
     log = open(tmp_path / "serve.log", "w")
     server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{NAME}@champion", "--env-manager", "local",
-         "-h", "127.0.0.1", "-p", str(port)],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "MLFLOW_TRACKING_URI": mlflow_server},
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "models",
+            "serve",
+            "-m",
+            f"models:/{NAME}@champion",
+            "--env-manager",
+            "local",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "MLFLOW_TRACKING_URI": mlflow_server},
     )
     try:
         wait_until_up(f"http://127.0.0.1:{port}/ping", server, tmp_path / "serve.log")
         request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/invocations", data=json.dumps({"inputs": faces.tolist()}).encode(),
-            headers={"Content-Type": "application/json"})
+            f"http://127.0.0.1:{port}/invocations",
+            data=json.dumps({"inputs": faces.tolist()}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
         answer = json.loads(urllib.request.urlopen(request, timeout=60).read())
         # The manual's curl (docs/prediction.md): the request body kept in the repository.
         readme_request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/invocations", data=(REPO_ROOT / "examples/request.json").read_bytes(),
-            headers={"Content-Type": "application/json"})
+            f"http://127.0.0.1:{port}/invocations",
+            data=(REPO_ROOT / "examples/request.json").read_bytes(),
+            headers={"Content-Type": "application/json"},
+        )
         (example,) = json.loads(urllib.request.urlopen(readme_request, timeout=60).read())["predictions"]
         compact_request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/invocations", data=(REPO_ROOT / "examples/request_compact.json").read_bytes(),
-            headers={"Content-Type": "application/json"})
+            f"http://127.0.0.1:{port}/invocations",
+            data=(REPO_ROOT / "examples/request_compact.json").read_bytes(),
+            headers={"Content-Type": "application/json"},
+        )
         (compact_example,) = json.loads(urllib.request.urlopen(compact_request, timeout=60).read())["predictions"]
         raw = [base64.b64encode(face.tobytes()).decode() for face in faces]
         compact = urllib.request.Request(
-            f"http://127.0.0.1:{port}/invocations", data=json.dumps({"inputs": {"faces": raw}}).encode(),
-            headers={"Content-Type": "application/json"})
+            f"http://127.0.0.1:{port}/invocations",
+            data=json.dumps({"inputs": {"faces": raw}}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
         compact_answer = json.loads(urllib.request.urlopen(compact, timeout=60).read())
         fractional = faces[:1].astype(float)
         fractional[0, 3, 7, 0] = 12.5
         refused = urllib.request.Request(
-            f"http://127.0.0.1:{port}/invocations", data=json.dumps({"inputs": fractional.tolist()}).encode(),
-            headers={"Content-Type": "application/json"})
+            f"http://127.0.0.1:{port}/invocations",
+            data=json.dumps({"inputs": fractional.tolist()}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
         with pytest.raises(urllib.error.HTTPError) as rejected:
             urllib.request.urlopen(refused, timeout=60)
         body = rejected.value.read().decode()

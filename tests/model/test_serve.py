@@ -46,9 +46,12 @@ def server(tmp_path_factory):
     expected = network.predict(faces, verbose=0)
     (port,) = free_ports(1)
     log = folder / "serve.log"
-    process = subprocess.Popen([sys.executable, "-m", "ferpipe", "serve", uri, "--port", str(port)],
-                               stdout=open(log, "w"), stderr=subprocess.STDOUT,
-                               env={**os.environ, "MLFLOW_TRACKING_URI": store})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ferpipe", "serve", uri, "--port", str(port)],
+        stdout=open(log, "w"),
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "MLFLOW_TRACKING_URI": store},
+    )
     try:
         wait_until_up(f"http://127.0.0.1:{port}/ping", process, log)
         yield port, faces, expected
@@ -91,18 +94,33 @@ def big_image_uri(side: int) -> str:
 
 BAD_REQUESTS = {  # what is sent, as (body, content type); the status; words of the reason
     "20 MB that are not JSON": (lambda faces: (b'{"inputs": ' + b"x" * 20_000_000, "application/json"), 400, "JSON"),
-    "a 2000x2000 image as a face": (lambda faces: (faces_request([big_image_uri(2000)]), "application/json"), 400,
-                                    "the image is 2000x2000"),
-    "a fractional pixel": (lambda faces: (one_pixel(faces, 12.5), "application/json"), 400,
-                           "face 0, row 3, column 7 is 12.5"),
-    "JSON true as a pixel": (lambda faces: (one_pixel(faces, True), "application/json"), 400,
-                             "face 0, row 3, column 7 is True"),
-    "JSON nested 100,000 deep": (lambda faces: (b"[" * 100_000 + b"]" * 100_000, "application/json"), 400,
-                                 "nested too deeply"),
+    "a 2000x2000 image as a face": (
+        lambda faces: (faces_request([big_image_uri(2000)]), "application/json"),
+        400,
+        "the image is 2000x2000",
+    ),
+    "a fractional pixel": (
+        lambda faces: (one_pixel(faces, 12.5), "application/json"),
+        400,
+        "face 0, row 3, column 7 is 12.5",
+    ),
+    "JSON true as a pixel": (
+        lambda faces: (one_pixel(faces, True), "application/json"),
+        400,
+        "face 0, row 3, column 7 is True",
+    ),
+    "JSON nested 100,000 deep": (
+        lambda faces: (b"[" * 100_000 + b"]" * 100_000, "application/json"),
+        400,
+        "nested too deeply",
+    ),
     "no Content-Type": (lambda faces: (faces_request(faces.tolist()), None), 415, "Content-Type"),
     "a 10 KB Content-Type": (lambda faces: (b"{}", "text/" + "x" * 10_000), 415, "only supports"),
-    "30,000 faces that are not base64": (lambda faces: (faces_request(["not base64!"] * 30_000), "application/json"),
-                                         400, "face 0: not base64"),
+    "30,000 faces that are not base64": (
+        lambda faces: (faces_request(["not base64!"] * 30_000), "application/json"),
+        400,
+        "face 0: not base64",
+    ),
 }
 
 

@@ -61,21 +61,30 @@ def test_a_model_logged_before_the_litert_export_answers_with_its_keras_network(
     faces = random_faces(3).reshape(-1, 48, 48, 1)
     with mlflow.start_run(experiment_id=tracking.configure("serving-tests")):
         info = mlflow.pyfunc.log_model(
-            name="model", python_model=serving.ExpressionModel(), artifacts={serving.NETWORK: str(tmp_path / "model.keras")},
-            model_config={"label_names": list(EMOTIONS)}, signature=serving.signature(list(EMOTIONS)),
-            input_example=faces[:1].astype(np.float32), pip_requirements=[])
+            name="model",
+            python_model=serving.ExpressionModel(),
+            artifacts={serving.NETWORK: str(tmp_path / "model.keras")},
+            model_config={"label_names": list(EMOTIONS)},
+            signature=serving.signature(list(EMOTIONS)),
+            input_example=faces[:1].astype(np.float32),
+            pip_requirements=[],
+        )
     model = mlflow.pyfunc.load_model(info.model_uri)
     assert isinstance(model.unwrap_python_model().network, keras.Model)
-    np.testing.assert_allclose(model.predict(faces)[list(EMOTIONS)].to_numpy(), network.predict(faces, verbose=0),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        model.predict(faces)[list(EMOTIONS)].to_numpy(), network.predict(faces, verbose=0), rtol=1e-5, atol=1e-6
+    )
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    (lambda f: np.where(np.arange(f.size).reshape(f.shape) == 100, 12.5, f), "face 0, row 2, column 4 is 12.5"),
-    (lambda f: f - 300, "face 0, row 0, column 0 is -"),
-    (lambda f: np.full_like(f, np.nan), "is nan"),
-    (lambda f: f[:, :40], "expected faces of shape (N, 48, 48, 1), got (6, 40, 48, 1)"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda f: np.where(np.arange(f.size).reshape(f.shape) == 100, 12.5, f), "face 0, row 2, column 4 is 12.5"),
+        (lambda f: f - 300, "face 0, row 0, column 0 is -"),
+        (lambda f: np.full_like(f, np.nan), "is nan"),
+        (lambda f: f[:, :40], "expected faces of shape (N, 48, 48, 1), got (6, 40, 48, 1)"),
+    ],
+)
 def test_pixels_that_are_not_integers_0_to_255_are_refused_in_one_short_line(served, change, message):
     model, _, faces = served
     with pytest.raises(MlflowException) as refused:
@@ -108,17 +117,21 @@ def test_compact_faces_answer_exactly_as_their_pixels_do(served, as_png):
     expected = network.predict(faces, verbose=0)
     np.testing.assert_allclose(table[list(EMOTIONS)].to_numpy(), expected, rtol=1e-5, atol=1e-6)
     # Python callers need not cast: uint8 pixels, as images are read, are taken as they are.
-    np.testing.assert_allclose(model.predict(faces.astype(np.uint8))[list(EMOTIONS)].to_numpy(), expected, rtol=1e-5,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        model.predict(faces.astype(np.uint8))[list(EMOTIONS)].to_numpy(), expected, rtol=1e-5, atol=1e-6
+    )
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("not base64!", "face 0: not base64"),
-    ("AAAA", "face 0: 3 bytes of pixels, expected 2304"),
-    ("data:image/png,rawbytes", "face 0: a data URI must be base64"),
-    ("data:image/png;base64,AAAA", "face 0: not an image"),
-    (None, "face 0: the image is 64x64; send 48x48 face crops"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("not base64!", "face 0: not base64"),
+        ("AAAA", "face 0: 3 bytes of pixels, expected 2304"),
+        ("data:image/png,rawbytes", "face 0: a data URI must be base64"),
+        ("data:image/png;base64,AAAA", "face 0: not an image"),
+        (None, "face 0: the image is 64x64; send 48x48 face crops"),
+    ],
+)
 def test_compact_faces_that_cannot_be_read_are_refused_in_one_short_line(served, text, message):
     model, _, faces = served
     if text is None:  # a PNG of the wrong size

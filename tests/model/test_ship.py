@@ -39,7 +39,9 @@ def test_weights_are_quantized_only_within_the_accuracy_rule(workspace, tmp_path
     version = client.get_model_version_by_alias(name, "challenger").version
     # Relabelled as real for this test only: the rule is the same whatever the data.
     client.set_model_version_tag(name, version, "data", "real")
-    client.set_model_version_tag(name, version, "dataset_sha256", read_manifest(workspace / "data/arrays")["source_sha256"])
+    client.set_model_version_tag(
+        name, version, "dataset_sha256", read_manifest(workspace / "data/arrays")["source_sha256"]
+    )
     reference = f"models:/{name}/{version}"
 
     monkeypatch.setattr(shipping, "QUANTIZED_POINTS_LOST", -100.0)  # any quantization "loses too much"
@@ -50,8 +52,9 @@ def test_weights_are_quantized_only_within_the_accuracy_rule(workspace, tmp_path
     monkeypatch.setattr(shipping, "QUANTIZED_POINTS_LOST", 100.0)
     sizes = {}
     for quantization in ("none", "dynamic_int8"):
-        metadata = ship(reference, arrays=workspace / "data/arrays", root=tmp_path / quantization,
-                        quantization=quantization)
+        metadata = ship(
+            reference, arrays=workspace / "data/arrays", root=tmp_path / quantization, quantization=quantization
+        )
         shipped = tmp_path / quantization / "fer2013"
         sizes[quantization] = (shipped / "model.tflite").stat().st_size
         faces, labels = load_split(workspace / "data/arrays", "test")
@@ -96,13 +99,19 @@ def test_the_packaged_model_registers_and_serves_as_a_trained_one(workspace, tmp
 
     (port,) = free_ports(1)  # and served with one command, no model named
     log = tmp_path / "serve.log"
-    server = subprocess.Popen([sys.executable, "-m", "ferpipe", "serve", "--port", str(port)], stdout=open(log, "w"),
-                              stderr=subprocess.STDOUT, env={**os.environ})
+    server = subprocess.Popen(
+        [sys.executable, "-m", "ferpipe", "serve", "--port", str(port)],
+        stdout=open(log, "w"),
+        stderr=subprocess.STDOUT,
+        env={**os.environ},
+    )
     try:
         wait_until_up(f"http://127.0.0.1:{port}/ping", server, log)
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations",
-                                         data=json.dumps({"inputs": {"faces": faces.tolist()}}).encode(),
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations",
+            data=json.dumps({"inputs": {"faces": faces.tolist()}}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
         rows = json.loads(urllib.request.urlopen(request, timeout=60).read())["predictions"]
     finally:
         server.terminate()

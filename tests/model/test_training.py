@@ -46,8 +46,11 @@ def test_training_learns_and_writes_its_outputs(workspace):
     model = keras.saving.load_model(TrainOutputs.model)
     assert not model.compiled  # no optimizer state in the tracked model
     faces = random_faces(16, seed=5).reshape(-1, 48, 48, 1)
-    np.testing.assert_allclose(LiteModel(TrainOutputs.lite_model).predict_on_batch(faces),  # the same network
-                               model.predict(faces, verbose=0), atol=1e-5)
+    np.testing.assert_allclose(
+        LiteModel(TrainOutputs.lite_model).predict_on_batch(faces),  # the same network
+        model.predict(faces, verbose=0),
+        atol=1e-5,
+    )
     recorded = json.loads(Path(TrainOutputs.run).read_text())
     run_id = recorded["run_id"]
     # The model logged (and registered by evaluate) is the very files DVC tracks, byte for byte.
@@ -76,8 +79,11 @@ def train_interrupted_after(epochs: int, config, monkeypatch) -> None:
                 raise Interrupt("power cut")
 
     with monkeypatch.context() as patch:
-        patch.setattr(train_module, "callbacks",
-                      lambda config, state, **kwargs: real_callbacks(config, state, **kwargs) + [Stop()])
+        patch.setattr(
+            train_module,
+            "callbacks",
+            lambda config, state, **kwargs: real_callbacks(config, state, **kwargs) + [Stop()],
+        )
         with pytest.raises(Interrupt):
             train(config, TRACKING)
 
@@ -102,8 +108,13 @@ def test_rerun_after_interruption_resumes_from_the_last_epoch(workspace, monkeyp
 
 def test_resumed_plateau_schedule_and_early_stopping_behave_as_if_never_interrupted(workspace, monkeypatch):
     # patience 1 and a tiny min_lr: the learning rate is cut several times, across the interruption.
-    config = replace(TINY, epochs=7, augment=config_of("train").augment, early_stopping_patience=3,
-                     schedule=replace(config_of("train").schedule, kind="plateau", factor=0.3, patience=1, min_lr=1e-7))
+    config = replace(
+        TINY,
+        epochs=7,
+        augment=config_of("train").augment,
+        early_stopping_patience=3,
+        schedule=replace(config_of("train").schedule, kind="plateau", factor=0.3, patience=1, min_lr=1e-7),
+    )
     train(config, TRACKING)
     uninterrupted = pd.read_csv(TrainOutputs.history)
     assert uninterrupted["learning_rate"].nunique() > 1
@@ -147,14 +158,24 @@ def test_evaluation_reports_honest_metrics_into_the_same_mlflow_run(workspace):
     test = metrics["test"]
     low, high = test["accuracy_ci95"]
     assert low <= test["accuracy"] <= high
-    assert test["rows"] == 70 and set(test["per_class"]) == {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
+    assert test["rows"] == 70 and set(test["per_class"]) == {
+        "angry",
+        "disgust",
+        "fear",
+        "happy",
+        "sad",
+        "surprise",
+        "neutral",
+    }
     assert metrics["all_zeros_binary_accuracy"] == pytest.approx(6 / 7)
     assert metrics["seed_binary_accuracy"] > test["accuracy"]
     for path in vars(EvaluateOutputs()).values():
         assert Path(path).stat().st_size > 0, path
     assert json.loads(Path(EvaluateOutputs.details).read_text()) == metrics
     headline = json.loads(Path(EvaluateOutputs.metrics).read_text())
-    assert headline["test_accuracy"] == metrics["test"]["accuracy"] and headline["ci95_low"] <= headline["test_accuracy"]
+    assert (
+        headline["test_accuracy"] == metrics["test"]["accuracy"] and headline["ci95_low"] <= headline["test_accuracy"]
+    )
     (run,) = runs()
     assert run.data.metrics["eval.test.accuracy"] == pytest.approx(test["accuracy"])
     assert "eval.seed_binary_accuracy" in run.data.metrics
@@ -216,15 +237,17 @@ def test_random_draws_made_while_the_run_is_opened_do_not_change_what_trains(wor
     train(TINY, TRACKING)
     baseline = Path(TrainOutputs.history).read_text()
     real_tags = train_module.tracking.run_tags
-    monkeypatch.setattr(train_module.tracking, "run_tags",
-                        lambda manifest: (random.random(), np.random.rand(), real_tags(manifest))[-1])
+    monkeypatch.setattr(
+        train_module.tracking, "run_tags", lambda manifest: (random.random(), np.random.rand(), real_tags(manifest))[-1]
+    )
     train(TINY, TRACKING)
     assert Path(TrainOutputs.history).read_text() == baseline
 
 
 @pytest.mark.parametrize("cpu_has_bf16", [True, False])
 def test_mixed_precision_trains_in_bfloat16_where_the_cpu_can_and_every_record_says_what_trained(
-        workspace, monkeypatch, cpu_has_bf16):
+    workspace, monkeypatch, cpu_has_bf16
+):
     from ferpipe.train import recipe
 
     monkeypatch.setattr(recipe, "cpu_flags", lambda: {"avx2", *(["avx512_bf16"] if cpu_has_bf16 else [])})

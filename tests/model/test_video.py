@@ -24,9 +24,13 @@ def video(tmp_path_factory):
     import cv2
 
     folder = tmp_path_factory.mktemp("video")
-    write_synthetic_csv(folder / "faces.csv", config_of("synthetic", rows={"Training": 8, "PublicTest": 0, "PrivateTest": 0}))
-    faces = [np.array(line.split(",")[1].split(), np.uint8).reshape(48, 48)
-             for line in (folder / "faces.csv").read_text().splitlines()[1:]]
+    write_synthetic_csv(
+        folder / "faces.csv", config_of("synthetic", rows={"Training": 8, "PublicTest": 0, "PrivateTest": 0})
+    )
+    faces = [
+        np.array(line.split(",")[1].split(), np.uint8).reshape(48, 48)
+        for line in (folder / "faces.csv").read_text().splitlines()[1:]
+    ]
     path = folder / "clip.avi"
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), RATE, (640, 480))
     for frame in range(RATE * SECONDS):

@@ -23,8 +23,13 @@ def module_file(src: Path, module: str) -> Path | None:
 
 def imported_modules(file: Path, module: str) -> set[str]:
     tree = ast.parse(file.read_text())
-    skipped = {id(node) for guard in ast.walk(tree) if isinstance(guard, ast.If)
-               and ast.unparse(guard.test).endswith("TYPE_CHECKING") for body in guard.body for node in ast.walk(body)}
+    skipped = {
+        id(node)
+        for guard in ast.walk(tree)
+        if isinstance(guard, ast.If) and ast.unparse(guard.test).endswith("TYPE_CHECKING")
+        for body in guard.body
+        for node in ast.walk(body)
+    }
     package = module if file.name == "__init__.py" else module.rpartition(".")[0]
     found: set[str] = set()
     for node in ast.walk(tree):

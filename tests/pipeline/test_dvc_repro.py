@@ -36,7 +36,9 @@ def test_repro_runs_every_stage_and_writes_its_outputs(repo):
     # What a newcomer reads: no start-up line that looks like an error, and one screen of it
     # apart from a line per epoch.
     lines = first.splitlines()
-    noise = r"[EWI]\d{4} |WARNING: All log|Traceback|.*Warning: |\d{4}/\d\d/\d\d |Assets written to"  # TF, Python, MLflow
+    noise = (
+        r"[EWI]\d{4} |WARNING: All log|Traceback|.*Warning: |\d{4}/\d\d/\d\d |Assets written to"  # TF, Python, MLflow
+    )
     assert [line for line in lines if re.match(noise, line)] == []
     assert len([line for line in lines if not re.match(r"Epoch \d+/|\d+/\d+ - ", line)]) <= 40, first
     manifest = json.loads((copy / "data/arrays/manifest.json").read_text())
@@ -99,15 +101,30 @@ def test_metrics_and_plots_are_visible_to_dvc(repo):
     assert {row["split"] for row in table} == {"train", "val", "test"}
     assert "reports/data/class_distribution.png" in plots
     # Every declared plot is a chart a person wants: no table of predictions drawn as a line.
-    assert set(plots) == {"reports/data/class_distribution.csv", "reports/data/class_distribution.png",
-                          "Accuracy (train vs val)", "Loss (train vs val)", "Confusion matrix (test)",
-                          "Reliability (test accuracy against confidence, before and after temperature scaling)",
-                          *(f"reports/eval/{name}.png" for name in ("confusion_matrix", "confusion_matrix_normalized",
-                                                                     "per_class", "misclassified", "explanations",
-                                                                     "reliability"))}
+    assert set(plots) == {
+        "reports/data/class_distribution.csv",
+        "reports/data/class_distribution.png",
+        "Accuracy (train vs val)",
+        "Loss (train vs val)",
+        "Confusion matrix (test)",
+        "Reliability (test accuracy against confidence, before and after temperature scaling)",
+        *(
+            f"reports/eval/{name}.png"
+            for name in (
+                "confusion_matrix",
+                "confusion_matrix_normalized",
+                "per_class",
+                "misclassified",
+                "explanations",
+                "reliability",
+            )
+        ),
+    }
     (reliability,) = plots["Reliability (test accuracy against confidence, before and after temperature scaling)"]
     assert {row["filename"] for row in reliability["content"]["data"]["values"]} == {
-        "reliability_before.csv", "reliability_after.csv"}  # two series: before and after scaling
+        "reliability_before.csv",
+        "reliability_after.csv",
+    }  # two series: before and after scaling
 
 
 def test_second_repro_does_nothing(repo):
@@ -152,8 +169,9 @@ def test_dvc_experiment_becomes_a_named_mlflow_run_with_its_params(repo):
     # A second version registers quietly: no "already exists", no fallback from a runs:/ URI.
     assert "already exists" not in out and "has no artifacts" not in out
     mlflow.set_tracking_uri(f"sqlite:///{copy / 'mlflow.db'}")
-    (run,) = mlflow.search_runs(experiment_names=["fer2013"], filter_string="attributes.run_name = 'lr-1e-4'",
-                                output_format="list")
+    (run,) = mlflow.search_runs(
+        experiment_names=["fer2013"], filter_string="attributes.run_name = 'lr-1e-4'", output_format="list"
+    )
     assert float(run.data.params["lr"]) == 0.0001
     assert run.data.tags["dvc_exp_name"] == "lr-1e-4"
     shown = json.loads(sh("dvc", "exp", "show", "--json", cwd=copy))
@@ -213,16 +231,21 @@ def test_queued_and_temporary_experiments_land_once_in_the_shared_store_tagged_s
 
     mlflow.set_tracking_uri(f"sqlite:///{copy / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=["fer2013"], output_format="list")
-    queued = sorted(float(r.data.params["lr"]) for r in runs if r.data.tags.get("dvc_exp_name")
-                    and r.info.run_name not in ("lr-1e-4", "temporary", "epochs-3", "narrow"))
+    queued = sorted(
+        float(r.data.params["lr"])
+        for r in runs
+        if r.data.tags.get("dvc_exp_name") and r.info.run_name not in ("lr-1e-4", "temporary", "epochs-3", "narrow")
+    )
     assert queued == [0.001, 0.005, 0.01, 0.03]
     assert [r.info.run_name for r in runs].count("temporary") == 1
     assert all(r.info.status == "FINISHED" for r in runs)
     # The copies DVC ran them in had only what git and DVC track: the data still says it is synthetic.
     assert {r.data.tags["data"] for r in runs} == {"synthetic"}
     client = mlflow.MlflowClient()
-    assert {m.name for m in client.search_registered_models()} <= {"fer2013-expression-synthetic",
-                                                                     "fer2013-expression-ferplus-synthetic"}
+    assert {m.name for m in client.search_registered_models()} <= {
+        "fer2013-expression-synthetic",
+        "fer2013-expression-ferplus-synthetic",
+    }
 
 
 def test_explicit_epochs_are_what_trains_and_what_every_record_says(repo):
@@ -235,22 +258,26 @@ def test_explicit_epochs_are_what_trains_and_what_every_record_says(repo):
     shown = json.dumps([e for e in json.loads(sh("dvc", "exp", "show", "--json", cwd=copy))])
     assert '"epochs": 3' in shown
     mlflow.set_tracking_uri(f"sqlite:///{copy / 'mlflow.db'}")
-    (run,) = mlflow.search_runs(experiment_names=["fer2013"], filter_string="attributes.run_name = 'epochs-3'",
-                                output_format="list")
+    (run,) = mlflow.search_runs(
+        experiment_names=["fer2013"], filter_string="attributes.run_name = 'epochs-3'", output_format="list"
+    )
     params = yaml.safe_load((copy / "params.yaml").read_text())["train"]
     for key in ("arch", "epochs", "batch_size", "lr", "loss", "optimizer", "label_smoothing"):
         assert yaml.safe_load(run.data.params[key]) == params[key], key
 
 
-@pytest.mark.parametrize(("module", "stages"), [
-    ("train/inputs.py", {"train"}),
-    ("ingest/pixels.py", {"ingest"}),
-    ("core/faces.py", {"ingest", "convert"}),
-    ("core/tracking.py", {"train", "evaluate"}),
-    ("core/registry.py", {"evaluate"}),
-    ("core/inference.py", {"train", "evaluate"}),  # the logged model answers through it
-    ("synthesize/stage.py", {"synthesize"}),
-])
+@pytest.mark.parametrize(
+    ("module", "stages"),
+    [
+        ("train/inputs.py", {"train"}),
+        ("ingest/pixels.py", {"ingest"}),
+        ("core/faces.py", {"ingest", "convert"}),
+        ("core/tracking.py", {"train", "evaluate"}),
+        ("core/registry.py", {"evaluate"}),
+        ("core/inference.py", {"train", "evaluate"}),  # the logged model answers through it
+        ("synthesize/stage.py", {"synthesize"}),
+    ],
+)
 def test_a_comment_in_a_module_flips_dvc_status_for_exactly_the_stages_that_run_it(repo, module, stages):
     copy, _ = repo
     sh("dvc", "repro", cwd=copy)
@@ -268,8 +295,11 @@ def test_no_stage_output_holds_a_path_of_this_machine(repo):
     copy, _ = repo
     sh("dvc", "repro", cwd=copy)
     written = [copy / "dvc.lock", *(copy / "reports").rglob("*"), *(copy / "data/arrays").glob("*.json")]
-    leaks = [str(f.relative_to(copy)) for f in written if f.is_file() and f.suffix != ".png"
-             and str(copy) in f.read_text(errors="replace")]
+    leaks = [
+        str(f.relative_to(copy))
+        for f in written
+        if f.is_file() and f.suffix != ".png" and str(copy) in f.read_text(errors="replace")
+    ]
     assert leaks == []
 
 
@@ -310,8 +340,9 @@ def test_ferplus_experiment_says_its_label_mode_and_registers_apart(repo):
     assert "Running stage 'ingest'" in out
     assert "ferplus_probability" in json.dumps(json.loads(sh("dvc", "exp", "show", "--json", cwd=copy)))
     mlflow.set_tracking_uri(f"sqlite:///{copy / 'mlflow.db'}")
-    (run,) = mlflow.search_runs(experiment_names=["fer2013"], filter_string="attributes.run_name = 'ferplus'",
-                                output_format="list")
+    (run,) = mlflow.search_runs(
+        experiment_names=["fer2013"], filter_string="attributes.run_name = 'ferplus'", output_format="list"
+    )
     assert run.data.tags["labels"] == "ferplus_probability"
     manifest = json.loads((copy / "data/arrays/manifest.json").read_text())
     assert len(manifest["label_names"]) == 8 and manifest["targets"] == "soft"
@@ -330,9 +361,20 @@ def headless_browser() -> str:
 
 def browse(url: str, *options: str) -> str:
     """The page as a browser shows it once its scripts have run, with no network but this machine's."""
-    done = subprocess.run([headless_browser(), "--no-sandbox", "--disable-gpu", "--virtual-time-budget=15000",
-                           "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", *options, url],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            headless_browser(),
+            "--no-sandbox",
+            "--disable-gpu",
+            "--virtual-time-budget=15000",
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+            *options,
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     return done.stdout
 
 
@@ -355,9 +397,13 @@ def test_mlflow_ui_opens_the_experiment_on_its_runs(repo, tmp_path):
     copy, _ = repo
     (port,) = free_ports(1)
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    server = subprocess.Popen(["mlflow", "ui", "--backend-store-uri", "sqlite:///mlflow.db", "--host", "127.0.0.1",
-                               "--port", str(port)], cwd=copy, env=env, stdout=subprocess.DEVNULL,
-                              stderr=open(tmp_path / "ui.log", "w"))
+    server = subprocess.Popen(
+        ["mlflow", "ui", "--backend-store-uri", "sqlite:///mlflow.db", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=copy,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp_path / "ui.log", "w"),
+    )
     try:
         wait_until_up(f"http://127.0.0.1:{port}/health", server, tmp_path / "ui.log")
         mlflow.set_tracking_uri(f"sqlite:///{copy / 'mlflow.db'}")

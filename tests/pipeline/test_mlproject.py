@@ -17,9 +17,27 @@ def test_mlflow_run_train_entry_point_logs_a_run_with_its_parameters(tmp_path):
     package = copy / "src/ferpipe/__init__.py"  # the copy's code, not the installed checkout's, must run
     package.write_text(package.read_text() + "\nimport pathlib\npathlib.Path('ran.txt').write_text(__file__)\n")
     store = f"sqlite:///{copy / 'mlflow.db'}"
-    sh("mlflow", "run", ".", "-e", "train", "-P", "lr=1e-4", "-P", "arch=tiny_cnn", "-P", "epochs=2",
-       "-P", "batch_size=32", "--env-manager", "local", "--experiment-name", "fer2013",
-       cwd=copy, env={"MLFLOW_TRACKING_URI": store})
+    sh(
+        "mlflow",
+        "run",
+        ".",
+        "-e",
+        "train",
+        "-P",
+        "lr=1e-4",
+        "-P",
+        "arch=tiny_cnn",
+        "-P",
+        "epochs=2",
+        "-P",
+        "batch_size=32",
+        "--env-manager",
+        "local",
+        "--experiment-name",
+        "fer2013",
+        cwd=copy,
+        env={"MLFLOW_TRACKING_URI": store},
+    )
     mlflow.set_tracking_uri(store)
     (run,) = mlflow.search_runs(experiment_names=["fer2013"], output_format="list")
     assert run.info.status == "FINISHED"

@@ -19,14 +19,22 @@ TRAIN = {"arch": "tiny_cnn", "epochs": 8, "batch_size": 16, "lr": 3e-3}
 
 def results(copy: Path) -> tuple[str, dict]:
     """Per-epoch history and every evaluation metric (PublicTest, PrivateTest, de-duplicated, binary)."""
-    return (copy / "reports/train/history.csv").read_text(), json.loads((copy / "reports/eval/details.json").read_text())
+    return (copy / "reports/train/history.csv").read_text(), json.loads(
+        (copy / "reports/eval/details.json").read_text()
+    )
 
 
 def kill_training_after_epoch(copy: Path, epoch: int) -> None:
     """Start `dvc repro -f train` and SIGKILL its whole process group once `epoch` epochs are checkpointed."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    repro = subprocess.Popen(["dvc", "repro", "--force", "--single-item", "train"], cwd=copy, env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    repro = subprocess.Popen(
+        ["dvc", "repro", "--force", "--single-item", "train"],
+        cwd=copy,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     metadata = copy / "checkpoints/train/backup/training_metadata.json"
     deadline = time.monotonic() + 300
     try:

@@ -32,8 +32,9 @@ def code_covered(deps: list[str]) -> set[Path]:
 @pytest.mark.parametrize("name", list(STAGES))
 def test_stage_depends_on_exactly_the_modules_it_runs(name):
     command = STAGES[name]["cmd"].split()
-    assert command[:3] == ["PYTHONPATH=src", "python", "-m"], \
+    assert command[:3] == ["PYTHONPATH=src", "python", "-m"], (
         f"stage {name}: run it as `PYTHONPATH=src python -m ferpipe.<stage>`, the code of the copy DVC hashes"
+    )
     runs = closure(SRC, f"{command[3]}.__main__")
     covered = code_covered(declared(STAGES[name]["deps"]))
     relative = lambda files: sorted(str(f.relative_to(REPO_ROOT)) for f in files)  # noqa: E731
@@ -56,7 +57,8 @@ def test_closure_follows_lazy_imports_and_packages_but_not_type_checking(tmp_pat
     (package / "sub/__init__.py").write_text("")
     (package / "sub/entry.py").write_text(
         "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from ferpipe import hinted\n"
-        "def run():\n    from ferpipe.sub import lazy\n")
+        "def run():\n    from ferpipe.sub import lazy\n"
+    )
     for name in ("sub/lazy.py", "hinted.py", "unused.py"):
         (package / name).write_text("")
     found = {str(f.relative_to(tmp_path)) for f in closure(tmp_path, "ferpipe.sub.entry")}

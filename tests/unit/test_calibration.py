@@ -16,10 +16,14 @@ from ferpipe.evaluate.calibration import (
 )
 
 # Top probabilities 0.9 and 0.92 share the bin (13/15, 14/15]; 0.7 and 0.42 have bins of their own.
-PROBABILITIES = np.array([[0.90, 0.05, 0.05],   # class 0: right
-                          [0.92, 0.04, 0.04],   # class 2: wrong
-                          [0.20, 0.70, 0.10],   # class 1: right
-                          [0.30, 0.28, 0.42]])  # class 0: wrong (says 2)
+PROBABILITIES = np.array(
+    [
+        [0.90, 0.05, 0.05],  # class 0: right
+        [0.92, 0.04, 0.04],  # class 2: wrong
+        [0.20, 0.70, 0.10],  # class 1: right
+        [0.30, 0.28, 0.42],
+    ]
+)  # class 0: wrong (says 2)
 LABELS = np.array([0, 2, 1, 0])
 
 
@@ -27,13 +31,20 @@ def test_ece_by_hand():
     # Bins: |1 + 0 - (0.90 + 0.92)| = 0.82, |1 - 0.70| = 0.30, |0 - 0.42| = 0.42; over 4 faces.
     assert expected_calibration_error(LABELS, PROBABILITIES) == pytest.approx((0.82 + 0.30 + 0.42) / 4)
     assert [(b["count"], round(b["accuracy"], 6)) for b in reliability_bins(LABELS, PROBABILITIES)] == [
-        (1, 0.0), (1, 1.0), (2, 0.5)]
+        (1, 0.0),
+        (1, 1.0),
+        (2, 0.5),
+    ]
 
 
 def test_brier_by_hand():
     # Squared distance to the one-hot label, summed over classes, averaged over faces.
-    by_face = [0.1**2 + 0.05**2 + 0.05**2, 0.92**2 + 0.04**2 + 0.96**2, 0.2**2 + 0.3**2 + 0.1**2,
-               0.7**2 + 0.28**2 + 0.42**2]
+    by_face = [
+        0.1**2 + 0.05**2 + 0.05**2,
+        0.92**2 + 0.04**2 + 0.96**2,
+        0.2**2 + 0.3**2 + 0.1**2,
+        0.7**2 + 0.28**2 + 0.42**2,
+    ]
     assert brier_score(LABELS, PROBABILITIES) == pytest.approx(np.mean(by_face))
 
 

@@ -34,17 +34,36 @@ def test_summary_says_the_result_the_seed_metric_beside_it_and_what_next(in_tmp)
     from pathlib import Path
 
     Path("reports/eval").mkdir(parents=True)
-    Path("reports/eval/metrics.json").write_text(json.dumps({
-        "test_accuracy": 0.61, "ci95_low": 0.55, "ci95_high": 0.66, "ece": 0.081, "ece_calibrated": 0.019,
-        "temperature": 1.42, "seed_binary_accuracy": 0.89}))
-    Path("reports/eval/details.json").write_text(json.dumps({
-        "data": "synthetic", "split": "test (PrivateTest)", "labels": "fer2013", "all_zeros_binary_accuracy": 6 / 7,
-        "test": {"rows": 359}}))
+    Path("reports/eval/metrics.json").write_text(
+        json.dumps(
+            {
+                "test_accuracy": 0.61,
+                "ci95_low": 0.55,
+                "ci95_high": 0.66,
+                "ece": 0.081,
+                "ece_calibrated": 0.019,
+                "temperature": 1.42,
+                "seed_binary_accuracy": 0.89,
+            }
+        )
+    )
+    Path("reports/eval/details.json").write_text(
+        json.dumps(
+            {
+                "data": "synthetic",
+                "split": "test (PrivateTest)",
+                "labels": "fer2013",
+                "all_zeros_binary_accuracy": 6 / 7,
+                "test": {"rows": 359},
+            }
+        )
+    )
     result = CliRunner().invoke(app, ["summary"])
     assert result.exit_code == 0
     lines = result.output.splitlines()
-    assert lines[0] == ("test accuracy 0.6100 (95% CI 0.5500-0.6600) on 359 test (PrivateTest) faces, fer2013 labels, "
-                        "synthetic data")
+    assert lines[0] == (
+        "test accuracy 0.6100 (95% CI 0.5500-0.6600) on 359 test (PrivateTest) faces, fer2013 labels, synthetic data"
+    )
     assert lines[1] == "calibration: ECE 0.081, 0.019 after temperature scaling (T = 1.42, fitted on val)"
     assert "binary accuracy 0.8900 (an all-zeros output scores 0.8571" in lines[2]
     assert "SYNTHETIC" in lines[3] and lines[-1].strip() == "ferpipe promote --data synthetic"

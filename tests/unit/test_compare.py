@@ -6,11 +6,23 @@ from ferpipe.tools.compare import markdown_table
 
 
 def run(name: str, metrics: dict | None = None, **params) -> SimpleNamespace:
-    base = {"arch": "vgg_small", "lr": "0.001", "epochs": "16", "precision": "float32", "crop": "0", "train_rows": "28709"}
-    metrics = metrics or {"eval.test.accuracy": 0.64, "eval.calibration.before.ece": 0.0283,
-                          "eval.calibration.after.ece": 0.0206}
-    return SimpleNamespace(info=SimpleNamespace(run_name=name, run_id=name), data=SimpleNamespace(
-        params={**base, **params}, metrics=metrics, tags={"labels": "fer2013"}))
+    base = {
+        "arch": "vgg_small",
+        "lr": "0.001",
+        "epochs": "16",
+        "precision": "float32",
+        "crop": "0",
+        "train_rows": "28709",
+    }
+    metrics = metrics or {
+        "eval.test.accuracy": 0.64,
+        "eval.calibration.before.ece": 0.0283,
+        "eval.calibration.after.ece": 0.0206,
+    }
+    return SimpleNamespace(
+        info=SimpleNamespace(run_name=name, run_id=name),
+        data=SimpleNamespace(params={**base, **params}, metrics=metrics, tags={"labels": "fer2013"}),
+    )
 
 
 def test_params_that_differ_between_runs_are_shown_and_the_rest_are_not():

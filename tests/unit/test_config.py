@@ -44,11 +44,14 @@ def test_missing_key_fails_with_one_line_before_tensorflow_or_mlflow_is_imported
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(without(yaml.safe_load(PARAMS_TEXT), "train.lr")))
     done = subprocess.run([sys.executable, "-m", "ferpipe.train"], cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 1
-    assert done.stderr.splitlines() == ["error: params.yaml: train: missing key(s) ['lr']; params.yaml must set "
-                                        "every key (see conf/)"]
-    probe = ("import sys; from ferpipe.core.entry import execute; "
-             "code = execute('train', lambda: __import__('ferpipe.train.stage', fromlist=['run']).run); "
-             "print(code, 'tensorflow' in sys.modules, 'mlflow' in sys.modules)")
+    assert done.stderr.splitlines() == [
+        "error: params.yaml: train: missing key(s) ['lr']; params.yaml must set every key (see conf/)"
+    ]
+    probe = (
+        "import sys; from ferpipe.core.entry import execute; "
+        "code = execute('train', lambda: __import__('ferpipe.train.stage', fromlist=['run']).run); "
+        "print(code, 'tensorflow' in sys.modules, 'mlflow' in sys.modules)"
+    )
     done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True)
     assert done.stdout.split() == ["1", "False", "False"], done.stderr
 
@@ -92,12 +95,29 @@ def test_mlproject_commands_run_the_project_code_mlflow_runs():
             assert step.strip().startswith("PYTHONPATH=src python -m ferpipe "), f"MLproject {name}: {step.strip()}"
 
 
-@pytest.mark.parametrize("override", [
-    "train.lr=nan", "train.lr=-1", "train.lr=.inf", "train.epochs=0", "train.epochs=-1", "train.batch_size=0",
-    "train.subset=-5", "train.label_smoothing=1.5", "train.weight_decay=-0.1", "train.arch=vgg99",
-    "train.augment.zoom=-0.2", "train.schedule.factor=2", "ingest.val_fraction=0", "ingest.val_fraction=1",
-    "evaluate.batch_size=0", "evaluate.bootstrap_samples=0", "synthetic.rows.Training=-3", "tracking.experiment=' '",
-])
+@pytest.mark.parametrize(
+    "override",
+    [
+        "train.lr=nan",
+        "train.lr=-1",
+        "train.lr=.inf",
+        "train.epochs=0",
+        "train.epochs=-1",
+        "train.batch_size=0",
+        "train.subset=-5",
+        "train.label_smoothing=1.5",
+        "train.weight_decay=-0.1",
+        "train.arch=vgg99",
+        "train.augment.zoom=-0.2",
+        "train.schedule.factor=2",
+        "ingest.val_fraction=0",
+        "ingest.val_fraction=1",
+        "evaluate.batch_size=0",
+        "evaluate.bootstrap_samples=0",
+        "synthetic.rows.Training=-3",
+        "tracking.experiment=' '",
+    ],
+)
 def test_a_value_that_cannot_run_is_refused_naming_its_key(override):
     key, _, value = override.partition("=")
     group, *_, leaf = key.split(".")

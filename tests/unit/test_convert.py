@@ -51,7 +51,6 @@ def test_rows_whose_image_is_in_train_are_marked(arrays):
     assert manifest["splits"]["test"]["seen_in_train"] == 1
 
 
-
 def test_a_staging_folder_left_by_a_killed_run_is_reclaimed_and_a_running_ones_kept(in_tmp):
     import os
 
@@ -72,7 +71,7 @@ def test_damaged_faces_are_refused_by_their_page_checksums_and_nothing_is_conver
     faces_file = Path("data/validated/faces.parquet")
     damaged = bytearray(faces_file.read_bytes())
     middle = len(damaged) // 2  # inside the pixel pages, most of the file
-    damaged[middle:middle + 2000] = np.random.default_rng(0).integers(0, 256, 2000, dtype=np.uint8).tobytes()
+    damaged[middle : middle + 2000] = np.random.default_rng(0).integers(0, 256, 2000, dtype=np.uint8).tobytes()
     faces_file.write_bytes(bytes(damaged))
     with pytest.raises(DataError, match=r"^data/validated/faces.parquet: cannot be read.*CRC checksum"):
         convert()

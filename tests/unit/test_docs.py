@@ -13,8 +13,13 @@ pytestmark = pytest.mark.slow  # MkDocs builds the site in a process of its own
 
 
 def build(root) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(root / "site")],
-                          cwd=root, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(root / "site")],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_the_manual_builds_with_no_warning(tmp_path):
@@ -35,4 +40,6 @@ def test_a_broken_link_or_an_unlisted_page_fails_the_build(tmp_path, damage):
     else:
         (tmp_path / "docs/orphan.md").write_text("# A page nobody can reach\n")
     done = build(tmp_path)
-    assert done.returncode != 0 and ("no-such-page.md" in done.stderr or "orphan.md" in done.stderr), done.stderr[-2000:]
+    assert done.returncode != 0 and ("no-such-page.md" in done.stderr or "orphan.md" in done.stderr), done.stderr[
+        -2000:
+    ]

@@ -21,8 +21,10 @@ OUTLIER_DECIDES = [5, 0, 0, 0, 0, 0, 0, 0, 0, 1]  # the lone NF vote is dropped:
 
 
 def test_majority_keeps_clear_winners_and_says_why_it_drops_the_rest():
-    labels = ferplus_labels(np.array([CLEAR_HAPPY, SPLIT_SAD_NEUTRAL, MOSTLY_UNKNOWN, NOT_A_FACE,
-                                      SINGLE_VOTES_ONLY, OUTLIER_DECIDES]), "majority")
+    labels = ferplus_labels(
+        np.array([CLEAR_HAPPY, SPLIT_SAD_NEUTRAL, MOSTLY_UNKNOWN, NOT_A_FACE, SINGLE_VOTES_ONLY, OUTLIER_DECIDES]),
+        "majority",
+    )
     assert labels.keep.tolist() == [True, False, False, False, False, True]
     assert labels.targets.shape == (6, len(FERPLUS_CLASSES))
     assert labels.targets[0].tolist() == [0, 1, 0, 0, 0, 0, 0, 0]  # the single neutral and surprise votes are outliers

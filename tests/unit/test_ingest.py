@@ -1,6 +1,5 @@
 """Every accepted input form, every validation rule, and the stage's all-or-nothing outputs."""
 
-
 import csv
 import gzip
 import io
@@ -42,6 +41,7 @@ def assert_no_outputs():
 
 # --- accepted forms ---------------------------------------------------------------------------
 
+
 def test_fer2013_csv_is_ingested_with_its_splits(in_tmp, small_fer):
     labels, usages, faces = small_fer
     Path("fer2013.csv").write_text(fer_csv_text(labels, usages, faces))
@@ -79,7 +79,9 @@ def test_kaggle_tar_archive_is_read_from_its_member(in_tmp, small_fer):
 
 def test_icml_face_data_columns_with_leading_spaces(in_tmp, small_fer):
     labels, usages, faces = small_fer
-    lines = ["emotion, Usage, pixels"] + [f"{l},{u},{pixel_text(f)}" for l, u, f in zip(labels, usages, faces, strict=True)]
+    lines = ["emotion, Usage, pixels"] + [
+        f"{l},{u},{pixel_text(f)}" for l, u, f in zip(labels, usages, faces, strict=True)
+    ]
     Path("icml_face_data.csv").write_text("\n".join(lines) + "\n")
     report = run("icml_face_data.csv")
     assert report["source"]["form"] == "icml_face_data.csv"
@@ -104,9 +106,13 @@ def test_train_csv_without_usage_gets_a_seeded_stratified_validation_split(in_tm
 
 def make_image_folder(root: Path, faces: np.ndarray) -> dict[str, int]:
     expected = {}
-    layout = [("train", "angry", "Training_1.jpg"), ("train", "happy", "im7.png"),
-              ("test", "happy", "PublicTest_5.jpg"), ("test", "sad", "PrivateTest_9.png"),
-              ("test", "fear", "im2.png")]
+    layout = [
+        ("train", "angry", "Training_1.jpg"),
+        ("train", "happy", "im7.png"),
+        ("test", "happy", "PublicTest_5.jpg"),
+        ("test", "sad", "PrivateTest_9.png"),
+        ("test", "fear", "im2.png"),
+    ]
     for (split, emotion, name), face in zip(layout, faces, strict=True):
         folder = root / split / emotion
         folder.mkdir(parents=True, exist_ok=True)
@@ -144,6 +150,7 @@ def test_image_folder_unreadable_or_wrong_size_images_are_named(in_tmp):
 
 # --- validation rules -------------------------------------------------------------------------
 
+
 def corrupt_csv(small_fer, edits):
     labels, usages, faces = small_fer
     lines = fer_csv_text(labels, usages, faces).splitlines()
@@ -154,13 +161,16 @@ def corrupt_csv(small_fer, edits):
 
 def test_bad_rows_fail_the_stage_with_file_line_and_field(in_tmp, small_fer):
     good = pixel_text(small_fer[2][0])
-    corrupt_csv(small_fer, {
-        3: f"7,{good},Training",
-        5: f"x,{good},Training",
-        6: f"2,{good},Validation",
-        8: f"2,{good} 17,Training",
-        9: "2,1 2 3",
-    })
+    corrupt_csv(
+        small_fer,
+        {
+            3: f"7,{good},Training",
+            5: f"x,{good},Training",
+            6: f"2,{good},Validation",
+            8: f"2,{good} 17,Training",
+            9: "2,1 2 3",
+        },
+    )
     with pytest.raises(DataError) as failure:
         run("fer2013.csv")
     message = str(failure.value)
@@ -204,7 +214,9 @@ def test_a_blank_line_among_the_rows_is_one_problem_named_as_such(in_tmp, small_
     with pytest.raises(DataError) as failure:
         run("fer2013.csv")
     assert str(failure.value).splitlines()[:2] == [
-        "fer2013.csv: 1 invalid row(s); the first 1:", "  fer2013.csv: line 5: row: blank line (no values)"]
+        "fer2013.csv: 1 invalid row(s); the first 1:",
+        "  fer2013.csv: line 5: row: blank line (no values)",
+    ]
     report = run("fer2013.csv", on_bad_rows="skip")
     assert report["rows"]["valid"] == 20 and report["rejected"]["problems_by_field"] == {"row": 1}
 
@@ -310,13 +322,22 @@ def bad_line_cases(good: str) -> dict[str, tuple[bytes, str]]:
     first, second = (good.split() + ["0", "0"])[:2]
     return {
         "stray quote": (f'3,"{good},Training'.encode(), f"pixels: value 1 is {chr(34) + first!r}: '\"' is not a digit"),
-        "tab between values": (f"3,{good.replace(' ', chr(9), 1)},Training".encode(),
-                               f"pixels: value 1 is {first + chr(9) + second!r}: a tab is not a digit"),
-        "Windows-1252 byte in Usage": (f"3,{good},Tr\x96ining".encode("latin-1"), "Usage: 'Tr\ufffdining' is not one of"),
-        "Windows-1252 byte in pixels": (f"3,{chr(0x96)}{good},Training".encode("latin-1"),
-                                        f"pixels: value 1 is {chr(0x96) + first!r}: byte 0x96 is not a digit"),
-        "line longer than a read block": (("3," + " ".join(["255"] * 700_000) + ",Training").encode(),
-                                          "pixels: 700000 values, expected 2304"),
+        "tab between values": (
+            f"3,{good.replace(' ', chr(9), 1)},Training".encode(),
+            f"pixels: value 1 is {first + chr(9) + second!r}: a tab is not a digit",
+        ),
+        "Windows-1252 byte in Usage": (
+            f"3,{good},Tr\x96ining".encode("latin-1"),
+            "Usage: 'Tr\ufffdining' is not one of",
+        ),
+        "Windows-1252 byte in pixels": (
+            f"3,{chr(0x96)}{good},Training".encode("latin-1"),
+            f"pixels: value 1 is {chr(0x96) + first!r}: byte 0x96 is not a digit",
+        ),
+        "line longer than a read block": (
+            ("3," + " ".join(["255"] * 700_000) + ",Training").encode(),
+            "pixels: 700000 values, expected 2304",
+        ),
     }
 
 
@@ -338,7 +359,9 @@ def test_every_line_is_accounted_for_and_a_damaged_one_is_a_rejected_row(in_tmp,
 
 def test_kaggle_train_csv_with_quoted_pixels_reads_like_the_unquoted_form(in_tmp):
     labels, faces = [label for label in range(7) for _ in range(10)], random_faces(70)
-    Path("train.csv").write_text("emotion,pixels\n" + "".join(f'{l},"{pixel_text(f)}"\n' for l, f in zip(labels, faces, strict=True)))
+    Path("train.csv").write_text(
+        "emotion,pixels\n" + "".join(f'{l},"{pixel_text(f)}"\n' for l, f in zip(labels, faces, strict=True))
+    )
     report = run("train.csv", val_fraction=0.2)
     assert report["rows"]["valid"] == 70 and report["rejected"]["rows"] == 0
     _, pixels = stored_faces()
@@ -367,13 +390,17 @@ def test_the_manuals_check_flags_a_source_dvc_would_wait_on_for_ever(in_tmp):
     # the one-line check to run first.
     from tests.conftest import REPO_ROOT
 
-    check = next(line.strip() for line in (REPO_ROOT / "docs/reliability.md").read_text().splitlines()
-                 if line.strip().startswith("SRC=data/raw/fer2013.csv;"))
+    check = next(
+        line.strip()
+        for line in (REPO_ROOT / "docs/reliability.md").read_text().splitlines()
+        if line.strip().startswith("SRC=data/raw/fer2013.csv;")
+    )
     os.mkfifo("pipe.csv")
     Path("faces.csv").write_text("emotion,pixels,Usage\n")
     Path("folder").mkdir()
     os.symlink("nowhere.csv", "dangling.csv")
     for source, flagged in (("pipe.csv", True), ("dangling.csv", True), ("faces.csv", False), ("folder", False)):
-        said = subprocess.run(["bash", "-c", check.replace("data/raw/fer2013.csv", source, 1)],
-                              capture_output=True, text=True, timeout=10).stdout
+        said = subprocess.run(
+            ["bash", "-c", check.replace("data/raw/fer2013.csv", source, 1)], capture_output=True, text=True, timeout=10
+        ).stdout
         assert ("not a regular file or folder" in said) == flagged, source

@@ -21,7 +21,7 @@ def test_each_epoch_is_a_fresh_permutation_of_every_row():
     stream = training_stream(FACES, LABELS, 7, batch_size=4, seed=3, augment=NO_AUGMENTATION, first_epoch=0, epochs=2)
     epochs = batches(stream, 6)  # ceil(10 / 4) = 3 batches per epoch, the last one short
     assert [len(images) for images, _ in epochs] == [4, 4, 2, 4, 4, 2]
-    first, second = (np.concatenate([images for images, _ in epochs[i:i + 3]]) for i in (0, 3))
+    first, second = (np.concatenate([images for images, _ in epochs[i : i + 3]]) for i in (0, 3))
     key = lambda images: sorted(map(bytes, images.reshape(len(images), -1)))  # noqa: E731
     assert key(first) == key(second) == key(FACES.astype(np.float32))
     assert not np.array_equal(first, second)
@@ -78,7 +78,7 @@ def test_erasing_replaces_one_rectangle_of_each_chosen_face_by_noise():
     assert 0.35 < touched.mean() < 0.65  # about half the faces, as asked
     for mask in changed[touched]:  # one axis-aligned rectangle: the box around the changes is all changed
         rows, columns = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-        box = mask[rows[0]:rows[-1] + 1, columns[0]:columns[-1] + 1]
+        box = mask[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1]
         assert box.mean() > 0.99 and 0.01 < box.size / mask.size < 0.4
     assert erased.max() <= 255 and erased.min() >= 0
     np.testing.assert_array_equal(erased, random_erasing(black, 0.5, tf.constant([5, 6], tf.int64)).numpy())

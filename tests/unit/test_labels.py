@@ -23,7 +23,10 @@ NOT_A_FACE = [0, 0, 0, 0, 0, 0, 0, 0, 0, 10]
 
 def votes_text(usages, rows) -> str:
     lines = [",".join(("Usage", "Image name", *VOTE_COLUMNS))]
-    lines += [f"{usage},fer{i:07d}.png,{','.join(map(str, row))}" for i, (usage, row) in enumerate(zip(usages, rows, strict=True))]
+    lines += [
+        f"{usage},fer{i:07d}.png,{','.join(map(str, row))}"
+        for i, (usage, row) in enumerate(zip(usages, rows, strict=True))
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -94,8 +97,11 @@ def test_misaligned_vote_file_fails_naming_file_line_and_field_and_writes_nothin
     _, usages, rows = fer_with_votes
     shifted = usages[1:] + usages[:1]  # the same rows, one line off
     Path("fer2013new.csv").write_text(votes_text(shifted, rows))
-    with pytest.raises(DataError, match=r"fer2013new.csv: line 2, field Usage: 'PublicTest' but the image row says "
-                                        r"'Training'"):
+    with pytest.raises(
+        DataError,
+        match=r"fer2013new.csv: line 2, field Usage: 'PublicTest' but the image row says "
+        r"'Training'",
+    ):
         run("ferplus_majority")
     Path("fer2013new.csv").write_text(votes_text(usages[:-1], rows[:-1]))
     with pytest.raises(DataError, match="fer2013new.csv: 20 vote rows for 21 images"):

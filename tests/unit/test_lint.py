@@ -12,22 +12,35 @@ from tests.conftest import REPO_ROOT
 RUFF = Path(sys.executable).parent / "ruff"
 MYPY = Path(sys.executable).parent / "mypy"
 SEEDED = {  # a rule of each family pyproject.toml selects, and a file that breaks it
-    "F401": "import os\n",                                          # pyflakes: an unused import
-    "I001": "import sys\nimport os\n\nprint(os, sys)\n",           # import order
+    "F401": "import os\n",  # pyflakes: an unused import
+    "I001": "import sys\nimport os\n\nprint(os, sys)\n",  # import order
     "UP035": "from typing import List\n\n\ndef f(x: List[int]) -> List[int]:\n    return x\n",  # pyupgrade
-    "B006": "def f(x=[]):\n    return x\n",                          # bugbear: a mutable default
+    "B006": "def f(x=[]):\n    return x\n",  # bugbear: a mutable default
     "YTT101": "import sys\n\nprint(sys.version[:3] == '3.1')\n",  # a Python-version check done wrong
 }
 
 
 def lint(*arguments: str, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([str(RUFF), "check", "--config", str(REPO_ROOT / "pyproject.toml"), *arguments],
-                          cwd=cwd, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [str(RUFF), "check", "--config", str(REPO_ROOT / "pyproject.toml"), *arguments],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_the_project_passes_its_lint_checks():
     done = lint("src", "tests", "bench")
     assert done.returncode == 0, done.stdout[-3000:]
+
+
+def test_the_project_is_formatted_and_an_unformatted_file_fails(tmp_path):
+    formatted = [str(RUFF), "format", "--check", "--config", str(REPO_ROOT / "pyproject.toml")]
+    done = subprocess.run([*formatted, "src", "tests", "bench"], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:]
+    (tmp_path / "seeded.py").write_text("x = {'a':1}\n")
+    assert subprocess.run([*formatted, "seeded.py"], cwd=tmp_path, capture_output=True).returncode == 1
 
 
 @pytest.mark.parametrize("rule", list(SEEDED))
@@ -39,8 +52,13 @@ def test_a_seeded_violation_of_each_family_fails(tmp_path, rule):
 
 
 def type_check(*arguments: str, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([str(MYPY), "--config-file", str(REPO_ROOT / "pyproject.toml"), "--no-incremental",
-                           *arguments], cwd=cwd, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [str(MYPY), "--config-file", str(REPO_ROOT / "pyproject.toml"), "--no-incremental", *arguments],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 @pytest.mark.slow  # mypy over the whole project: half a minute

@@ -23,9 +23,9 @@ def read_all(paths, batch_size=256):
 def big_csv(tmp_path):
     faces = random_faces(ROWS, seed=11)
     lines = fer_csv_text([3] * ROWS, ["PrivateTest"] * ROWS, faces).splitlines()
-    lines[1 + 2] = "3,1 2 3,PrivateTest"                    # row 2: too few pixels
-    lines[1 + 500] = "3,extra,field," + lines[1 + 500]      # row 500: a line with 5 fields
-    lines[1 + 900] = "3,300" + lines[1 + 900][lines[1 + 900].index(" "):]  # row 900: a first value over 255
+    lines[1 + 2] = "3,1 2 3,PrivateTest"  # row 2: too few pixels
+    lines[1 + 500] = "3,extra,field," + lines[1 + 500]  # row 500: a line with 5 fields
+    lines[1 + 900] = "3,300" + lines[1 + 900][lines[1 + 900].index(" ") :]  # row 900: a first value over 255
     path = tmp_path / "faces.csv.gz"
     path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
     return path, faces
@@ -35,11 +35,13 @@ def test_every_csv_row_is_predicted_or_named_with_its_line_across_read_blocks(bi
     path, faces = big_csv
     batches, report = read_all([path])
     indexes = [face.index for batch in batches for face in batch.faces]
-    assert sorted(report.failures) == sorted([
-        (f"{path}:line 4", "bad row: pixels: 3 values, expected 2304 (48x48)"),
-        (f"{path}:line 502", "bad row: 6 fields, expected 3"),
-        (f"{path}:line 902", "bad row: pixels: value 1 is 300, outside 0..255"),
-    ])
+    assert sorted(report.failures) == sorted(
+        [
+            (f"{path}:line 4", "bad row: pixels: 3 values, expected 2304 (48x48)"),
+            (f"{path}:line 502", "bad row: 6 fields, expected 3"),
+            (f"{path}:line 902", "bad row: pixels: value 1 is 300, outside 0..255"),
+        ]
+    )
     # Row indexes count the rows the reader kept: the 5-field line is not one of them.
     assert len(indexes) + len(report.failures) == ROWS
     assert indexes == sorted(set(indexes))

@@ -56,9 +56,16 @@ def test_promote_racing_rollback_ends_as_one_of_them_ran_first(store):
         registry.promote(NAME, "val_accuracy", margin=0.0)
     registry.register(logged_model(), NAME, {"val_accuracy": 0.55})
     start = f"{time.time() + 8:.3f}"
-    racers = [subprocess.Popen([sys.executable, "-c", RACER, start, *command], env={**os.environ},
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-              for command in (["promote", "--force"], ["rollback"])]
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, start, *command],
+            env={**os.environ},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for command in (["promote", "--force"], ["rollback"])
+    ]
     outputs = [racer.communicate(timeout=120)[0] for racer in racers]
     assert [racer.returncode for racer in racers] == [0, 0], outputs
 
@@ -66,8 +73,7 @@ def test_promote_racing_rollback_ends_as_one_of_them_ran_first(store):
     champion = str(client.get_model_version_by_alias(NAME, registry.CHAMPION).version)
     tags = {v: client.get_model_version(NAME, v).tags for v in ("2", "3")}
     promote_first = champion == "2" and tags["3"].get("previous_champion") == "2" and "rolled_back" in tags["3"]
-    rollback_first = (champion == "3" and tags["3"].get("previous_champion") == "1"
-                      and "rolled_back" in tags["2"])
+    rollback_first = champion == "3" and tags["3"].get("previous_champion") == "1" and "rolled_back" in tags["2"]
     assert promote_first or rollback_first, f"{champion} {tags} {outputs}"
 
 

@@ -25,11 +25,12 @@ def test_one_cycle_rises_to_lr_over_the_warmup_then_descends_to_min_lr(epochs):
     rates = [epoch_lr(recipe("one_cycle", epochs), epoch) for epoch in range(epochs)]
     peak = rates.index(max(rates))
     assert peak == round(0.3 * epochs) and rates[peak] == pytest.approx(0.05)
-    assert all(a < b for a, b in pairwise(rates[:peak + 1]))  # rising, from above zero
+    assert all(a < b for a, b in pairwise(rates[: peak + 1]))  # rising, from above zero
     assert rates[0] > 0.05 / (peak + 2)
     assert all(a > b for a, b in pairwise(rates[peak:])) and rates[-1] == pytest.approx(1e-5)
 
 
 def test_one_cycle_without_warmup_is_cosine():
-    assert ([epoch_lr(recipe("one_cycle", 12, warmup=0.0), e) for e in range(12)]
-            == [epoch_lr(recipe("cosine", 12), e) for e in range(12)])
+    assert [epoch_lr(recipe("one_cycle", 12, warmup=0.0), e) for e in range(12)] == [
+        epoch_lr(recipe("cosine", 12), e) for e in range(12)
+    ]

@@ -50,8 +50,10 @@ def write_arrays() -> None:
     files = {"x_train.npy": np.zeros((4, 48, 48, 1), np.uint8), "y_train.npy": np.zeros(4, np.int64)}
     for name, array in files.items():
         np.save(folder / name, array)
-    (folder / "manifest.json").write_text('{"files": {"x_train.npy": "", "y_train.npy": ""}, "label_names": ["a"],'
-                                          ' "splits": {"test": {"count": 1}}, "data": "synthetic"}')
+    (folder / "manifest.json").write_text(
+        '{"files": {"x_train.npy": "", "y_train.npy": ""}, "label_names": ["a"],'
+        ' "splits": {"test": {"count": 1}}, "data": "synthetic"}'
+    )
 
 
 def damage(path: Path, how: str) -> None:
@@ -76,12 +78,14 @@ def whole_keras_model(path: Path) -> None:
 
 # stage → the input each damage is done to, and what the stage says about it
 INPUT_CASES = [
-    ("convert", IngestOutputs.faces, "missing"), ("convert", IngestOutputs.faces, "corrupt"),
+    ("convert", IngestOutputs.faces, "missing"),
+    ("convert", IngestOutputs.faces, "corrupt"),
     ("train", ConvertOutputs.arrays / "manifest.json", "missing"),
     ("train", ConvertOutputs.arrays / "manifest.json", "corrupt"),
     ("train", ConvertOutputs.arrays / "x_train.npy", "truncated"),
     ("train", ConvertOutputs.arrays / "y_train.npy", "missing"),
-    ("evaluate", TrainOutputs.model, "missing"), ("evaluate", TrainOutputs.model, "corrupt"),
+    ("evaluate", TrainOutputs.model, "missing"),
+    ("evaluate", TrainOutputs.model, "corrupt"),
     ("evaluate", TrainOutputs.model, "truncated"),
     ("evaluate", TrainOutputs.metrics, "missing"),
     ("evaluate", ConvertOutputs.arrays / "x_train.npy", "truncated"),
@@ -90,8 +94,9 @@ SAID = {"missing": "not found", "corrupt": "cannot be read", "truncated": "canno
 
 
 @pytest.mark.parametrize("stage, damaged, how", INPUT_CASES, ids=[f"{s}-{p.name}-{h}" for s, p, h in INPUT_CASES])
-def test_a_bad_input_is_one_line_naming_the_file_before_tensorflow_and_leaves_no_stale_output(in_tmp, stage, damaged,
-                                                                                             how):
+def test_a_bad_input_is_one_line_naming_the_file_before_tensorflow_and_leaves_no_stale_output(
+    in_tmp, stage, damaged, how
+):
     (Path("params.yaml")).write_text((REPO_ROOT / "params.yaml").read_text())
     write_arrays()
     if stage == "evaluate":

@@ -79,7 +79,8 @@ def test_a_usage_with_no_rows_is_left_out(tmp_path):
     from ferpipe.synthesize.stage import write_synthetic_csv
     from tests.conftest import config_of
 
-    rows = write_synthetic_csv(tmp_path / "f.csv", config_of("synthetic", rows={"Training": 5, "PublicTest": 0,
-                                                                                "PrivateTest": 2}))
+    rows = write_synthetic_csv(
+        tmp_path / "f.csv", config_of("synthetic", rows={"Training": 5, "PublicTest": 0, "PrivateTest": 2})
+    )
     lines = (tmp_path / "f.csv").read_text().splitlines()[1:]
     assert rows == 7 and [line.split(",")[2] for line in lines] == ["Training"] * 5 + ["PrivateTest"] * 2

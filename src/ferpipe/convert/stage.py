@@ -29,7 +29,6 @@ from ferpipe.core.schema import IMAGE_SIDE, SPLITS, USAGE_OF_SPLIT, class_counts
 log = logging.getLogger(__name__)
 
 
-
 def run(config: Config) -> None:
     """Stage convert: validated faces → uint8 arrays per split (train/val/test) and a manifest."""
     convert()

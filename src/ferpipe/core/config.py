@@ -70,8 +70,10 @@ class SyntheticConfig(Checked):
     seed: int
     rows: dict[str, int]  # per Usage
 
-    RULES = {"seed": NON_NEGATIVE,
-             "rows": (lambda v: min(v.values(), default=0) >= 0 and sum(v.values()) > 0, "row counts >= 0, not all 0")}
+    RULES = {
+        "seed": NON_NEGATIVE,
+        "rows": (lambda v: min(v.values(), default=0) >= 0 and sum(v.values()) > 0, "row counts >= 0, not all 0"),
+    }
 
 
 @dataclass(frozen=True)
@@ -84,8 +86,7 @@ class AugmentConfig(Checked):
     mix: Literal["none", "mixup", "cutmix"]  # blend each face (mixup) or paste a box of it (cutmix) into another
     mix_alpha: float  # the Beta(alpha, alpha) the mixing weights are drawn from
 
-    RULES = {"shift": FRACTION, "rotation": NON_NEGATIVE, "zoom": FRACTION, "erasing": FRACTION,
-             "mix_alpha": POSITIVE}
+    RULES = {"shift": FRACTION, "rotation": NON_NEGATIVE, "zoom": FRACTION, "erasing": FRACTION, "mix_alpha": POSITIVE}
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,9 @@ class ScheduleConfig(Checked):
 
 @dataclass(frozen=True)
 class TrainConfig(Checked):
-    arch: Literal["alexnet_seed", "resnet_small", "tiny_cnn", "vgg_bn", "vgg_small"]  # ferpipe.models.ARCHITECTURES (a test holds them equal)
+    arch: Literal[
+        "alexnet_seed", "resnet_small", "tiny_cnn", "vgg_bn", "vgg_small"
+    ]  # ferpipe.models.ARCHITECTURES (a test holds them equal)
     loss: Literal["categorical_crossentropy", "binary_crossentropy"]
     optimizer: Literal["adam", "adamw", "sgd"]
     lr: float
@@ -123,9 +126,17 @@ class TrainConfig(Checked):
     # after augment.shift's random shift, a random crop in training (see ferpipe.models).
     crop: int
 
-    RULES = {"lr": POSITIVE, "weight_decay": NON_NEGATIVE, "epochs": AT_LEAST_ONE, "batch_size": AT_LEAST_ONE,
-             "seed": NON_NEGATIVE, "label_smoothing": FRACTION, "early_stopping_patience": NON_NEGATIVE,
-             "subset": NON_NEGATIVE, "crop": (lambda v: v == 0 or 16 <= v <= 48, "0, or a side of 16 to 48 pixels")}
+    RULES = {
+        "lr": POSITIVE,
+        "weight_decay": NON_NEGATIVE,
+        "epochs": AT_LEAST_ONE,
+        "batch_size": AT_LEAST_ONE,
+        "seed": NON_NEGATIVE,
+        "label_smoothing": FRACTION,
+        "early_stopping_patience": NON_NEGATIVE,
+        "subset": NON_NEGATIVE,
+        "crop": (lambda v: v == 0 or 16 <= v <= 48, "0, or a side of 16 to 48 pixels"),
+    }
 
 
 @dataclass(frozen=True)
@@ -139,8 +150,12 @@ class EvaluateConfig(Checked):
     # Temperature scaling fitted on val (PublicTest): ferpipe.evaluate.calibration.
     calibration: Literal["temperature", "none"]
 
-    RULES = {"batch_size": AT_LEAST_ONE, "bootstrap_samples": AT_LEAST_ONE, "seed": NON_NEGATIVE,
-             "misclassified_shown": NON_NEGATIVE}
+    RULES = {
+        "batch_size": AT_LEAST_ONE,
+        "bootstrap_samples": AT_LEAST_ONE,
+        "seed": NON_NEGATIVE,
+        "misclassified_shown": NON_NEGATIVE,
+    }
 
 
 @dataclass(frozen=True)

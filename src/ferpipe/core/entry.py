@@ -70,8 +70,9 @@ def quiet_start() -> Iterator[None]:
 Stage = Callable[[Config], object]
 
 
-def execute(name: str, load_stage: Callable[[], Stage], params: Path | str = DEFAULT_PARAMS,
-            overrides: Sequence[str] = ()) -> int:
+def execute(
+    name: str, load_stage: Callable[[], Stage], params: Path | str = DEFAULT_PARAMS, overrides: Sequence[str] = ()
+) -> int:
     """Clear the stage's outputs, check its params and the inputs it reads, then import the stage
     (`load_stage`: TensorFlow and MLflow are slow to start) and run it. The exit status: 0, or 1
     after one line naming the problem, with none of an earlier run's outputs left behind."""
@@ -95,7 +96,14 @@ def execute(name: str, load_stage: Callable[[], Stage], params: Path | str = DEF
 def main(name: str, load_stage: Callable[[], Stage], argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=sys.modules["__main__"].__doc__)
     parser.add_argument("--params", default=str(DEFAULT_PARAMS), help="params file (DVC's params.yaml)")
-    parser.add_argument("-S", "--set", dest="overrides", action="append", default=[], metavar="GROUP.KEY=VALUE",
-                        help="override a param for this run (repeatable)")
+    parser.add_argument(
+        "-S",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="GROUP.KEY=VALUE",
+        help="override a param for this run (repeatable)",
+    )
     args = parser.parse_args(argv)
     sys.exit(execute(name, load_stage, args.params, args.overrides))

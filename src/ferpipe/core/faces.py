@@ -13,8 +13,9 @@ from ferpipe.core.files import reading
 from ferpipe.core.schema import PIXELS_PER_IMAGE, FaceTable, Labels
 
 
-def write_faces(path: Path, table: FaceTable, splits: np.ndarray, groups: np.ndarray, labels: Labels,
-                metadata: dict[str, str]) -> None:
+def write_faces(
+    path: Path, table: FaceTable, splits: np.ndarray, groups: np.ndarray, labels: Labels, metadata: dict[str, str]
+) -> None:
     """`groups`: rows with identical pixels share a group id (`duplicates.image_groups`).
 
     `emotion` is always the source's FER2013 label; `label` is the one to train on (null for a
@@ -54,6 +55,9 @@ def read_faces(path: Path) -> tuple[pa.Table, np.ndarray, dict[str, str]]:
     column = arrow["pixels"].combine_chunks()
     pixels = np.frombuffer(column.buffers()[1], dtype=np.uint8)
     pixels = pixels[column.offset * PIXELS_PER_IMAGE : (column.offset + len(column)) * PIXELS_PER_IMAGE]
-    metadata = {k.decode().removeprefix("ferpipe."): v.decode()
-                for k, v in (arrow.schema.metadata or {}).items() if k.startswith(b"ferpipe.")}
+    metadata = {
+        k.decode().removeprefix("ferpipe."): v.decode()
+        for k, v in (arrow.schema.metadata or {}).items()
+        if k.startswith(b"ferpipe.")
+    }
     return arrow.drop_columns(["pixels"]), pixels.reshape(-1, PIXELS_PER_IMAGE), metadata

@@ -20,8 +20,7 @@ if TYPE_CHECKING:
     import keras
     import tensorflow as tf
 
-BLOCK_ENDS = ("MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Flatten",
-              "Dropout")
+BLOCK_ENDS = ("MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Flatten", "Dropout")
 
 
 def last_conv_block(model: keras.Model) -> keras.Layer:
@@ -34,16 +33,16 @@ def last_conv_block(model: keras.Model) -> keras.Layer:
     return model.layers[end - 1]
 
 
-def heatmaps(model: keras.Model, images: np.ndarray, classes: np.ndarray | None = None, batch_size: int = 64
-             ) -> tuple[np.ndarray, np.ndarray]:
+def heatmaps(
+    model: keras.Model, images: np.ndarray, classes: np.ndarray | None = None, batch_size: int = 64
+) -> tuple[np.ndarray, np.ndarray]:
     """Grad-CAM maps in [0, 1], one per image at the image's size, for `classes` (default: the
     predicted one), and the classes they are for. An ensemble's map is its members' mean."""
     import keras
 
     images = np.asarray(images, dtype=np.float32)
     if classes is None:
-        classes = (np.asarray(model.predict(images, verbose=0)).argmax(axis=1) if len(images)
-                   else np.zeros(0, np.int64))
+        classes = np.asarray(model.predict(images, verbose=0)).argmax(axis=1) if len(images) else np.zeros(0, np.int64)
     members = [layer for layer in model.layers if isinstance(layer, keras.Model)]
     if members and not any(type(layer).__name__ == "Conv2D" for layer in model.layers):
         return np.mean([network_heatmaps(member, images, classes, batch_size) for member in members], axis=0), classes
@@ -58,16 +57,17 @@ def network_heatmaps(model: keras.Model, images: np.ndarray, classes: np.ndarray
     run = with_block_activation(model)
     maps = []
     for start in range(0, len(images), batch_size):
-        batch = tf.convert_to_tensor(np.asarray(images[start:start + batch_size], dtype=np.float32))
+        batch = tf.convert_to_tensor(np.asarray(images[start : start + batch_size], dtype=np.float32))
         with tf.GradientTape() as tape:
             activation, outputs = run(batch, tape)
-            chosen = tf.constant(classes[start:start + batch_size], tf.int32)
+            chosen = tf.constant(classes[start : start + batch_size], tf.int32)
             score = tf.math.log(tf.gather(outputs, chosen, batch_dims=1) + 1e-12)
         gradients = tape.gradient(score, activation)
         weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
         cam = tf.nn.relu(tf.reduce_sum(tf.cast(weights * activation, tf.float32), axis=-1, keepdims=True))
-        cam = on_the_face(tf.image.resize(cam, seen_side(model, images.shape[1]), method="bilinear")[..., 0].numpy(),
-                          images.shape[1])
+        cam = on_the_face(
+            tf.image.resize(cam, seen_side(model, images.shape[1]), method="bilinear")[..., 0].numpy(), images.shape[1]
+        )
         peak = cam.reshape(len(cam), -1).max(axis=1)
         maps.append(cam / np.where(peak > 0, peak, 1)[:, None, None])
     return np.concatenate(maps)
@@ -93,6 +93,7 @@ def with_block_activation(model: keras.Model) -> Callable[[tf.Tensor, tf.Gradien
                 activation = outputs
                 tape.watch(activation)
         return activation, outputs
+
     return stacked
 
 
@@ -115,4 +116,3 @@ def overlay(face: np.ndarray, heatmap: np.ndarray, opacity: float = 0.45) -> np.
     colours = matplotlib.colormaps["jet"](heatmap)[..., :3]
     grey = np.repeat(np.asarray(face, dtype=np.float32)[..., None] / 255.0, 3, axis=-1)
     return (255 * ((1 - opacity) * grey + opacity * colours)).clip(0, 255).astype(np.uint8)
-

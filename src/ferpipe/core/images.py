@@ -29,7 +29,9 @@ def load_grey_image(source: Path | BinaryIO, notes: list[tuple[str, str]] | None
                 image.load()
                 return to_grey_uint8(ImageOps.exif_transpose(image))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ValueError(f"too large: more than {MAX_IMAGE_PIXELS:,} pixels (refused as a possible decompression bomb)") from None
+        raise ValueError(
+            f"too large: more than {MAX_IMAGE_PIXELS:,} pixels (refused as a possible decompression bomb)"
+        ) from None
     except Image.UnidentifiedImageError:
         raise ValueError("not an image: unrecognised format") from None
     except OSError as error:
@@ -45,6 +47,8 @@ def to_grey_uint8(image: Image.Image) -> np.ndarray:
             raise ValueError(f"unsupported: {image.mode} pixels outside 0..65535")
         return np.rint(values / 257).astype(np.uint8)
     if image.mode in ("I", "F"):
-        raise ValueError(f"unsupported: {image.mode} ({'32-bit integer' if image.mode == 'I' else 'floating-point'}) "
-                         "pixels have no known scale; save the face as an 8- or 16-bit image")
+        raise ValueError(
+            f"unsupported: {image.mode} ({'32-bit integer' if image.mode == 'I' else 'floating-point'}) "
+            "pixels have no known scale; save the face as an 8- or 16-bit image"
+        )
     return np.asarray(image.convert("L"), dtype=np.uint8)

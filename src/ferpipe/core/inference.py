@@ -23,6 +23,7 @@ class Predictor(Protocol):
 
     def predict(self, x: np.ndarray, batch_size: int, verbose: int = 0) -> np.ndarray: ...
 
+
 # Faces per model call when predicting. Small batches run faster on a CPU (the activations stay
 # in cache) and keep memory low; BENCHMARKS.md (issue 19) has the measurements.
 BATCH_SIZE = 64
@@ -52,8 +53,10 @@ def tta_views(images: np.ndarray, tta: str) -> list[np.ndarray]:
     s = TTA_SHIFT
     padded = np.pad(images, ((0, 0), (s, s), (s, s), (0, 0)), mode="edge")
     height, width = images.shape[1:3]
-    shifted = [padded[:, s + dy:s + dy + height, s + dx:s + dx + width] for dy, dx in
-               ((0, 0), (-s, -s), (-s, s), (s, -s), (s, s))]
+    shifted = [
+        padded[:, s + dy : s + dy + height, s + dx : s + dx + width]
+        for dy, dx in ((0, 0), (-s, -s), (-s, s), (s, -s), (s, s))
+    ]
     return shifted + [view[:, :, ::-1] for view in shifted]
 
 
@@ -87,8 +90,9 @@ class Calibration:
         Path(path).write_text(json.dumps(asdict(self)) + "\n")
 
 
-def served_probabilities(model: Predictor, images: np.ndarray, batch_size: int, calibration: Calibration,
-                         raw: bool = False) -> np.ndarray:
+def served_probabilities(
+    model: Predictor, images: np.ndarray, batch_size: int, calibration: Calibration, raw: bool = False
+) -> np.ndarray:
     """What the served model answers: probabilities over the calibration's test-time views, scaled by
     its temperature unless `raw` (the network's own, uncalibrated, probabilities are asked for)."""
     probabilities = class_probabilities(model, images, batch_size, calibration.tta)

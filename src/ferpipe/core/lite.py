@@ -36,8 +36,12 @@ def export(model: keras.Model, path: Path, quantization: str = Quantization.none
 
     settings: dict[str, dict[str, Any]] = {
         Quantization.none: {},
-        Quantization.float16: {"optimizations": [tf.lite.Optimize.DEFAULT], "target_spec": {"supported_types": [tf.float16]}},
-        Quantization.dynamic_int8: {"optimizations": [tf.lite.Optimize.DEFAULT]}}
+        Quantization.float16: {
+            "optimizations": [tf.lite.Optimize.DEFAULT],
+            "target_spec": {"supported_types": [tf.float16]},
+        },
+        Quantization.dynamic_int8: {"optimizations": [tf.lite.Optimize.DEFAULT]},
+    }
     if quantization not in settings:
         raise ValueError(f"quantization: unknown {quantization!r}; known: {', '.join(Quantization)}")
     model.export(str(path), format="litert", verbose=False, **settings[quantization])
@@ -52,11 +56,13 @@ class LiteModel:
             raise FileNotFoundError(f"{path}: no such model file")
         interpreter = Interpreter(model_path=str(path), num_threads=os.cpu_count())
         self.runner = interpreter.get_signature_runner()
-        (self.input_name, face), = self.runner.get_input_details().items()
+        ((self.input_name, face),) = self.runner.get_input_details().items()
         (output,) = self.runner.get_output_details().values()
         if tuple(face["shape_signature"][1:]) != (IMAGE_SIDE, IMAGE_SIDE, 1):
-            raise ValueError(f"{path}: takes inputs of shape {face['shape_signature'].tolist()}, "
-                             f"not batches of {IMAGE_SIDE}x{IMAGE_SIDE} grey faces")
+            raise ValueError(
+                f"{path}: takes inputs of shape {face['shape_signature'].tolist()}, "
+                f"not batches of {IMAGE_SIDE}x{IMAGE_SIDE} grey faces"
+            )
         self.input_dtype = face["dtype"]
         # An interpreter runs one call at a time: concurrent calls (a server's request threads) fail
         # with "Invoke called on model that is not ready", or mix up each other's inputs.
@@ -73,5 +79,7 @@ class LiteModel:
 
     def predict(self, pixels: np.ndarray, batch_size: int, verbose: int = 0) -> np.ndarray:
         """As Keras' `model.predict`: any number of faces, `batch_size` at a time (`verbose` is Keras')."""
-        parts = [self.predict_on_batch(pixels[start:start + batch_size]) for start in range(0, len(pixels), batch_size)]
+        parts = [
+            self.predict_on_batch(pixels[start : start + batch_size]) for start in range(0, len(pixels), batch_size)
+        ]
         return np.concatenate(parts) if parts else np.zeros((0, self.output_shape[-1]), np.float32)

@@ -56,8 +56,13 @@ class EvaluateOutputs:
     reliability_after: Path = Path("reports/eval/reliability_after.csv")
 
 
-STAGE_OUTPUTS = {"synthesize": SynthesizeOutputs, "ingest": IngestOutputs, "convert": ConvertOutputs,
-                 "train": TrainOutputs, "evaluate": EvaluateOutputs}
+STAGE_OUTPUTS = {
+    "synthesize": SynthesizeOutputs,
+    "ingest": IngestOutputs,
+    "convert": ConvertOutputs,
+    "train": TrainOutputs,
+    "evaluate": EvaluateOutputs,
+}
 
 # Not stage outputs: the exact-resume checkpoints of an interrupted training run (kept between
 # runs, ignored by git and DVC), and the local MLflow store at the repository root.

@@ -75,8 +75,9 @@ def register(model_uri: str, name: str, tags: dict[str, Any], description: str |
         if version is None:
             # The client's own call, not mlflow.register_model: that one prints "already exists" for
             # every version after the first.
-            version = client.create_model_version(name, source=model_uri, run_id=tags.get("run_id"), tags=tags,
-                                                  model_id=model_id)
+            version = client.create_model_version(
+                name, source=model_uri, run_id=tags.get("run_id"), tags=tags, model_id=model_id
+            )
         else:
             for key, value in tags.items():
                 client.set_model_version_tag(name, version.version, key, value)
@@ -116,8 +117,9 @@ def _promote(client: MlflowClient, name: str, metric: str, margin: float, force:
         raise ValueError(f"registered model {name!r} has no {CHALLENGER!r} version: run the pipeline first")
     champion = alias_version(client, name, CHAMPION)
     if champion is not None and champion.version == challenger.version:
-        return Decision(False, f"version {challenger.version} is already the champion", challenger.version,
-                        champion.version)
+        return Decision(
+            False, f"version {challenger.version} is already the champion", challenger.version, champion.version
+        )
 
     new = _score(challenger, metric)
     if champion is None:
@@ -125,8 +127,10 @@ def _promote(client: MlflowClient, name: str, metric: str, margin: float, force:
     else:
         old = _score(champion, metric)
         beats = new >= old + margin
-        comparison = (f"challenger v{challenger.version} {metric} {new:.4f} vs champion v{champion.version} "
-                      f"{old:.4f} (required margin {margin:+.4f})")
+        comparison = (
+            f"challenger v{challenger.version} {metric} {new:.4f} vs champion v{champion.version} "
+            f"{old:.4f} (required margin {margin:+.4f})"
+        )
         if beats:
             promoted, reason = True, f"{comparison}: better"
         elif force:
@@ -155,7 +159,9 @@ def _rollback(client: MlflowClient, name: str) -> str:
         raise ValueError(f"registered model {name!r} has no champion to roll back")
     previous = champion.tags.get("previous_champion")
     if not previous:
-        raise ValueError(f"champion v{champion.version} of {name!r} replaced no earlier champion; nothing to roll back to")
+        raise ValueError(
+            f"champion v{champion.version} of {name!r} replaced no earlier champion; nothing to roll back to"
+        )
     client.set_registered_model_alias(name, CHAMPION, previous)
     client.set_model_version_tag(name, champion.version, "rolled_back", f"champion returned to v{previous}")
     return previous

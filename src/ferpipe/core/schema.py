@@ -24,8 +24,15 @@ FER2013_TRAINING_CLASS_COUNTS = (3995, 436, 4097, 7215, 4830, 3171, 4965)
 FERPLUS_CLASSES = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")
 VOTE_COLUMNS = (*FERPLUS_CLASSES, "unknown", "NF")
 # The same expressions under FER2013's names; contempt has no FER2013 counterpart.
-FERPLUS_TO_FER2013 = {"neutral": "neutral", "happiness": "happy", "surprise": "surprise", "sadness": "sad",
-                      "anger": "angry", "disgust": "disgust", "fear": "fear"}
+FERPLUS_TO_FER2013 = {
+    "neutral": "neutral",
+    "happiness": "happy",
+    "surprise": "surprise",
+    "sadness": "sad",
+    "anger": "angry",
+    "disgust": "disgust",
+    "fear": "fear",
+}
 
 # The column that marks a CSV written by `ferpipe synthesize`: the data itself says it is synthetic.
 GENERATOR_COLUMN = "generator"

@@ -72,8 +72,9 @@ class ExpressionModel(PythonModel):
 
             self.network = keras.saving.load_model(context.artifacts[NETWORK])
 
-    def predict(self, context: PythonModelContext, model_input: Any, params: dict[str, Any] | None = None
-                ) -> pd.DataFrame:
+    def predict(
+        self, context: PythonModelContext, model_input: Any, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
         raw = (params or {}).get("calibrated", True) is False
         probabilities = served_probabilities(self.network, faces_from(model_input), BATCH_SIZE, self.calibration, raw)
         return answer(probabilities, self.label_names)
@@ -97,12 +98,15 @@ def faces_from(model_input: Any) -> np.ndarray:
         refuse("expected, for each face, its pixel numbers or a base64 string (docs/prediction.md)")
     if numbers.ndim != 4 or numbers.shape[1:] != FACE_SHAPE:
         refuse(f"expected faces of shape (N, {IMAGE_SIDE}, {IMAGE_SIDE}, 1), got {numbers.shape}")
-    bad = (~np.isfinite(numbers) | (numbers < 0) | (numbers > 255) | (numbers != np.round(numbers))
-           | booleans(values))  # JSON's true is no pixel value, though NumPy reads it as 1
+    bad = (
+        ~np.isfinite(numbers) | (numbers < 0) | (numbers > 255) | (numbers != np.round(numbers)) | booleans(values)
+    )  # JSON's true is no pixel value, though NumPy reads it as 1
     if bad.any():
         face, y, x, _ = np.argwhere(bad)[0]
-        refuse(f"pixels must be integers 0..255: face {face}, row {y}, column {x} is {_plain(values[face, y, x, 0])!r}"
-               f" ({int(bad.sum())} such value(s))")
+        refuse(
+            f"pixels must be integers 0..255: face {face}, row {y}, column {x} is {_plain(values[face, y, x, 0])!r}"
+            f" ({int(bad.sum())} such value(s))"
+        )
     return numbers.astype(np.uint8)
 
 
@@ -135,11 +139,15 @@ def decoded(text: str, face: int) -> np.ndarray:
         except ValueError as problem:
             refuse(f"face {face}: {problem}")
         if pixels.shape != (IMAGE_SIDE, IMAGE_SIDE):
-            refuse(f"face {face}: the image is {pixels.shape[1]}x{pixels.shape[0]}; send {IMAGE_SIDE}x{IMAGE_SIDE} face crops")
+            refuse(
+                f"face {face}: the image is {pixels.shape[1]}x{pixels.shape[0]}; send {IMAGE_SIDE}x{IMAGE_SIDE} face crops"
+            )
         return pixels
     if len(data) != IMAGE_SIDE * IMAGE_SIDE:
-        refuse(f"face {face}: {len(data)} bytes of pixels, expected {IMAGE_SIDE * IMAGE_SIDE} ({IMAGE_SIDE}x{IMAGE_SIDE} uint8); "
-               "an image file goes in a data URI")
+        refuse(
+            f"face {face}: {len(data)} bytes of pixels, expected {IMAGE_SIDE * IMAGE_SIDE} ({IMAGE_SIDE}x{IMAGE_SIDE} uint8); "
+            "an image file goes in a data URI"
+        )
     return np.frombuffer(data, np.uint8).reshape(IMAGE_SIDE, IMAGE_SIDE)
 
 

@@ -58,8 +58,9 @@ def configure(experiment: str) -> str:
     if found is None:
         try:
             # The kind makes `mlflow ui` open the experiment on its runs, not on the GenAI overview.
-            return mlflow.create_experiment(experiment, artifact_location=artifacts if local else None,
-                                            tags={EXPERIMENT_KIND: MODEL_TRAINING})
+            return mlflow.create_experiment(
+                experiment, artifact_location=artifacts if local else None, tags={EXPERIMENT_KIND: MODEL_TRAINING}
+            )
         except mlflow.exceptions.MlflowException:
             found = mlflow.get_experiment_by_name(experiment)  # another command created it meanwhile
             if found is None:
@@ -76,8 +77,9 @@ def move_artifact_root(database: Path, experiment_id: str, location: str) -> Non
     absolute path and has no call to change it: a copied store would otherwise go on writing
     into the original repository's folder."""
     with contextlib.closing(sqlite3.connect(database)) as connection, connection:
-        connection.execute("UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?",
-                           (location, int(experiment_id)))
+        connection.execute(
+            "UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?", (location, int(experiment_id))
+        )
 
 
 @contextlib.contextmanager
@@ -86,8 +88,9 @@ def open_run(experiment: str, run_id: str | None = None, name: str | None = None
     the one train left for evaluate), else a new run, named after the DVC experiment when DVC
     runs one, or `name`."""
     experiment_id = configure(experiment)
-    with mlflow.start_run(run_id=run_id, experiment_id=experiment_id,
-                          run_name=None if run_id else (run_name() or name)) as run:
+    with mlflow.start_run(
+        run_id=run_id, experiment_id=experiment_id, run_name=None if run_id else (run_name() or name)
+    ) as run:
         yield run
 
 
@@ -171,8 +174,10 @@ def serving_requirements() -> list[str]:
     """The packages a logged model needs to load and answer, at the versions that trained it."""
     from importlib.metadata import version
 
-    return [f"{package}=={version(package)}" for package in
-            ("mlflow", "ai-edge-litert", "tensorflow", "keras", "numpy", "pandas", "pillow")]
+    return [
+        f"{package}=={version(package)}"
+        for package in ("mlflow", "ai-edge-litert", "tensorflow", "keras", "numpy", "pandas", "pillow")
+    ]
 
 
 def save_network(model: keras.Model, network: Path, lite_network: Path) -> tuple[Path, Path]:
@@ -208,8 +213,9 @@ def log_calibration(model_uri: str, calibration: Calibration) -> None:
     mlflow.set_logged_model_tags(model_id, {"temperature": f"{calibration.temperature:.6g}", "tta": calibration.tta})
 
 
-def log_model_files(files: tuple[Path | None, Path], example: np.ndarray, label_names: list[str], data: str,
-                    save_to: Path | None = None) -> str:
+def log_model_files(
+    files: tuple[Path | None, Path], example: np.ndarray, label_names: list[str], data: str, save_to: Path | None = None
+) -> str:
     """Log a network saved by `save_network` as an MLflow model (ferpipe.core.serving) with a
     signature, an input example, its class names and the kind of data it was trained on; return
     its URI, to register it by. With `save_to`, save it to that folder instead (no store) and
@@ -225,14 +231,20 @@ def log_model_files(files: tuple[Path | None, Path], example: np.ndarray, label_
         # The wrapper's own code travels with the model (not the package's own trained models), and its
         # requirements are named rather than inferred (MLflow would load the model in a second Python
         # to find them).
-        code = shutil.copytree(Path(__file__).resolve().parents[1], Path(folder) / "ferpipe",
-                               ignore=shutil.ignore_patterns("__pycache__", "*.tflite"))
+        code = shutil.copytree(
+            Path(__file__).resolve().parents[1],
+            Path(folder) / "ferpipe",
+            ignore=shutil.ignore_patterns("__pycache__", "*.tflite"),
+        )
         model = dict(
             python_model=ExpressionModel(),
             artifacts={**({NETWORK: str(network)} if network else {}), LITE_NETWORK: str(lite_network)},
-            model_config={"label_names": list(label_names)}, metadata={"label_names": list(label_names), "data": data},
-            signature=signature(list(label_names)), input_example=example[:2],
-            code_paths=[str(code)], pip_requirements=serving_requirements(),
+            model_config={"label_names": list(label_names)},
+            metadata={"label_names": list(label_names), "data": data},
+            signature=signature(list(label_names)),
+            input_example=example[:2],
+            code_paths=[str(code)],
+            pip_requirements=serving_requirements(),
         )
         with quieter("mlflow.pyfunc"):  # its note that the wrapper is pickled
             if save_to is not None:

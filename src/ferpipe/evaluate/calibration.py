@@ -45,14 +45,23 @@ def expected_calibration_error(labels: np.ndarray, probabilities: np.ndarray, bi
 
 
 def classwise_calibration_error(labels: np.ndarray, probabilities: np.ndarray, bins: int = BINS) -> float:
-    return float(np.mean([binned_gap(probabilities[:, k], (labels == k).astype(float), bins)
-                          for k in range(probabilities.shape[1])]))
+    return float(
+        np.mean(
+            [binned_gap(probabilities[:, k], (labels == k).astype(float), bins) for k in range(probabilities.shape[1])]
+        )
+    )
 
 
 def brier_score(labels: np.ndarray, probabilities: np.ndarray) -> float:
     probabilities = np.asarray(probabilities, dtype=np.float64)  # float32 rows sum to 1 only roughly
-    return float(brier_score_loss(labels, probabilities / probabilities.sum(axis=1, keepdims=True),
-                                  labels=list(range(probabilities.shape[1])), scale_by_half=False))
+    return float(
+        brier_score_loss(
+            labels,
+            probabilities / probabilities.sum(axis=1, keepdims=True),
+            labels=list(range(probabilities.shape[1])),
+            scale_by_half=False,
+        )
+    )
 
 
 def calibration_figures(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
@@ -60,23 +69,31 @@ def calibration_figures(labels: np.ndarray, probabilities: np.ndarray) -> dict[s
         "ece": expected_calibration_error(labels, probabilities),
         "classwise_ece": classwise_calibration_error(labels, probabilities),
         "brier": brier_score(labels, probabilities),
-        "log_loss": float(log_loss(labels, np.clip(probabilities, 1e-7, 1), labels=list(range(probabilities.shape[1])))),
+        "log_loss": float(
+            log_loss(labels, np.clip(probabilities, 1e-7, 1), labels=list(range(probabilities.shape[1])))
+        ),
     }
 
 
-def calibration_metrics(y_eval: np.ndarray, eval_probabilities: np.ndarray, y_val: np.ndarray,
-                        val_probabilities: np.ndarray, method: str) -> dict[str, Any]:
+def calibration_metrics(
+    y_eval: np.ndarray, eval_probabilities: np.ndarray, y_val: np.ndarray, val_probabilities: np.ndarray, method: str
+) -> dict[str, Any]:
     """The evaluated split's calibration before and after scaling by the temperature fitted on val."""
     if len(y_eval) == 0:
         return {"method": method, "temperature": 1.0, "before": {}, "after": {}}
     temperature = fit_temperature(y_val, val_probabilities) if method == "temperature" and len(y_val) else 1.0
     calibrated = eval_probabilities if temperature == 1.0 else scaled(eval_probabilities, temperature)
     return {
-        "method": method, "temperature": temperature, "fitted_on": "val (PublicTest)", "bins": BINS,
+        "method": method,
+        "temperature": temperature,
+        "fitted_on": "val (PublicTest)",
+        "bins": BINS,
         "before": calibration_figures(y_eval, eval_probabilities),
         "after": calibration_figures(y_eval, calibrated),
-        "reliability": {"before": reliability_bins(y_eval, eval_probabilities),
-                        "after": reliability_bins(y_eval, calibrated)},
+        "reliability": {
+            "before": reliability_bins(y_eval, eval_probabilities),
+            "after": reliability_bins(y_eval, calibrated),
+        },
     }
 
 
@@ -108,5 +125,13 @@ def reliability_bins(labels: np.ndarray, probabilities: np.ndarray, bins: int = 
     index = bin_of(confidence, bins)
     counts = np.bincount(index, minlength=bins)
     sums = np.bincount(index, weights=confidence, minlength=bins), np.bincount(index, weights=correct, minlength=bins)
-    return [{"bin": int(b), "confidence": float(sums[0][b] / counts[b]), "accuracy": float(sums[1][b] / counts[b]),
-             "count": int(counts[b])} for b in range(bins) if counts[b]]
+    return [
+        {
+            "bin": int(b),
+            "confidence": float(sums[0][b] / counts[b]),
+            "accuracy": float(sums[1][b] / counts[b]),
+            "count": int(counts[b]),
+        }
+        for b in range(bins)
+        if counts[b]
+    ]

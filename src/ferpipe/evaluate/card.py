@@ -21,8 +21,15 @@ def model_card(metrics: dict[str, Any], manifest: dict[str, Any], about: dict[st
     names = list(test.get("per_class", {}))
     interval = test.get("accuracy_ci95", [float("nan")] * 2)
     lines = [
-        *(["**SYNTHETIC DATA: this model was trained and evaluated on ferpipe's generated faces, not on FER2013; "
-           "its figures say nothing about real faces.**", ""] if synthetic else []),
+        *(
+            [
+                "**SYNTHETIC DATA: this model was trained and evaluated on ferpipe's generated faces, not on FER2013; "
+                "its figures say nothing about real faces.**",
+                "",
+            ]
+            if synthetic
+            else []
+        ),
         f"# Model card: {about['model']}, {manifest['labels']} labels",
         "",
         "## Model details",
@@ -38,8 +45,11 @@ def model_card(metrics: dict[str, Any], manifest: dict[str, Any], about: dict[st
         "",
         "Trained on Training, the epoch (and any recipe choice) selected on PublicTest, reported on "
         f"{metrics['split']}, touched once. Test-time augmentation: `{metrics['tta']}`. "
-        + ("Probabilities are calibrated by temperature scaling fitted on PublicTest only."
-           if calibration["method"] == "temperature" else "Probabilities are not calibrated (evaluate.calibration: none)."),
+        + (
+            "Probabilities are calibrated by temperature scaling fitted on PublicTest only."
+            if calibration["method"] == "temperature"
+            else "Probabilities are not calibrated (evaluate.calibration: none)."
+        ),
         "",
         "## Results",
         "",
@@ -60,8 +70,12 @@ def model_card(metrics: dict[str, Any], manifest: dict[str, Any], about: dict[st
         "",
         "| | ECE (15 bins) | class-wise ECE | Brier | log loss |",
         "|---|---|---|---|---|",
-        *(f"| {when} | " + " | ".join(_or_none(calibration[when], key) for key in ("ece", "classwise_ece", "brier", "log_loss"))
-          + " |" for when in ("before", "after")),
+        *(
+            f"| {when} | "
+            + " | ".join(_or_none(calibration[when], key) for key in ("ece", "classwise_ece", "brier", "log_loss"))
+            + " |"
+            for when in ("before", "after")
+        ),
         "",
         "![Confusion matrix](confusion_matrix_normalized.png) ![Reliability](reliability.png)",
         "",

@@ -24,20 +24,39 @@ from ferpipe.core.schema import agreement_with_fer2013
 from ferpipe.evaluate.calibration import calibration_metrics
 
 
-def evaluation_metrics(names: list[str], y_eval: np.ndarray, eval_probabilities: np.ndarray, seen_in_train: np.ndarray,
-                       y_val: np.ndarray, val_probabilities: np.ndarray, config: EvaluateConfig,
-                       fer2013_labels: np.ndarray | None, evaluated_on_val: bool = False) -> dict[str, Any]:
+def evaluation_metrics(
+    names: list[str],
+    y_eval: np.ndarray,
+    eval_probabilities: np.ndarray,
+    seen_in_train: np.ndarray,
+    y_val: np.ndarray,
+    val_probabilities: np.ndarray,
+    config: EvaluateConfig,
+    fer2013_labels: np.ndarray | None,
+    evaluated_on_val: bool = False,
+) -> dict[str, Any]:
     """Every figure `evaluate` reports, for the evaluated split (test, or val when there is none)."""
-    both = (y_val, val_probabilities) if evaluated_on_val else (
-        np.concatenate([y_val, y_eval]), np.concatenate([val_probabilities, eval_probabilities]))
+    both = (
+        (y_val, val_probabilities)
+        if evaluated_on_val
+        else (np.concatenate([y_val, y_eval]), np.concatenate([val_probabilities, eval_probabilities]))
+    )
     metrics = {
         "test": classification_metrics(y_eval, eval_probabilities, names, config),
-        "test_unseen_in_train": classification_metrics(y_eval[~seen_in_train], eval_probabilities[~seen_in_train],
-                                                       names, config),
+        "test_unseen_in_train": classification_metrics(
+            y_eval[~seen_in_train], eval_probabilities[~seen_in_train], names, config
+        ),
         # Validation figures: what model selection and promotion use.
         "val_accuracy": float(np.mean(val_probabilities.argmax(axis=1) == y_val)),
-        "val_macro_f1": float(f1_score(y_val, val_probabilities.argmax(axis=1), labels=list(range(len(names))),
-                                       average="macro", zero_division=0)),
+        "val_macro_f1": float(
+            f1_score(
+                y_val,
+                val_probabilities.argmax(axis=1),
+                labels=list(range(len(names))),
+                average="macro",
+                zero_division=0,
+            )
+        ),
         # The seed's metric: Keras binary accuracy on the one-hot outputs over PublicTest+PrivateTest.
         "seed_binary_accuracy": seed_binary_accuracy(*both, len(names)),
         "all_zeros_binary_accuracy": (len(names) - 1) / len(names),
@@ -73,8 +92,9 @@ def headline(metrics: dict[str, Any], best_epoch: int | None) -> dict[str, Any]:
     return {name: value for name, value in figures.items() if value is not None}
 
 
-def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray, names: list[str],
-                           config: EvaluateConfig) -> dict[str, Any]:
+def classification_metrics(
+    y_true: np.ndarray, probabilities: np.ndarray, names: list[str], config: EvaluateConfig
+) -> dict[str, Any]:
     if len(y_true) == 0:
         return {"rows": 0}
     labels = list(range(len(names)))

@@ -46,16 +46,28 @@ def run(config: Config) -> None:
 def reproduction(config: Config) -> str:
     """The command that trains and evaluates this model again: its commit, every data, training and
     evaluation param (defaults change between commits; explicit values do not)."""
-    params = tracking.flatten({"ingest": dataclasses.asdict(config.ingest), "train": dataclasses.asdict(config.train),
-                               "evaluate": dataclasses.asdict(config.evaluate)})
-    return (f"git checkout {tracking.git_commit() or 'HEAD'} && dvc exp run "
-            + " ".join(f"-S {key}={str(value).lower() if isinstance(value, bool) else value}"
-                       for key, value in params.items()))
+    params = tracking.flatten(
+        {
+            "ingest": dataclasses.asdict(config.ingest),
+            "train": dataclasses.asdict(config.train),
+            "evaluate": dataclasses.asdict(config.evaluate),
+        }
+    )
+    return f"git checkout {tracking.git_commit() or 'HEAD'} && dvc exp run " + " ".join(
+        f"-S {key}={str(value).lower() if isinstance(value, bool) else value}" for key, value in params.items()
+    )
 
 
-def evaluate(config: EvaluateConfig, tracking_config: TrackingConfig, model_path: Path = TrainOutputs.model,
-             arrays: Path = ARRAYS, run_file: Path = TrainOutputs.run, train_summary: Path | None = TrainOutputs.metrics,
-             outputs: EvaluateOutputs = EvaluateOutputs(), reproduce: str = "see its MLflow run") -> dict[str, Any]:
+def evaluate(
+    config: EvaluateConfig,
+    tracking_config: TrackingConfig,
+    model_path: Path = TrainOutputs.model,
+    arrays: Path = ARRAYS,
+    run_file: Path = TrainOutputs.run,
+    train_summary: Path | None = TrainOutputs.metrics,
+    outputs: EvaluateOutputs = EvaluateOutputs(),
+    reproduce: str = "see its MLflow run",
+) -> dict[str, Any]:
     clear(*vars(outputs).values())
     manifest = read_manifest(arrays)
     names = manifest["label_names"]
@@ -67,14 +79,24 @@ def evaluate(config: EvaluateConfig, tracking_config: TrackingConfig, model_path
     x_eval, y_eval = load_split(arrays, split)
     x_val, y_val = load_split(arrays, "val")
     eval_probabilities = class_probabilities(model, x_eval, config.batch_size, config.tta)
-    val_probabilities = eval_probabilities if split == "val" else class_probabilities(model, x_val, config.batch_size,
-                                                                                       config.tta)
+    val_probabilities = (
+        eval_probabilities if split == "val" else class_probabilities(model, x_val, config.batch_size, config.tta)
+    )
     metrics = {
-        "data": manifest["data"], "split": f"{split} ({'PrivateTest' if split == 'test' else 'PublicTest'})",
+        "data": manifest["data"],
+        "split": f"{split} ({'PrivateTest' if split == 'test' else 'PublicTest'})",
         "tta": config.tta,
-        **evaluation_metrics(names, y_eval, eval_probabilities, load_array(Path(arrays) / f"{split}_seen_in_train.npy"),
-                             y_val, val_probabilities, config, load_optional(arrays, f"fer2013_{split}"),
-                             evaluated_on_val=split == "val"),
+        **evaluation_metrics(
+            names,
+            y_eval,
+            eval_probabilities,
+            load_array(Path(arrays) / f"{split}_seen_in_train.npy"),
+            y_val,
+            val_probabilities,
+            config,
+            load_optional(arrays, f"fer2013_{split}"),
+            evaluated_on_val=split == "val",
+        ),
         "labels": manifest["labels"],  # trained on; FER+ modes are all judged on the FER+ majority label
         "evaluated_on": "ferplus_majority" if manifest["labels"] != "fer2013" else "fer2013",
     }
@@ -82,11 +104,30 @@ def evaluate(config: EvaluateConfig, tracking_config: TrackingConfig, model_path
     if train_summary:
         with reading(train_summary, made_by="train"):
             best_epoch = json.loads(Path(train_summary).read_text())["best_epoch"]
-    card = model_card(metrics, manifest, {"model": model.name, "parameters": model.count_params(),
-                                          "commit": tracking.git_commit(), "experiment": tracking.run_name(),
-                                          "reproduce": reproduce})
-    write_reports(outputs, metrics, headline(metrics, best_epoch), names, x_eval, y_eval, eval_probabilities, f"{split}, {manifest['data']} data",
-                  config.misclassified_shown, model, card)
+    card = model_card(
+        metrics,
+        manifest,
+        {
+            "model": model.name,
+            "parameters": model.count_params(),
+            "commit": tracking.git_commit(),
+            "experiment": tracking.run_name(),
+            "reproduce": reproduce,
+        },
+    )
+    write_reports(
+        outputs,
+        metrics,
+        headline(metrics, best_epoch),
+        names,
+        x_eval,
+        y_eval,
+        eval_probabilities,
+        f"{split}, {manifest['data']} data",
+        config.misclassified_shown,
+        model,
+        card,
+    )
     recorded = {}
     if Path(run_file).exists():
         with reading(run_file, made_by="train"):
@@ -95,20 +136,38 @@ def evaluate(config: EvaluateConfig, tracking_config: TrackingConfig, model_path
         log_evaluation(metrics, outputs, manifest, new_run="run_id" not in recorded)
         if "model_uri" in recorded:
             # What the logged model will answer with: evaluated as it is measured here.
-            tracking.log_calibration(recorded["model_uri"], Calibration(metrics["calibration"]["temperature"], config.tta))
+            tracking.log_calibration(
+                recorded["model_uri"], Calibration(metrics["calibration"]["temperature"], config.tta)
+            )
             register(recorded["model_uri"], metrics, manifest, tracking_config, run.info.run_id, card)
         else:
             log.warning("no trained model recorded in %s: metrics logged to a new run, model not registered", run_file)
     test = metrics["test"]
-    log.info("%s accuracy %.4f (95%% CI %.4f-%.4f) on %s labels, macro-F1 %.4f; seed's binary accuracy %.4f",
-             split, test["accuracy"], *test["accuracy_ci95"], metrics["evaluated_on"], test["macro_f1"],
-             metrics["seed_binary_accuracy"])
+    log.info(
+        "%s accuracy %.4f (95%% CI %.4f-%.4f) on %s labels, macro-F1 %.4f; seed's binary accuracy %.4f",
+        split,
+        test["accuracy"],
+        *test["accuracy_ci95"],
+        metrics["evaluated_on"],
+        test["macro_f1"],
+        metrics["seed_binary_accuracy"],
+    )
     return metrics
 
 
-def write_reports(outputs: EvaluateOutputs, metrics: dict[str, Any], figures: dict[str, Any], names: list[str],
-                  images: np.ndarray, labels: np.ndarray, probabilities: np.ndarray, label: str,
-                  misclassified_shown: int, model: keras.Model, card: str) -> None:
+def write_reports(
+    outputs: EvaluateOutputs,
+    metrics: dict[str, Any],
+    figures: dict[str, Any],
+    names: list[str],
+    images: np.ndarray,
+    labels: np.ndarray,
+    probabilities: np.ndarray,
+    label: str,
+    misclassified_shown: int,
+    model: keras.Model,
+    card: str,
+) -> None:
     predicted = probabilities.argmax(axis=1)
     mistakes, mistake_maps, class_maps = explanations(model, images, labels, probabilities, misclassified_shown)
     with atomic_outputs(*vars(outputs).values()) as staged:
@@ -119,28 +178,58 @@ def write_reports(outputs: EvaluateOutputs, metrics: dict[str, Any], figures: di
             writer = csv.writer(stream)
             writer.writerow(["actual", "predicted"])
             writer.writerows((names[a], names[p]) for a, p in zip(labels, predicted, strict=True))
-        plots.confusion_matrix_png(labels, predicted, names, staged(outputs.confusion), normalize=False,
-                                   title=f"Confusion matrix ({label})")
-        plots.confusion_matrix_png(labels, predicted, names, staged(outputs.confusion_normalized), normalize=True,
-                                   title=f"Confusion matrix, row-normalised ({label})")
+        plots.confusion_matrix_png(
+            labels, predicted, names, staged(outputs.confusion), normalize=False, title=f"Confusion matrix ({label})"
+        )
+        plots.confusion_matrix_png(
+            labels,
+            predicted,
+            names,
+            staged(outputs.confusion_normalized),
+            normalize=True,
+            title=f"Confusion matrix, row-normalised ({label})",
+        )
         plots.per_class_png(metrics["test"]["per_class"], staged(outputs.per_class), f"Per-class scores ({label})")
-        plots.misclassified_png(images, labels, probabilities, names, staged(outputs.misclassified),
-                                misclassified_shown, f"Most confident mistakes ({label})")
-        plots.explanations_png(images, labels, probabilities, mistakes, mistake_maps, class_maps, names,
-                               staged(outputs.explanations), f"Explanations ({label})")
+        plots.misclassified_png(
+            images,
+            labels,
+            probabilities,
+            names,
+            staged(outputs.misclassified),
+            misclassified_shown,
+            f"Most confident mistakes ({label})",
+        )
+        plots.explanations_png(
+            images,
+            labels,
+            probabilities,
+            mistakes,
+            mistake_maps,
+            class_maps,
+            names,
+            staged(outputs.explanations),
+            f"Explanations ({label})",
+        )
         calibration = metrics["calibration"]
-        plots.reliability_png(calibration["reliability"], calibration, calibration["temperature"],
-                              staged(outputs.reliability), f"Reliability ({label})")
+        plots.reliability_png(
+            calibration["reliability"],
+            calibration,
+            calibration["temperature"],
+            staged(outputs.reliability),
+            f"Reliability ({label})",
+        )
         for when, table in (("before", outputs.reliability_before), ("after", outputs.reliability_after)):
             pd.DataFrame(calibration["reliability"][when], columns=["bin", "confidence", "accuracy", "count"]).to_csv(
-                staged(table), index=False)
+                staged(table), index=False
+            )
 
 
 FACES_PER_CLASS_MAP = 256  # correctly classified faces averaged into each class's map: plenty for a mean
 
 
-def explanations(model: keras.Model, images: np.ndarray, labels: np.ndarray, probabilities: np.ndarray, shown: int
-                 ) -> tuple[np.ndarray, np.ndarray, dict[int, tuple[np.ndarray, np.ndarray]]]:
+def explanations(
+    model: keras.Model, images: np.ndarray, labels: np.ndarray, probabilities: np.ndarray, shown: int
+) -> tuple[np.ndarray, np.ndarray, dict[int, tuple[np.ndarray, np.ndarray]]]:
     """Grad-CAM maps of the most confident mistakes (for the class predicted), and per class the mean
     face and mean map of its correctly classified faces."""
     predicted = probabilities.argmax(axis=1)
@@ -152,8 +241,10 @@ def explanations(model: keras.Model, images: np.ndarray, labels: np.ndarray, pro
         if len(right):
             maps, _ = gradcam.heatmaps(model, images[right], predicted[right])
             mean_map = maps.mean(axis=0)
-            class_maps[int(label)] = (np.asarray(images[right], dtype=np.float32).mean(axis=0).squeeze(),
-                                      mean_map / max(float(mean_map.max()), 1e-12))
+            class_maps[int(label)] = (
+                np.asarray(images[right], dtype=np.float32).mean(axis=0).squeeze(),
+                mean_map / max(float(mean_map.max()), 1e-12),
+            )
     return mistakes, mistake_maps, class_maps
 
 
@@ -173,17 +264,31 @@ def log_evaluation(metrics: dict[str, Any], outputs: EvaluateOutputs, manifest: 
         mlflow.log_artifact(str(path), artifact_path="evaluation")
 
 
-def register(model_uri: str, metrics: dict[str, Any], manifest: dict[str, Any], tracking_config: TrackingConfig,
-             run_id: str, card: str) -> None:
+def register(
+    model_uri: str,
+    metrics: dict[str, Any],
+    manifest: dict[str, Any],
+    tracking_config: TrackingConfig,
+    run_id: str,
+    card: str,
+) -> None:
     """The model as a version of the registered model for this data and label family (one version a
     logged model), with its figures and card, alias `challenger`."""
     name = registry.registered_name(tracking_config.registered_model, manifest["data"], manifest["labels"])
     tags = {
-        "val_accuracy": metrics["val_accuracy"], "val_macro_f1": metrics["val_macro_f1"],
-        "test_accuracy": metrics["test"]["accuracy"], "test_accuracy_ci95": metrics["test"]["accuracy_ci95"],
-        "seed_binary_accuracy": metrics["seed_binary_accuracy"], "run_id": run_id, **tracking.run_tags(manifest),
-        "temperature": metrics["calibration"]["temperature"], "test_ece": metrics["calibration"]["before"].get("ece"),
-        "test_ece_calibrated": metrics["calibration"]["after"].get("ece"), "evaluate.tta": metrics["tta"],
+        "val_accuracy": metrics["val_accuracy"],
+        "val_macro_f1": metrics["val_macro_f1"],
+        "test_accuracy": metrics["test"]["accuracy"],
+        "test_accuracy_ci95": metrics["test"]["accuracy_ci95"],
+        "seed_binary_accuracy": metrics["seed_binary_accuracy"],
+        "run_id": run_id,
+        **tracking.run_tags(manifest),
+        "temperature": metrics["calibration"]["temperature"],
+        "test_ece": metrics["calibration"]["before"].get("ece"),
+        "test_ece_calibrated": metrics["calibration"]["after"].get("ece"),
+        "evaluate.tta": metrics["tta"],
     }
     version = registry.register(model_uri, name, tags, description=card)
-    log.info("registered %s version %s as %r; `ferpipe promote` decides on champion", name, version, registry.CHALLENGER)
+    log.info(
+        "registered %s version %s as %r; `ferpipe promote` decides on champion", name, version, registry.CHALLENGER
+    )

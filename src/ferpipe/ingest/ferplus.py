@@ -48,18 +48,24 @@ def read_votes(path: Path | str) -> tuple[np.ndarray, np.ndarray]:
 
     path = Path(path)
     try:
-        table = pv.read_csv(path, convert_options=pv.ConvertOptions(column_types=dict.fromkeys(VOTE_COLUMNS, pa.string())))
+        table = pv.read_csv(
+            path, convert_options=pv.ConvertOptions(column_types=dict.fromkeys(VOTE_COLUMNS, pa.string()))
+        )
     except (OSError, ValueError) as error:
         raise VoteFileError(f"{path}: cannot read the FER+ vote file: {error}") from None
     missing = [c for c in ("Usage", *VOTE_COLUMNS) if c not in table.column_names]
     if missing:
-        raise VoteFileError(f"{path}: header lacks column(s) {missing}; expected Usage, Image name, {', '.join(VOTE_COLUMNS)}")
+        raise VoteFileError(
+            f"{path}: header lacks column(s) {missing}; expected Usage, Image name, {', '.join(VOTE_COLUMNS)}"
+        )
     for column in VOTE_COLUMNS:
         whole = pc.fill_null(pc.match_substring_regex(pc.utf8_trim_whitespace(table[column]), r"^\d+$"), False)
         bad = np.flatnonzero(~whole.to_numpy(zero_copy_only=False))
         if len(bad):
-            raise VoteFileError(f"{path}: line {bad[0] + 2}, field {column}: {table[column][int(bad[0])].as_py()!r} "
-                                f"is not a vote count (a whole number >= 0); {len(bad)} such row(s)")
+            raise VoteFileError(
+                f"{path}: line {bad[0] + 2}, field {column}: {table[column][int(bad[0])].as_py()!r} "
+                f"is not a vote count (a whole number >= 0); {len(bad)} such row(s)"
+            )
     votes = np.column_stack([pc.cast(pc.utf8_trim_whitespace(table[c]), pa.int64()).to_numpy() for c in VOTE_COLUMNS])
     return np.asarray(pc.utf8_trim_whitespace(table["Usage"]).to_pylist(), dtype=object), votes
 
@@ -67,13 +73,17 @@ def read_votes(path: Path | str) -> tuple[np.ndarray, np.ndarray]:
 def check_alignment(path: Path | str, vote_usage: np.ndarray, image_usage: np.ndarray) -> None:
     """The vote file must have one row per image, with the same Usage, in the same order."""
     if len(vote_usage) != len(image_usage):
-        raise VoteFileError(f"{path}: {len(vote_usage)} vote rows for {len(image_usage)} images; "
-                            "it must be the FER+ file of this very fer2013.csv, one row per image")
+        raise VoteFileError(
+            f"{path}: {len(vote_usage)} vote rows for {len(image_usage)} images; "
+            "it must be the FER+ file of this very fer2013.csv, one row per image"
+        )
     differ = np.flatnonzero(vote_usage != image_usage)
     if len(differ):
         row = int(differ[0])
-        raise VoteFileError(f"{path}: line {row + 2}, field Usage: {str(vote_usage[row])!r} but the image row says "
-                            f"{str(image_usage[row])!r} ({len(differ)} rows differ); the files are not in the same order")
+        raise VoteFileError(
+            f"{path}: line {row + 2}, field Usage: {str(vote_usage[row])!r} but the image row says "
+            f"{str(image_usage[row])!r} ({len(differ)} rows differ); the files are not in the same order"
+        )
 
 
 def ferplus_labels(votes: np.ndarray, mode: str) -> FerPlusLabels:

@@ -37,13 +37,17 @@ def build_labels(mode: str, votes_path: str, raw: RawTable, table: FaceTable, sp
     if not votes_path:
         raise DataError(f"ingest.labels: {mode} needs the FER+ vote file (fer2013new.csv) in ingest.ferplus_votes")
     if raw.usage is None or raw.unreadable:
-        raise DataError(f"{raw.source}: FER+ votes line up with fer2013.csv row by row; this source "
-                        f"({raw.form}{', with unreadable rows' if raw.unreadable else ''}) cannot be matched to them")
+        raise DataError(
+            f"{raw.source}: FER+ votes line up with fer2013.csv row by row; this source "
+            f"({raw.form}{', with unreadable rows' if raw.unreadable else ''}) cannot be matched to them"
+        )
     if not Path(votes_path).is_file():
         raise DataError(f"{votes_path}: FER+ vote file not found (ingest.ferplus_votes)")
     try:
         usage, votes = ferplus.read_votes(votes_path)
-        ferplus.check_alignment(votes_path, usage, np.asarray(pc.utf8_trim_whitespace(raw.usage).to_pylist(), dtype=object))
+        ferplus.check_alignment(
+            votes_path, usage, np.asarray(pc.utf8_trim_whitespace(raw.usage).to_pylist(), dtype=object)
+        )
     except ferplus.VoteFileError as error:
         raise DataError(str(error)) from None
     votes = votes[table.source_row]
@@ -55,8 +59,7 @@ def build_labels(mode: str, votes_path: str, raw: RawTable, table: FaceTable, sp
     keep = np.where(is_train[:, 0], trained.keep, judged.keep)
     reasons = np.where(is_train[:, 0], trained.reasons, judged.reasons)
     label = np.where(keep, targets.argmax(axis=1), -1)
-    return Labels(mode, FERPLUS_CLASSES, label, reasons,
-                  targets if mode == "ferplus_probability" else None)
+    return Labels(mode, FERPLUS_CLASSES, label, reasons, targets if mode == "ferplus_probability" else None)
 
 
 def dropped_by_split(labels: Labels, splits: np.ndarray, split_names: Sequence[str]) -> dict[str, dict[str, int]]:

@@ -28,8 +28,13 @@ def parse_pixel_strings(column: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray,
     invalid row, its index in `column` mapped to a human-readable reason.
     """
     chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
-    if not all(pa.types.is_string(c.type) or pa.types.is_large_string(c.type) or pa.types.is_binary(c.type)
-               or pa.types.is_large_binary(c.type) for c in chunks):
+    if not all(
+        pa.types.is_string(c.type)
+        or pa.types.is_large_string(c.type)
+        or pa.types.is_binary(c.type)
+        or pa.types.is_large_binary(c.type)
+        for c in chunks
+    ):
         raise TypeError(f"pixel strings or bytes expected, got {column.type}")
     n = len(column)
     images = np.empty((n, PIXELS_PER_IMAGE), dtype=np.uint8)
@@ -80,7 +85,9 @@ def _parse_block(block: pa.StringArray | pa.LargeStringArray, out: np.ndarray) -
     _, offsets_buffer, data_buffer = block.buffers()
     offset_type = np.int64 if pa.types.is_large_string(block.type) or pa.types.is_large_binary(block.type) else np.int32
     offsets = np.frombuffer(offsets_buffer, dtype=offset_type)[block.offset : block.offset + n + 1].astype(np.int64)
-    text = np.frombuffer(data_buffer, dtype=np.uint8)[offsets[0] : offsets[-1]] if data_buffer else np.empty(0, np.uint8)
+    text = (
+        np.frombuffer(data_buffer, dtype=np.uint8)[offsets[0] : offsets[-1]] if data_buffer else np.empty(0, np.uint8)
+    )
     offsets -= offsets[0]
     row_ok = np.ones(n, dtype=bool)
     if block.null_count:
@@ -149,10 +156,15 @@ def describe_pixel_problem(value: str | bytes | None) -> str:
     for position, token in enumerate(tokens, start=1):
         if not (token.isascii() and token.isdigit()):
             char = next(c for c in token if not "0" <= c <= "9")
-            what = (f"byte 0x{ord(char):02x}" if isinstance(value, bytes) and ord(char) > 0x7E
-                    else {"\t": "a tab", "\r": "a carriage return"}.get(char, repr(char)))
-            return (f"pixels: value {position} is {token[:20]!r}: {what} is not a digit; "
-                    "expected integers 0..255 separated by spaces")
+            what = (
+                f"byte 0x{ord(char):02x}"
+                if isinstance(value, bytes) and ord(char) > 0x7E
+                else {"\t": "a tab", "\r": "a carriage return"}.get(char, repr(char))
+            )
+            return (
+                f"pixels: value {position} is {token[:20]!r}: {what} is not a digit; "
+                "expected integers 0..255 separated by spaces"
+            )
         if len(token) > 3 or int(token) > 255:
             return f"pixels: value {position} is {token[:20]}, outside 0..255"
     if len(tokens) != PIXELS_PER_IMAGE:

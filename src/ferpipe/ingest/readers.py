@@ -79,8 +79,10 @@ def read_source(path: Path | str) -> RawTable:
 
 def opener(path: Path) -> Callable[[], ByteStream]:
     """How to open a CSV's bytes afresh, decompressing a `.gz` one."""
+
     def open_bytes() -> ByteStream:
         return gzip.open(path, "rb") if path.suffix.lower() == ".gz" else open(path, "rb")
+
     return open_bytes
 
 
@@ -105,6 +107,7 @@ def member_opener(source: str, archive: tarfile.TarFile, member: tarfile.TarInfo
         if stream is None:  # not a regular file: the caller chose regular files only
             raise DataError(f"{source}: not a regular file")
         return stream
+
     return open_member
 
 
@@ -134,6 +137,7 @@ def read_csv(source: str, open_stream: Callable[[], ByteStream]) -> RawTable:
     if skipped:
         # Only a single-threaded read knows the line number of each malformed row.
         table, skipped, skipped_lines = _read_rows(source, open_stream, names, use_threads=False)
+
     def locate(row: int) -> str:
         return f"line {line_of(row, skipped_lines)}"
 
@@ -174,8 +178,9 @@ def trailing_blank_rows(table: pa.Table, skipped_lines: list[int]) -> int:
     return count
 
 
-def _read_rows(source: str, open_stream: Callable[[], ByteStream], names: tuple[str, ...], use_threads: bool
-               ) -> tuple[pa.Table, list[BadRow], list[int]]:
+def _read_rows(
+    source: str, open_stream: Callable[[], ByteStream], names: tuple[str, ...], use_threads: bool
+) -> tuple[pa.Table, list[BadRow], list[int]]:
     """Every physical line after the header as one row of bytes; lines with the wrong number of
     fields are set aside with their line number, so rows + set-aside lines = lines read.
 
@@ -215,8 +220,9 @@ BLOCK_SIZE = 1 << 20
 LONG_LINE_BLOCK_SIZE = 1 << 30
 
 
-def stream_rows(source: str, open_stream: Callable[[], ByteStream], names: tuple[str, ...],
-                set_aside: Callable[[int, str], None]) -> Iterator[tuple[int, pa.RecordBatch]]:
+def stream_rows(
+    source: str, open_stream: Callable[[], ByteStream], names: tuple[str, ...], set_aside: Callable[[int, str], None]
+) -> Iterator[tuple[int, pa.RecordBatch]]:
     """The rows `_read_rows` reads, a block at a time (memory bounded by the block, not the
     file), each block with the index of its first row. A line with the wrong number of fields
     is passed to `set_aside(line, reason)` once, as it is met."""
@@ -247,14 +253,17 @@ def stream_rows(source: str, open_stream: Callable[[], ByteStream], names: tuple
             raise DataError(f"{source}: cannot read ({_describe_read_error(error)})") from None
 
 
-def csv_options(names: tuple[str, ...], on_invalid_row: Callable[[pacsv.InvalidRow], str], block_size: int,
-                use_threads: bool) -> dict:
+def csv_options(
+    names: tuple[str, ...], on_invalid_row: Callable[[pacsv.InvalidRow], str], block_size: int, use_threads: bool
+) -> dict:
     """pyarrow's options for the reading rules above: no quotes, bytes, every line a row."""
     return {
-        "read_options": pacsv.ReadOptions(skip_rows=1, column_names=list(names), use_threads=use_threads,
-                                          block_size=block_size),
-        "parse_options": pacsv.ParseOptions(quote_char=False, invalid_row_handler=on_invalid_row,
-                                            ignore_empty_lines=False),
+        "read_options": pacsv.ReadOptions(
+            skip_rows=1, column_names=list(names), use_threads=use_threads, block_size=block_size
+        ),
+        "parse_options": pacsv.ParseOptions(
+            quote_char=False, invalid_row_handler=on_invalid_row, ignore_empty_lines=False
+        ),
         "convert_options": pacsv.ConvertOptions(column_types={n: pa.binary() for n in names}),
     }
 
@@ -310,7 +319,9 @@ def read_image_folder(root: Path) -> RawTable:
                 ignored.append(str(class_dir.relative_to(root)))
                 continue
             if class_dir.name not in EMOTIONS:
-                raise DataError(f"{class_dir}: unknown class folder {class_dir.name!r}; expected one of {list(EMOTIONS)}")
+                raise DataError(
+                    f"{class_dir}: unknown class folder {class_dir.name!r}; expected one of {list(EMOTIONS)}"
+                )
             for file in sorted(class_dir.iterdir()):
                 if file.suffix.lower() in IMAGE_SUFFIXES and file.is_file():
                     files.append((file, EMOTIONS.index(class_dir.name), _usage_of(file, split_dir.name)))

@@ -27,9 +27,18 @@ from ferpipe.core.schema import (  # noqa: E402
 from ferpipe.ingest.labels import dropped_by_split  # noqa: E402
 
 
-def build_report(table: FaceTable, splits: np.ndarray, groups: np.ndarray, rejected: list[BadRow], labels: Labels, *,
-                 source: dict[str, Any], synthetic: bool, notes: list[str], blank_lines_at_end: int = 0
-                 ) -> dict[str, Any]:
+def build_report(
+    table: FaceTable,
+    splits: np.ndarray,
+    groups: np.ndarray,
+    rejected: list[BadRow],
+    labels: Labels,
+    *,
+    source: dict[str, Any],
+    synthetic: bool,
+    notes: list[str],
+    blank_lines_at_end: int = 0,
+) -> dict[str, Any]:
     """`groups`: the duplicate-image group of each row (`duplicates.image_groups`)."""
     return {
         "data": "synthetic" if synthetic else "real",
@@ -42,7 +51,9 @@ def build_report(table: FaceTable, splits: np.ndarray, groups: np.ndarray, rejec
             "by_split": {split: int((splits == split).sum()) for split in SPLITS},
         },
         # Faces per class of the labels trained on (FER+ classes in FER+ modes), dropped faces left out.
-        "classes": {split: class_counts(labels.label[(splits == split) & labels.kept], labels.names) for split in SPLITS},
+        "classes": {
+            split: class_counts(labels.label[(splits == split) & labels.kept], labels.names) for split in SPLITS
+        },
         "labels": label_summary(table, splits, labels),
         "rejected": {
             "rows": len({row.location for row in rejected}),
@@ -64,7 +75,8 @@ def label_summary(table: FaceTable, splits: np.ndarray, labels: Labels) -> dict[
     if labels.mode != "fer2013":
         # How often the FER+ label (majority in val/test) is the expression FER2013's label names.
         summary["agreement_with_fer2013_labels"] = agreement_with_fer2013(
-            labels.names, labels.label[labels.kept], table.emotion[labels.kept])
+            labels.names, labels.label[labels.kept], table.emotion[labels.kept]
+        )
     return summary
 
 
@@ -107,14 +119,19 @@ def constant_images(pixels: np.ndarray) -> dict[str, Any]:
 def class_distribution_rows(report: dict[str, Any]) -> pd.DataFrame:
     """Long table (split, class, count) for `dvc plots`."""
     return pd.DataFrame(
-        [{"split": split, "class": name, "count": count}
-         for split, counts in report["classes"].items() for name, count in counts.items()]
+        [
+            {"split": split, "class": name, "count": count}
+            for split, counts in report["classes"].items()
+            for name, count in counts.items()
+        ]
     )
 
 
 def plot_class_distribution(report: dict[str, Any], path: Path) -> None:
     rows = class_distribution_rows(report)
-    table = rows.pivot(index="class", columns="split", values="count").reindex(index=report["labels"]["names"], columns=list(SPLITS))
+    table = rows.pivot(index="class", columns="split", values="count").reindex(
+        index=report["labels"]["names"], columns=list(SPLITS)
+    )
     figure, axis = plt.subplots(figsize=(8, 4.5))
     table.plot.bar(ax=axis, width=0.8)
     axis.set_xlabel("")

@@ -45,16 +45,20 @@ def ingest(config: IngestConfig, outputs: IngestOutputs = IngestOutputs()) -> di
         table, rejected = validate(raw, config.on_bad_rows)
         if len(table) == 0:
             first = rejected[0]
-            raise DataError(f"{raw.source}: no valid row: all {len({r.location for r in rejected})} rows were rejected "
-                            f"(first: {first.location}: {first.field}: {first.reason})")
+            raise DataError(
+                f"{raw.source}: no valid row: all {len({r.location for r in rejected})} rows were rejected "
+                f"(first: {first.location}: {first.field}: {first.reason})"
+            )
         if rejected:
             log.warning("%d invalid row(s) set aside in %s", len({r.location for r in rejected}), outputs.rejected)
         splits, carve_note = assign_splits(table, config.val_fraction, config.seed)
         labels = build_labels(config.labels, config.ferplus_votes, raw, table, splits)
         sha256 = source_hash.result()
         if stat_signature(*inputs) != before:  # the outputs would mix two versions of the data
-            raise DataError(f"{source}: changed while ingest was reading it; nothing was written. "
-                            "Run the stage again once the file is complete.")
+            raise DataError(
+                f"{source}: changed while ingest was reading it; nothing was written. "
+                "Run the stage again once the file is complete."
+            )
         synthetic = raw.synthetic
         notes = [note for note in (carve_note,) if note]
         if raw.blank_lines_at_end:
@@ -65,13 +69,29 @@ def ingest(config: IngestConfig, outputs: IngestOutputs = IngestOutputs()) -> di
             notes.append("SYNTHETIC data from ferpipe's generator, not FER2013: results say nothing about real faces")
         groups = image_groups(table.pixels)
         report = build_report(
-            table, splits, groups, rejected, labels,
-            source={"path": str(source), "form": raw.form, "sha256": sha256,
-                    **({"ferplus_votes": config.ferplus_votes} if labels.mode != "fer2013" else {})},
-            synthetic=synthetic, notes=notes, blank_lines_at_end=raw.blank_lines_at_end,
+            table,
+            splits,
+            groups,
+            rejected,
+            labels,
+            source={
+                "path": str(source),
+                "form": raw.form,
+                "sha256": sha256,
+                **({"ferplus_votes": config.ferplus_votes} if labels.mode != "fer2013" else {}),
+            },
+            synthetic=synthetic,
+            notes=notes,
+            blank_lines_at_end=raw.blank_lines_at_end,
         )
-        write_faces(staged(outputs.faces), table, splits, groups, labels,
-                    {"source": str(source), "source_sha256": sha256, "data": report["data"], "form": raw.form})
+        write_faces(
+            staged(outputs.faces),
+            table,
+            splits,
+            groups,
+            labels,
+            {"source": str(source), "source_sha256": sha256, "data": report["data"], "form": raw.form},
+        )
         write_rejected(staged(outputs.rejected), raw.source, rejected)
         write_json(staged(outputs.report), report)
         class_distribution_rows(report).to_csv(staged(outputs.class_table), index=False)
@@ -80,8 +100,12 @@ def ingest(config: IngestConfig, outputs: IngestOutputs = IngestOutputs()) -> di
         log.info("note: %s", note)
     log.info("rows per split: %s", json.dumps(report["rows"]["by_split"]))
     if labels.mode != "fer2013":
-        log.info("%s labels: faces kept per split %s; dropped %s", labels.mode,
-                 json.dumps(report["labels"]["kept"]), json.dumps(report["labels"]["dropped"]))
+        log.info(
+            "%s labels: faces kept per split %s; dropped %s",
+            labels.mode,
+            json.dumps(report["labels"]["kept"]),
+            json.dumps(report["labels"]["dropped"]),
+        )
     return report
 
 

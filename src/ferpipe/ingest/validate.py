@@ -52,9 +52,11 @@ def validate(raw: RawTable, on_bad_rows: str = "fail") -> tuple[FaceTable, list[
         for i in np.flatnonzero(blank_rows(columns)):
             problems[int(i)] = [("row", "blank line (no values)")]
 
-    bad_rows = sorted(list(raw.unreadable) + [
-        BadRow(raw.locate(i), field, reason) for i in sorted(problems) for field, reason in problems[i]
-    ], key=in_source_order)
+    bad_rows = sorted(
+        list(raw.unreadable)
+        + [BadRow(raw.locate(i), field, reason) for i in sorted(problems) for field, reason in problems[i]],
+        key=in_source_order,
+    )
     if bad_rows and on_bad_rows != "skip":
         raise DataError(describe_bad_rows(raw.source, bad_rows))
 
@@ -79,8 +81,10 @@ def describe_bad_rows(source: str, bad_rows: list[BadRow]) -> str:
     rows = len({row.location for row in bad_rows})
     lines = [f"{source}: {rows} invalid row(s); the first {min(ERRORS_SHOWN, len(bad_rows))}:"]
     lines += [f"  {source}: {row.location}: {row.field}: {row.reason}" for row in bad_rows[:ERRORS_SHOWN]]
-    lines.append("Fix the file, or set ingest.on_bad_rows: skip in params.yaml to set these rows aside "
-                 "(they are listed with their reasons in the rejected-rows file and counted in the data report).")
+    lines.append(
+        "Fix the file, or set ingest.on_bad_rows: skip in params.yaml to set these rows aside "
+        "(they are listed with their reasons in the rejected-rows file and counted in the data report)."
+    )
     return "\n".join(lines)
 
 

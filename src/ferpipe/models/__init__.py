@@ -25,8 +25,9 @@ ARCHITECTURES: dict[str, Callable[[tuple[int, int, int], int, list[keras.Layer]]
 }
 
 
-def build_model(arch: str, input_shape: tuple[int, int, int] = (48, 48, 1), num_classes: int = 7,
-                crop: int = 0) -> keras.Model:
+def build_model(
+    arch: str, input_shape: tuple[int, int, int] = (48, 48, 1), num_classes: int = 7, crop: int = 0
+) -> keras.Model:
     """`crop`: the network sees the centre `crop` x `crop` of the input, a CenterCrop layer first
     (`train.crop`). The model still takes whole faces; the training stream's random shift before
     the fixed centre crop makes it a random crop in training, and the centre one at test."""

@@ -14,10 +14,21 @@ from keras import layers
 def build(input_shape: tuple[int, int, int], num_classes: int, first: list[keras.Layer]) -> keras.Model:
     blocks = []
     for filters in (16, 32, 64):
-        blocks += [layers.Conv2D(filters, 3, padding="same", use_bias=False), layers.BatchNormalization(momentum=0.9, synchronized=True),
-                   layers.ReLU(), layers.MaxPooling2D(2)]
+        blocks += [
+            layers.Conv2D(filters, 3, padding="same", use_bias=False),
+            layers.BatchNormalization(momentum=0.9, synchronized=True),
+            layers.ReLU(),
+            layers.MaxPooling2D(2),
+        ]
     return keras.Sequential(
-        [keras.Input(shape=input_shape), *first, layers.Rescaling(1 / 255), *blocks,
-         layers.GlobalAveragePooling2D(), layers.Dropout(0.2), layers.Dense(num_classes, activation="softmax", dtype="float32")],
+        [
+            keras.Input(shape=input_shape),
+            *first,
+            layers.Rescaling(1 / 255),
+            *blocks,
+            layers.GlobalAveragePooling2D(),
+            layers.Dropout(0.2),
+            layers.Dense(num_classes, activation="softmax", dtype="float32"),
+        ],
         name="tiny_cnn",
     )

@@ -14,8 +14,11 @@ def conv_blocks(widths: tuple[int, ...], dropout: float) -> list[keras.Layer]:
     blocks = []
     for filters in widths:
         for _ in range(2):
-            blocks += [layers.Conv2D(filters, 3, padding="same", use_bias=False), layers.BatchNormalization(synchronized=True),
-                       layers.ReLU()]
+            blocks += [
+                layers.Conv2D(filters, 3, padding="same", use_bias=False),
+                layers.BatchNormalization(synchronized=True),
+                layers.ReLU(),
+            ]
         blocks += [layers.MaxPooling2D(2), layers.Dropout(dropout)]
     return blocks
 

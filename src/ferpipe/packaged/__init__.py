@@ -28,8 +28,10 @@ class Packaged:
 
     def describe(self) -> str:
         meta = self.metadata
-        return (f"the packaged {meta['labels']} model ({meta['model']}, {meta['registered']}, PrivateTest accuracy "
-                f"{meta['test']['accuracy']:.4f})")
+        return (
+            f"the packaged {meta['labels']} model ({meta['model']}, {meta['registered']}, PrivateTest accuracy "
+            f"{meta['test']['accuracy']:.4f})"
+        )
 
 
 def packaged(family: str = "fer2013", root: Path = HERE) -> Packaged:
@@ -37,8 +39,10 @@ def packaged(family: str = "fer2013", root: Path = HERE) -> Packaged:
     folder = root / family
     if not (folder / MODEL).is_file():
         shipped = [name for name in FAMILIES if (root / name / MODEL).is_file()]
-        raise FileNotFoundError(f"no packaged {family} model in {root} (packaged: {', '.join(shipped) or 'none'}); "
-                                "name a model, or ship one: ferpipe ship models:/<name>@champion")
+        raise FileNotFoundError(
+            f"no packaged {family} model in {root} (packaged: {', '.join(shipped) or 'none'}); "
+            "name a model, or ship one: ferpipe ship models:/<name>@champion"
+        )
     return Packaged(folder)
 
 

@@ -95,7 +95,9 @@ def draw_faces(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
     along = np.clip(u / width, -1.2, 1.2)
     lip_line = 10 + curve * (0.5 - along**2) - sneer * np.clip(along, 0, 1) * 1.5
-    lips = soft(0.8 + mouth_open * np.sqrt(np.clip(1 - along**2, 0, 1)) - np.abs(v - lip_line)) * soft(1 - np.abs(u / width), 6)
+    lips = soft(0.8 + mouth_open * np.sqrt(np.clip(1 - along**2, 0, 1)) - np.abs(v - lip_line)) * soft(
+        1 - np.abs(u / width), 6
+    )
     nose = soft(0.6 - np.abs(u)) * soft(3 - np.abs(v - 3.5), 2) * 0.3
     wrinkles = sneer.clip(0, None) * soft(0.5 - np.abs(v - 1.5 + 0.5 * np.abs(u))) * soft(3 - np.abs(u), 2)
     ink = np.maximum.reduce([ink, 0.9 * lips, nose, 0.5 * np.clip(wrinkles, 0, 1)])
@@ -131,8 +133,12 @@ def run(config: Config) -> None:
     """Stage synthesize: the embedded synthetic faces (FER2013 CSV format, marked synthetic) and their FER+-style votes."""
     outputs = SynthesizeOutputs()
     rows = write_synthetic_csv(outputs.faces, config.synthetic, outputs.votes)
-    log.info("wrote %d synthetic faces to %s and their votes to %s (SYNTHETIC data, not FER2013)",
-             rows, outputs.faces, outputs.votes)
+    log.info(
+        "wrote %d synthetic faces to %s and their votes to %s (SYNTHETIC data, not FER2013)",
+        rows,
+        outputs.faces,
+        outputs.votes,
+    )
 
 
 def write_synthetic_csv(path: Path, config: SyntheticConfig, votes_path: Path | None = None) -> int:
@@ -154,13 +160,17 @@ def write_synthetic_csv(path: Path, config: SyntheticConfig, votes_path: Path | 
                     continue
                 labels = sample_labels(count, rng)
                 faces = draw_faces(labels, rng).reshape(count, -1)
-                stream.writelines(f"{label},{' '.join(map(str, face))},{usage},{generator}\n"
-                                  for label, face in zip(labels, faces, strict=True))
+                stream.writelines(
+                    f"{label},{' '.join(map(str, face))},{usage},{generator}\n"
+                    for label, face in zip(labels, faces, strict=True)
+                )
                 vote_rows += [(usage, votes) for votes in synthetic_votes(labels, vote_rng)]
                 total += count
         if votes_path:
             with open(staged(votes_path), "w") as stream:
                 stream.write(",".join(("Usage", "Image name", *VOTE_COLUMNS)) + "\n")
-                stream.writelines(f"{usage},synthetic{row:07d}.png,{','.join(map(str, votes))}\n"
-                                  for row, (usage, votes) in enumerate(vote_rows))
+                stream.writelines(
+                    f"{usage},synthetic{row:07d}.png,{','.join(map(str, votes))}\n"
+                    for row, (usage, votes) in enumerate(vote_rows)
+                )
     return total

@@ -66,7 +66,9 @@ def frame_at(video: Path, seconds: float) -> Image.Image:
 
 
 def predictions_of(faces: list[Face], probabilities: np.ndarray, label_names) -> list[tuple[Face, str, float]]:
-    return [(face, label_names[int(np.argmax(p))], float(np.max(p))) for face, p in zip(faces, probabilities, strict=True)]
+    return [
+        (face, label_names[int(np.argmax(p))], float(np.max(p))) for face, p in zip(faces, probabilities, strict=True)
+    ]
 
 
 def timeline_png(frames: list[tuple[Face, np.ndarray]], label_names, path: Path) -> bool:

@@ -61,8 +61,16 @@ def measure_epoch(config: TrainConfig, arrays: Path = ARRAYS, steps: int = 20, w
     keras.config.set_dtype_policy(usable_precision(config.precision)[0])
     tf.config.experimental.enable_op_determinism()  # as the train stage runs: it costs time too
     model = compile_model(config, data.num_classes, data.x_train.shape[1:])
-    stream = training_stream(data.x_train, data.targets, data.num_classes, config.batch_size, config.seed,
-                             config.augment, first_epoch=0, epochs=windows + 1)
+    stream = training_stream(
+        data.x_train,
+        data.targets,
+        data.num_classes,
+        config.batch_size,
+        config.seed,
+        config.augment,
+        first_epoch=0,
+        epochs=windows + 1,
+    )
     ticks: list[float] = []
     timer = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: ticks.append(time.perf_counter()))
     model.fit(stream, epochs=windows + 1, steps_per_epoch=steps, callbacks=[timer], shuffle=False, verbose=0)
@@ -74,18 +82,24 @@ def measure_epoch(config: TrainConfig, arrays: Path = ARRAYS, steps: int = 20, w
         begun = time.perf_counter()
         model.evaluate(val, verbose=0)
         passes.append(time.perf_counter() - begun)
-    return EpochTime(step_seconds, data.steps_per_epoch(config.batch_size), min(passes),
-                     f"{len(data.x_train):,} {manifest['data']} training faces in {arrays}")
+    return EpochTime(
+        step_seconds,
+        data.steps_per_epoch(config.batch_size),
+        min(passes),
+        f"{len(data.x_train):,} {manifest['data']} training faces in {arrays}",
+    )
 
 
 def plan(minutes: float, config: TrainConfig, overrides: list[str], arrays: Path = ARRAYS) -> tuple[int, str]:
     """The epochs that fit, and what to tell a person: the measurement and the command to run."""
     epoch = measure_epoch(config, arrays)
     epochs = epochs_within(minutes, epoch)
-    measured = (f"{config.arch}, batch {config.batch_size}: {three_figures(epoch.step_seconds)} s a step"
-                f" x {epoch.steps} steps + {three_figures(epoch.val_seconds)} s of val"
-                f" = {three_figures(epoch.seconds)} s an epoch on this machine"
-                f" ({epoch.measured_on})")
+    measured = (
+        f"{config.arch}, batch {config.batch_size}: {three_figures(epoch.step_seconds)} s a step"
+        f" x {epoch.steps} steps + {three_figures(epoch.val_seconds)} s of val"
+        f" = {three_figures(epoch.seconds)} s an epoch on this machine"
+        f" ({epoch.measured_on})"
+    )
     if epochs < 1:
         return 0, f"{measured}; not one epoch fits in {minutes:g} minutes"
     kept = [o for o in overrides if not o.startswith("train.epochs=")]
@@ -98,8 +112,9 @@ def describe(config: TrainConfig) -> str:
     return f"{config.arch}, batch {config.batch_size}, {config.precision}{crop}"
 
 
-def fits(reference: TrainConfig, candidate: TrainConfig, reference_name: str, arrays: Path = ARRAYS
-         ) -> tuple[bool, str]:
+def fits(
+    reference: TrainConfig, candidate: TrainConfig, reference_name: str, arrays: Path = ARRAYS
+) -> tuple[bool, str]:
     """Whether `candidate`'s epochs train within the time `reference`'s take on this machine, both
     measured here, side by side, and what to tell a person."""
     budget, spent = measure_epoch(reference, arrays), measure_epoch(candidate, arrays)
@@ -110,7 +125,8 @@ def fits(reference: TrainConfig, candidate: TrainConfig, reference_name: str, ar
         f" = {allowed / 60:.1f} min on this machine ({budget.measured_on})\n"
         f"candidate ({describe(candidate)}): {candidate.epochs} epochs x {three_figures(spent.seconds)} s"
         f" = {needed / 60:.1f} min: {verdict} ({needed / allowed:.0%} of the budget; "
-        f"{epochs_within(allowed / 60, spent)} epochs would fit)")
+        f"{epochs_within(allowed / 60, spent)} epochs would fit)"
+    )
 
 
 def composed(overrides: list[str], conf: Path = Path("conf")) -> Config:

@@ -27,8 +27,13 @@ def compared_runs(experiment: str, limit: int, run_ids: list[str] | None = None)
         return [mlflow.get_run(run_id) for run_id in run_ids]
     found = {}
     for scored in ("metrics.`eval.test.accuracy` >= 0", "metrics.best_val_accuracy >= 0"):
-        for run in mlflow.search_runs(experiment_names=[experiment], filter_string=scored, output_format="list",
-                                      order_by=["attributes.start_time DESC"], max_results=limit):
+        for run in mlflow.search_runs(
+            experiment_names=[experiment],
+            filter_string=scored,
+            output_format="list",
+            order_by=["attributes.start_time DESC"],
+            max_results=limit,
+        ):
             found[run.info.run_id] = run
     latest = sorted(found.values(), key=lambda run: run.info.start_time, reverse=True)[:limit]
     return list(reversed(latest))
@@ -46,24 +51,48 @@ def differing_params(runs: list) -> list[str]:
 def markdown_table(runs: list) -> str:
     # FER2013 and FER+ test accuracies are measured against different labels: the column says which.
     varied = differing_params(runs)
-    header = ["run", "labels", *PARAMS_SHOWN, *varied, "train min", "train img/s", "val accuracy",
-              "test accuracy (95% CI)", "test unseen in train", "ECE → calibrated", "seed binary acc"]
+    header = [
+        "run",
+        "labels",
+        *PARAMS_SHOWN,
+        *varied,
+        "train min",
+        "train img/s",
+        "val accuracy",
+        "test accuracy (95% CI)",
+        "test unseen in train",
+        "ECE → calibrated",
+        "seed binary acc",
+    ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for run in runs:
         params, metrics = run.data.params, run.data.metrics
         test = metrics.get("eval.test.accuracy")
-        interval = (f"{test:.4f} ({metrics['eval.test.accuracy_ci95.low']:.4f}–{metrics['eval.test.accuracy_ci95.high']:.4f})"
-                    if test is not None and "eval.test.accuracy_ci95.low" in metrics
-                    else "not evaluated" if test is None else "–")
-        ece = (f"{metrics['eval.calibration.before.ece']:.3f} → {metrics['eval.calibration.after.ece']:.3f}"
-               if "eval.calibration.after.ece" in metrics else "–")
-        cells = [run.info.run_name or run.info.run_id[:8], run.data.tags.get("labels", "fer2013"),
-                 *(params.get(p, "–") for p in (*PARAMS_SHOWN, *varied)),
-                 # With epochs, what a run cost: recipes are compared within a time budget (issue 18).
-                 _number(metrics.get("train_minutes"), 1), _number(metrics.get("train_images_per_second"), 1),
-                 _number(metrics.get("eval.val_accuracy", metrics.get("best_val_accuracy"))), interval,
-                 _number(metrics.get("eval.test_unseen_in_train.accuracy")), ece,
-                 _number(metrics.get("eval.seed_binary_accuracy"))]
+        interval = (
+            f"{test:.4f} ({metrics['eval.test.accuracy_ci95.low']:.4f}–{metrics['eval.test.accuracy_ci95.high']:.4f})"
+            if test is not None and "eval.test.accuracy_ci95.low" in metrics
+            else "not evaluated"
+            if test is None
+            else "–"
+        )
+        ece = (
+            f"{metrics['eval.calibration.before.ece']:.3f} → {metrics['eval.calibration.after.ece']:.3f}"
+            if "eval.calibration.after.ece" in metrics
+            else "–"
+        )
+        cells = [
+            run.info.run_name or run.info.run_id[:8],
+            run.data.tags.get("labels", "fer2013"),
+            *(params.get(p, "–") for p in (*PARAMS_SHOWN, *varied)),
+            # With epochs, what a run cost: recipes are compared within a time budget (issue 18).
+            _number(metrics.get("train_minutes"), 1),
+            _number(metrics.get("train_images_per_second"), 1),
+            _number(metrics.get("eval.val_accuracy", metrics.get("best_val_accuracy"))),
+            interval,
+            _number(metrics.get("eval.test_unseen_in_train.accuracy")),
+            ece,
+            _number(metrics.get("eval.seed_binary_accuracy")),
+        ]
         lines.append("| " + " | ".join(map(str, cells)) + " |")
     return "\n".join(lines) + "\n"
 
@@ -77,7 +106,9 @@ def confusion_grid(runs: list, path: Path) -> None:
     for axis, run in zip(axes[0], runs, strict=True):
         axis.axis("off")
         try:
-            image = imread(mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path=CONFUSION_ARTIFACT))
+            image = imread(
+                mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path=CONFUSION_ARTIFACT)
+            )
             axis.imshow(image)
         except (OSError, mlflow.exceptions.MlflowException):
             axis.text(0.5, 0.5, "no confusion matrix logged", ha="center", va="center")
@@ -87,17 +118,22 @@ def confusion_grid(runs: list, path: Path) -> None:
     plt.close(figure)
 
 
-def compare(experiment: str, out_dir: Path, limit: int = 10, run_ids: list[str] | None = None,
-            by_val: bool = False) -> str:
+def compare(
+    experiment: str, out_dir: Path, limit: int = 10, run_ids: list[str] | None = None, by_val: bool = False
+) -> str:
     """The table (also written to `out_dir`), in the order the runs were made or, `by_val`, best
     val accuracy first: a search's ranking."""
     runs = compared_runs(experiment, limit, run_ids)
     if not runs:
         raise ValueError(f"no trained or evaluated runs in MLflow experiment {experiment!r}")
     if by_val:
-        runs.sort(key=lambda run: -run.data.metrics.get("eval.val_accuracy", run.data.metrics.get("best_val_accuracy", 0)))
+        runs.sort(
+            key=lambda run: -run.data.metrics.get("eval.val_accuracy", run.data.metrics.get("best_val_accuracy", 0))
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     table = markdown_table(runs)
-    (out_dir / "runs.md").write_text(f"# Runs of {experiment}\n\n{table}\n![confusion matrices](confusion_matrices.png)\n")
+    (out_dir / "runs.md").write_text(
+        f"# Runs of {experiment}\n\n{table}\n![confusion matrices](confusion_matrices.png)\n"
+    )
     confusion_grid(runs, out_dir / "confusion_matrices.png")
     return table

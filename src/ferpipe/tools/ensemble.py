@@ -43,6 +43,7 @@ class EnsembleOutputs:
 
 def choose_members(val_probabilities: list[np.ndarray], y_val: np.ndarray) -> list[int]:
     """Indices of the candidates that greedy forward selection on validation accuracy keeps."""
+
     def accuracy(indices: list[int]) -> float:
         return float(np.mean(np.mean([val_probabilities[i] for i in indices], axis=0).argmax(axis=1) == y_val))
 
@@ -70,43 +71,75 @@ def average_model(members: list):
     return keras.Model(inputs, averaged, name="ensemble")
 
 
-def ensemble(references: list[str], evaluate_config: EvaluateConfig, tracking_config: TrackingConfig,
-             select: bool = True, arrays: Path = ARRAYS, outputs: EnsembleOutputs = EnsembleOutputs()
-             ) -> dict[str, Any]:
+def ensemble(
+    references: list[str],
+    evaluate_config: EvaluateConfig,
+    tracking_config: TrackingConfig,
+    select: bool = True,
+    arrays: Path = ARRAYS,
+    outputs: EnsembleOutputs = EnsembleOutputs(),
+) -> dict[str, Any]:
     import mlflow
 
     from ferpipe.tools.predict import load_model
 
     if not references:
-        raise ValueError("ensemble: name at least one model (models:/name/version, models:/name@alias, runs:/id/model, "
-                         "or a .keras file)")
+        raise ValueError(
+            "ensemble: name at least one model (models:/name/version, models:/name@alias, runs:/id/model, "
+            "or a .keras file)"
+        )
     manifest = read_manifest(arrays)
     x_val, y_val = load_split(arrays, "val")
     members = [load_model(reference) for reference in references]
     classes = len(manifest["label_names"])
     for reference, member in zip(references, members, strict=True):
         if member.output_shape[-1] != classes:
-            raise ValueError(f"{reference}: predicts {member.output_shape[-1]} classes, but the data in {arrays} has "
-                             f"{classes} ({manifest['labels']} labels); ensemble models trained on the same labels")
-    val_probabilities = [class_probabilities(member, x_val, evaluate_config.batch_size, evaluate_config.tta) for member in members]
+            raise ValueError(
+                f"{reference}: predicts {member.output_shape[-1]} classes, but the data in {arrays} has "
+                f"{classes} ({manifest['labels']} labels); ensemble models trained on the same labels"
+            )
+    val_probabilities = [
+        class_probabilities(member, x_val, evaluate_config.batch_size, evaluate_config.tta) for member in members
+    ]
     single = [float(np.mean(p.argmax(axis=1) == y_val)) for p in val_probabilities]
     chosen = choose_members(val_probabilities, y_val) if select else list(range(len(members)))
     for number, (reference, accuracy) in enumerate(zip(references, single, strict=True)):
         log.info("candidate %s: val accuracy %.4f%s", reference, accuracy, "" if number in chosen else " (left out)")
     model = average_model([members[i] for i in chosen])
-    summary: dict[str, Any] = {"candidates": [{"model": r, "val_accuracy": a} for r, a in zip(references, single, strict=True)],
-               "members": [references[i] for i in chosen], "selected_on": "val (PublicTest)" if select else "none"}
+    summary: dict[str, Any] = {
+        "candidates": [{"model": r, "val_accuracy": a} for r, a in zip(references, single, strict=True)],
+        "members": [references[i] for i in chosen],
+        "selected_on": "val (PublicTest)" if select else "none",
+    }
 
     with tracking.open_run(tracking_config.experiment, name="ensemble") as run:
-        mlflow.set_tags({**tracking.run_tags(manifest), "stage": "ensemble", "ensemble.members": " ".join(summary["members"])})
-        mlflow.log_params({"arch": "ensemble", "members": len(chosen), "candidates": len(references),
-                           "evaluate.tta": evaluate_config.tta})
+        mlflow.set_tags(
+            {**tracking.run_tags(manifest), "stage": "ensemble", "ensemble.members": " ".join(summary["members"])}
+        )
+        mlflow.log_params(
+            {
+                "arch": "ensemble",
+                "members": len(chosen),
+                "candidates": len(references),
+                "evaluate.tta": evaluate_config.tta,
+            }
+        )
         model_uri = tracking.log_model(model, x_val[:8], manifest["label_names"], manifest["data"])
     with atomic_outputs(outputs.model, outputs.members, outputs.run) as staged:
         model.save(staged(outputs.model))
         write_json(staged(outputs.members), summary)
-        write_json(staged(outputs.run), {"run_id": run.info.run_id, "experiment_id": run.info.experiment_id, "model_uri": model_uri})
-    metrics = evaluate(evaluate_config, tracking_config, model_path=outputs.model, arrays=arrays, train_summary=None,
-                       run_file=outputs.run, outputs=outputs.evaluation)
+        write_json(
+            staged(outputs.run),
+            {"run_id": run.info.run_id, "experiment_id": run.info.experiment_id, "model_uri": model_uri},
+        )
+    metrics = evaluate(
+        evaluate_config,
+        tracking_config,
+        model_path=outputs.model,
+        arrays=arrays,
+        train_summary=None,
+        run_file=outputs.run,
+        outputs=outputs.evaluation,
+    )
     log.info("ensemble of %d: val accuracy %.4f (best single %.4f)", len(chosen), metrics["val_accuracy"], max(single))
     return {**metrics, **summary}

@@ -23,8 +23,14 @@ def load_explained(reference: str) -> tuple[Any, tuple[str, ...]]:
     return network, label_names_in(metadata) or default_label_names(network.output_shape[-1])
 
 
-def explain(network, names: tuple[str, ...], inputs: list[Path], folder: Path, class_name: str | None = None,
-            batch_size: int = 64) -> Report:
+def explain(
+    network,
+    names: tuple[str, ...],
+    inputs: list[Path],
+    folder: Path,
+    class_name: str | None = None,
+    batch_size: int = 64,
+) -> Report:
     if class_name is not None and class_name not in names:
         raise ValueError(f"--class {class_name}: not one of the model's classes {list(names)}")
     report = Report()
@@ -35,7 +41,9 @@ def explain(network, names: tuple[str, ...], inputs: list[Path], folder: Path, c
         asked = None if class_name is None else np.full(len(batch.faces), names.index(class_name))
         maps, classes = heatmaps(network, batch.pixels, asked)
         for face, pixels, heatmap, label in zip(batch.faces, batch.pixels, maps, classes, strict=True):
-            picture = Image.fromarray(overlay(pixels[..., 0], heatmap)).resize((SHOWN_SIDE, SHOWN_SIDE), Image.Resampling.BILINEAR)
+            picture = Image.fromarray(overlay(pixels[..., 0], heatmap)).resize(
+                (SHOWN_SIDE, SHOWN_SIDE), Image.Resampling.BILINEAR
+            )
             picture.save(folder / f"{Path(face.source).name}.face{face.index}.{names[label]}.png")
         report.predicted += len(batch.faces)
         report.sources.update(face.source for face in batch.faces)

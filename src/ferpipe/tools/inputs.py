@@ -21,7 +21,17 @@ from ferpipe.core.schema import IMAGE_SIDE, DataError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 CSV_SUFFIXES = (".csv", ".csv.gz")
-VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}  # what OpenCV's FFmpeg reads
+VIDEO_SUFFIXES = {
+    ".mp4",
+    ".avi",
+    ".mov",
+    ".mkv",
+    ".webm",
+    ".m4v",
+    ".mpg",
+    ".mpeg",
+    ".wmv",
+}  # what OpenCV's FFmpeg reads
 FRAMES_PER_SECOND = 2.0  # sampled from a video: `ferpipe predict --fps`
 
 
@@ -53,7 +63,9 @@ class Report:
         text = f"{done} {self.predicted} face(s) from {len(self.sources)} input(s)"
         if self.failures:
             reasons = Counter(reason.split(":")[0] for _, reason in self.failures)
-            text += f"; {len(self.failures)} input(s) failed: " + ", ".join(f"{n} {r}" for r, n in reasons.most_common())
+            text += f"; {len(self.failures)} input(s) failed: " + ", ".join(
+                f"{n} {r}" for r, n in reasons.most_common()
+            )
         return text
 
 
@@ -77,8 +89,9 @@ def _stacked(crops: list[np.ndarray]) -> np.ndarray:
     return np.stack(crops)[..., None] if crops else np.zeros((0, IMAGE_SIDE, IMAGE_SIDE, 1), np.uint8)
 
 
-def faces_of_each_input(paths: list[Path], report: Report, fps: float = FRAMES_PER_SECOND
-                        ) -> Iterator[tuple[list[Face], np.ndarray, int]]:
+def faces_of_each_input(
+    paths: list[Path], report: Report, fps: float = FRAMES_PER_SECOND
+) -> Iterator[tuple[list[Face], np.ndarray, int]]:
     """(faces, their 48x48 crops, inputs read) for each image file, each block of CSV rows and each
     sampled video frame."""
     detector = None
@@ -209,8 +222,11 @@ def faces_in_video(path: Path, fps: float, detector, report: Report) -> Iterator
                 continue
             sampled += 1
             faces = detect_faces(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), detector)
-            yield ([Face(str(path), found + i, box, round(seconds, 3)) for i, (box, _) in enumerate(faces)],
-                   np.stack([crop for _, crop in faces]) if faces else np.zeros((0, IMAGE_SIDE, IMAGE_SIDE), np.uint8), 0)
+            yield (
+                [Face(str(path), found + i, box, round(seconds, 3)) for i, (box, _) in enumerate(faces)],
+                np.stack([crop for _, crop in faces]) if faces else np.zeros((0, IMAGE_SIDE, IMAGE_SIDE), np.uint8),
+                0,
+            )
             found += len(faces)
     finally:
         video.release()
@@ -218,8 +234,13 @@ def faces_in_video(path: Path, fps: float, detector, report: Report) -> Iterator
     if frame == 0:
         raise ValueError("not a video: no frame could be read")
     if read + 1.5 / rate < stated:
-        report.failures.append((str(path), f"truncated: no frame could be read after {read:.2f} s of {stated:.2f} s; "
-                                           f"the {sampled} frame(s) sampled before are kept"))
+        report.failures.append(
+            (
+                str(path),
+                f"truncated: no frame could be read after {read:.2f} s of {stated:.2f} s; "
+                f"the {sampled} frame(s) sampled before are kept",
+            )
+        )
     elif not found:
         raise ValueError(f"no face: the face detector found none in {sampled} sampled frame(s)")
     report.notes.append((str(path), f"{sampled} frame(s) sampled at {fps:g} a second from {read:.2f} s of video"))

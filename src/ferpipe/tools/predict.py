@@ -29,8 +29,11 @@ MODEL_SCHEMES = ("models:/", "runs:/", "file:", "s3://", "gs://", "http://", "ht
 def names_a_model(reference: str) -> bool:
     """Whether `ferpipe predict`'s first argument is a model (else it is an input, and the packaged
     model answers): a model file, an MLflow model URI, or an MLflow model folder."""
-    return (reference.endswith((".keras", ".tflite")) or reference.startswith(MODEL_SCHEMES)
-            or (Path(reference) / "MLmodel").is_file())
+    return (
+        reference.endswith((".keras", ".tflite"))
+        or reference.startswith(MODEL_SCHEMES)
+        or (Path(reference) / "MLmodel").is_file()
+    )
 
 
 def load_predictor(reference: str, raw: bool = False) -> tuple[object, dict]:
@@ -84,8 +87,10 @@ def load_model_with_metadata(reference: str) -> tuple[Any, dict]:
         reason = " ".join(str(error).split())
         raise ValueError(f"{reference}: cannot be loaded as a Keras model ({reason[:300]})") from None
     if tuple(model.input_shape[1:]) != (IMAGE_SIDE, IMAGE_SIDE, 1):
-        raise ValueError(f"{reference}: takes inputs of shape {list(model.input_shape)}, "
-                         f"not batches of {IMAGE_SIDE}x{IMAGE_SIDE} grey faces")
+        raise ValueError(
+            f"{reference}: takes inputs of shape {list(model.input_shape)}, "
+            f"not batches of {IMAGE_SIDE}x{IMAGE_SIDE} grey faces"
+        )
     return model, metadata
 
 
@@ -118,12 +123,16 @@ def check_output(destination: Path | None) -> None:
         raise ValueError(f"{destination}: cannot be written here ({folder} is not a writable folder)")
 
 
-def predicted_batches(model, paths: list[Path], batch_size: int, report: Report, fps: float = FRAMES_PER_SECOND
-                      ) -> Iterator[tuple[Batch, np.ndarray]]:
+def predicted_batches(
+    model, paths: list[Path], batch_size: int, report: Report, fps: float = FRAMES_PER_SECOND
+) -> Iterator[tuple[Batch, np.ndarray]]:
     """Each batch of faces with its class probabilities; the next batch is read while this one runs."""
     for batch in read_ahead(face_batches(paths, batch_size, report, fps)):
-        probabilities = (np.asarray(model.predict_on_batch(batch.pixels)) if batch.faces
-                         else np.zeros((0, model.output_shape[-1]), np.float32))
+        probabilities = (
+            np.asarray(model.predict_on_batch(batch.pixels))
+            if batch.faces
+            else np.zeros((0, model.output_shape[-1]), np.float32)
+        )
         report.predicted += len(batch.faces)
         report.sources.update(face.source for face in batch.faces)
         yield batch, probabilities
@@ -147,8 +156,11 @@ class RowWriter:
         if as_json:
             stream.write('{"predictions": [')
         else:
-            self.csv = csv.DictWriter(stream, fieldnames=["source", "face", "time", "x", "y", "width", "height",
-                                                          "emotion", *label_names], lineterminator="\n")
+            self.csv = csv.DictWriter(
+                stream,
+                fieldnames=["source", "face", "time", "x", "y", "width", "height", "emotion", *label_names],
+                lineterminator="\n",
+            )
             self.csv.writeheader()
 
     def write(self, faces: list[Face], probabilities: np.ndarray) -> None:
@@ -162,10 +174,17 @@ class RowWriter:
 
     def row(self, face: Face, probabilities: np.ndarray) -> dict:
         x, y, w, h = face.box if face.box else ("", "", "", "")
-        return {"source": face.source, "face": face.index, "time": "" if face.time is None else face.time,
-                "x": x, "y": y, "width": w, "height": h,
-                "emotion": self.label_names[int(np.argmax(probabilities))],
-                **{name: round(float(p), 6) for name, p in zip(self.label_names, probabilities, strict=True)}}
+        return {
+            "source": face.source,
+            "face": face.index,
+            "time": "" if face.time is None else face.time,
+            "x": x,
+            "y": y,
+            "width": w,
+            "height": h,
+            "emotion": self.label_names[int(np.argmax(probabilities))],
+            **{name: round(float(p), 6) for name, p in zip(self.label_names, probabilities, strict=True)},
+        }
 
     def close(self, failures: list[tuple[str, str]]) -> None:
         if self.as_json:
@@ -173,9 +192,17 @@ class RowWriter:
             self.stream.write('\n], "failures": [' + ",".join("\n  " + item for item in listed) + "\n]}\n")
 
 
-def predict_to(model, paths: list[Path], stream: TextIO, as_json: bool = False, batch_size: int = BATCH_SIZE,
-               label_names: tuple[str, ...] | None = None, fps: float = FRAMES_PER_SECOND,
-               annotate: Path | None = None, plot: Path | None = None) -> Report:
+def predict_to(
+    model,
+    paths: list[Path],
+    stream: TextIO,
+    as_json: bool = False,
+    batch_size: int = BATCH_SIZE,
+    label_names: tuple[str, ...] | None = None,
+    fps: float = FRAMES_PER_SECOND,
+    annotate: Path | None = None,
+    plot: Path | None = None,
+) -> Report:
     """Predict every face in `paths`, writing its row to `stream` as its batch is done, under a progress bar;
     with `annotate`, then draw each picture's faces and what was said of them into that folder; with
     `plot`, each video's expressions over time into that PNG."""
@@ -196,7 +223,9 @@ def predict_to(model, paths: list[Path], stream: TextIO, as_json: bool = False, 
             if annotate:
                 drawn += annotation.predictions_of(batch.faces, probabilities, names)
             if plot:
-                frames += [(face, p) for face, p in zip(batch.faces, probabilities, strict=True) if face.time is not None]
+                frames += [
+                    (face, p) for face, p in zip(batch.faces, probabilities, strict=True) if face.time is not None
+                ]
             bar.update(batch.inputs)
     writer.close(report.failures)
     if annotate:
@@ -215,7 +244,9 @@ class Results(Report):
     label_names: tuple[str, ...] = EMOTIONS
 
 
-def predict(model, paths: list[Path], batch_size: int = BATCH_SIZE, label_names: tuple[str, ...] | None = None) -> Results:
+def predict(
+    model, paths: list[Path], batch_size: int = BATCH_SIZE, label_names: tuple[str, ...] | None = None
+) -> Results:
     faces: list[Face] = []
     results = Results(faces=faces, label_names=tuple(label_names or default_label_names(model.output_shape[-1])))
     parts = []

@@ -38,8 +38,14 @@ def shortened(status: int, body: bytes) -> bytes:
     return json.dumps({"error_code": code or ERROR_CODES.get(status, "BAD_REQUEST"), "message": reason}).encode()
 
 
-ERROR_CODES = {400: "BAD_REQUEST", 404: "ENDPOINT_NOT_FOUND", 405: "BAD_REQUEST", 415: "BAD_REQUEST",
-               500: "INTERNAL_ERROR", 504: "TEMPORARILY_UNAVAILABLE"}
+ERROR_CODES = {
+    400: "BAD_REQUEST",
+    404: "ENDPOINT_NOT_FOUND",
+    405: "BAD_REQUEST",
+    415: "BAD_REQUEST",
+    500: "INTERNAL_ERROR",
+    504: "TEMPORARILY_UNAVAILABLE",
+}
 
 
 class ShortErrors:
@@ -52,8 +58,11 @@ class ShortErrors:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         if scope["path"] == "/invocations" and not any(name == b"content-type" for name, _ in scope["headers"]):
-            return await reply(send, 415, reason="the request has no Content-Type: send application/json, "
-                                                 "text/csv or application/x-parquet")
+            return await reply(
+                send,
+                415,
+                reason="the request has no Content-Type: send application/json, text/csv or application/x-parquet",
+            )
         error: dict = {}
         answering = []  # set once a reply that is not an error has begun: too late for another
 
@@ -83,8 +92,13 @@ class ShortErrors:
 
 async def reply(send, status: int, body: bytes = b"", reason: str | None = None) -> None:
     content = shortened(status, body if reason is None else json.dumps({"message": reason}).encode())
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(content)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(content)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": content})
 
 

@@ -44,7 +44,9 @@ def registered_version(reference: str):
 QUANTIZED_POINTS_LOST = 0.3
 
 
-def ship(reference: str, arrays: Path = ARRAYS, root: Path = HERE, quantization: str = "dynamic_int8") -> dict[str, Any]:
+def ship(
+    reference: str, arrays: Path = ARRAYS, root: Path = HERE, quantization: str = "dynamic_int8"
+) -> dict[str, Any]:
     import mlflow
 
     from ferpipe.core.serving import LITE_NETWORK, NETWORK
@@ -53,12 +55,16 @@ def ship(reference: str, arrays: Path = ARRAYS, root: Path = HERE, quantization:
     version = registered_version(reference)
     tags = version.tags
     if tags.get("data") != "real":
-        raise ValueError(f"{reference}: trained on {tags.get('data', 'unknown')} data, not the real FER2013: "
-                         "only real-data models are shipped")
+        raise ValueError(
+            f"{reference}: trained on {tags.get('data', 'unknown')} data, not the real FER2013: "
+            "only real-data models are shipped"
+        )
     manifest = read_manifest(arrays)
     if manifest.get("source_sha256") != tags.get("dataset_sha256"):
-        raise ValueError(f"{arrays}: converted from data of sha256 {manifest.get('source_sha256')}, but "
-                         f"{reference} was trained on {tags.get('dataset_sha256')}: convert that data first")
+        raise ValueError(
+            f"{arrays}: converted from data of sha256 {manifest.get('source_sha256')}, but "
+            f"{reference} was trained on {tags.get('dataset_sha256')}: convert that data first"
+        )
     folder = Path(mlflow.artifacts.download_artifacts(f"models:/{version.name}/{version.version}"))
     logged = mlflow.models.Model.load(folder)
     artifacts = logged.flavors["python_function"]["artifacts"]
@@ -76,25 +82,36 @@ def ship(reference: str, arrays: Path = ARRAYS, root: Path = HERE, quantization:
         correct = correct_answers(lite_file, x_test, y_test, calibration)
         lost = 100 * (float32_correct.mean() - correct.mean())
         if lost > QUANTIZED_POINTS_LOST:
-            raise ValueError(f"{reference}: quantized {quantization}, PrivateTest accuracy falls from "
-                             f"{float32_correct.mean():.4f} to {correct.mean():.4f} ({lost:.2f} points, more than "
-                             f"{QUANTIZED_POINTS_LOST}): ship it with --quantize float16 or none")
+            raise ValueError(
+                f"{reference}: quantized {quantization}, PrivateTest accuracy falls from "
+                f"{float32_correct.mean():.4f} to {correct.mean():.4f} ({lost:.2f} points, more than "
+                f"{QUANTIZED_POINTS_LOST}): ship it with --quantize float16 or none"
+            )
     run = mlflow.get_run(version.run_id)
     family = label_family(tags.get("labels", "fer2013"))
     metadata = {
-        "labels": tags.get("labels", "fer2013"), "label_names": (logged.metadata or {})["label_names"],
-        "model": run.data.params.get("arch", "unknown"), "registered": f"{version.name}/{version.version}",
+        "labels": tags.get("labels", "fer2013"),
+        "label_names": (logged.metadata or {})["label_names"],
+        "model": run.data.params.get("arch", "unknown"),
+        "registered": f"{version.name}/{version.version}",
         "calibration": {"temperature": calibration.temperature, "tta": calibration.tta},
-        "data": "real", "dataset_sha256": tags["dataset_sha256"],
+        "data": "real",
+        "dataset_sha256": tags["dataset_sha256"],
         # The commit that trained it, and the one whose evaluate scored and calibrated it (a later one
         # when the version was evaluated again).
         "git_commit": run.data.tags.get("mlflow.source.git.commit"),
         "evaluated_with_commit": tags.get("mlflow.source.git.commit"),
         "dvc_experiment": tags.get("dvc_exp_name"),
         "params": dict(sorted(run.data.params.items())),
-        "test": {"split": "PrivateTest", "rows": int(len(y_test)), "accuracy": float(correct.mean()),
-                 "accuracy_ci95": bootstrap_interval(correct, 1000, 0), "measured_on": "this file, calibrated"},
-        "val_accuracy": float(tags["val_accuracy"]), "quantization": quantization,
+        "test": {
+            "split": "PrivateTest",
+            "rows": int(len(y_test)),
+            "accuracy": float(correct.mean()),
+            "accuracy_ci95": bootstrap_interval(correct, 1000, 0),
+            "measured_on": "this file, calibrated",
+        },
+        "val_accuracy": float(tags["val_accuracy"]),
+        "quantization": quantization,
         "float32_test_accuracy": float(float32_correct.mean()),
     }
     target = root / family
@@ -124,14 +141,19 @@ def quantized(keras_file: Path, quantization: str, path: Path) -> Path:
 def packaged_card(card: str, metadata: dict[str, Any]) -> str:
     test = metadata["test"]
     low, high = test["accuracy_ci95"]
-    weights = ("float32 weights" if metadata["quantization"] == "none" else
-               f"weights quantized {metadata['quantization']} (float32's PrivateTest accuracy: "
-               f"{metadata['float32_test_accuracy']:.4f})")
-    return (f"{card.rstrip()}\n\n## This packaged file\n\n`{MODEL}`: the LiteRT export of {metadata['registered']}, "
-            f"{weights}, "
-            f"calibrated with T = {metadata['calibration']['temperature']:.4f} (test-time views: "
-            f"`{metadata['calibration']['tta']}`). Scored again as packaged: PrivateTest accuracy {test['accuracy']:.4f} "
-            f"(95% CI {low:.4f}–{high:.4f}, {test['rows']:,} faces). Use: `ferpipe predict photo.jpg`.\n")
+    weights = (
+        "float32 weights"
+        if metadata["quantization"] == "none"
+        else f"weights quantized {metadata['quantization']} (float32's PrivateTest accuracy: "
+        f"{metadata['float32_test_accuracy']:.4f})"
+    )
+    return (
+        f"{card.rstrip()}\n\n## This packaged file\n\n`{MODEL}`: the LiteRT export of {metadata['registered']}, "
+        f"{weights}, "
+        f"calibrated with T = {metadata['calibration']['temperature']:.4f} (test-time views: "
+        f"`{metadata['calibration']['tta']}`). Scored again as packaged: PrivateTest accuracy {test['accuracy']:.4f} "
+        f"(95% CI {low:.4f}–{high:.4f}, {test['rows']:,} faces). Use: `ferpipe predict photo.jpg`.\n"
+    )
 
 
 def as_mlflow_model(family: str, save_to: Path | None = None) -> str:
@@ -150,9 +172,14 @@ def as_mlflow_model(family: str, save_to: Path | None = None) -> str:
         calibration.write(Path(save_to) / Calibration.FILE)
     else:
         tracking.log_calibration(uri, calibration)
-        mlflow.log_metrics({"eval.val_accuracy": meta["val_accuracy"], "eval.test.accuracy": meta["test"]["accuracy"],
-                            "eval.test.accuracy_ci95.low": meta["test"]["accuracy_ci95"][0],
-                            "eval.test.accuracy_ci95.high": meta["test"]["accuracy_ci95"][1]})
+        mlflow.log_metrics(
+            {
+                "eval.val_accuracy": meta["val_accuracy"],
+                "eval.test.accuracy": meta["test"]["accuracy"],
+                "eval.test.accuracy_ci95.low": meta["test"]["accuracy_ci95"][0],
+                "eval.test.accuracy_ci95.high": meta["test"]["accuracy_ci95"][1],
+            }
+        )
     return uri
 
 
@@ -168,14 +195,29 @@ def register_packaged(family: str, tracking_config) -> str:
     model = packaged(family)
     meta = model.metadata
     with tracking.open_run(tracking_config.experiment, name=f"packaged-{family}") as run:
-        mlflow.set_tags({"stage": "packaged", "data": meta["data"], "labels": meta["labels"],
-                         "dataset_sha256": meta["dataset_sha256"], "packaged_from": meta["registered"],
-                         "mlflow.source.git.commit": meta["git_commit"] or ""})
+        mlflow.set_tags(
+            {
+                "stage": "packaged",
+                "data": meta["data"],
+                "labels": meta["labels"],
+                "dataset_sha256": meta["dataset_sha256"],
+                "packaged_from": meta["registered"],
+                "mlflow.source.git.commit": meta["git_commit"] or "",
+            }
+        )
         mlflow.log_params({k: v for k, v in meta["params"].items() if len(str(v)) <= 500})
         uri = as_mlflow_model(family)
     name = registry.registered_name(tracking_config.registered_model, meta["data"], meta["labels"])
-    tags = {"val_accuracy": meta["val_accuracy"], "test_accuracy": meta["test"]["accuracy"],
-            "test_accuracy_ci95": meta["test"]["accuracy_ci95"], "run_id": run.info.run_id, "data": meta["data"],
-            "labels": meta["labels"], "dataset_sha256": meta["dataset_sha256"], "packaged_from": meta["registered"],
-            "temperature": meta["calibration"]["temperature"], "evaluate.tta": meta["calibration"]["tta"]}
+    tags = {
+        "val_accuracy": meta["val_accuracy"],
+        "test_accuracy": meta["test"]["accuracy"],
+        "test_accuracy_ci95": meta["test"]["accuracy_ci95"],
+        "run_id": run.info.run_id,
+        "data": meta["data"],
+        "labels": meta["labels"],
+        "dataset_sha256": meta["dataset_sha256"],
+        "packaged_from": meta["registered"],
+        "temperature": meta["calibration"]["temperature"],
+        "evaluate.tta": meta["calibration"]["tta"],
+    }
     return registry.register(uri, name, tags, description=(model.folder / CARD).read_text())

@@ -53,8 +53,10 @@ def distribution(kind: str) -> tuple[Any, bool]:
         cluster_spec = cluster["cluster"]
         int(cluster["task"]["index"])
     except (KeyError, TypeError):
-        raise ValueError("train.distribute=multi_worker needs TF_CONFIG: {\"cluster\": {\"worker\": [\"host:port\", ...]}, "
-                         "\"task\": {\"type\": \"worker\", \"index\": i}}") from None
+        raise ValueError(
+            'train.distribute=multi_worker needs TF_CONFIG: {"cluster": {"worker": ["host:port", ...]}, '
+            '"task": {"type": "worker", "index": i}}'
+        ) from None
     except json.JSONDecodeError as error:
         raise ValueError(f"TF_CONFIG is not valid JSON: {error}") from None
     warn_of_open_port(cluster)
@@ -71,6 +73,10 @@ def warn_of_open_port(cluster: dict) -> None:
     addresses = cluster["cluster"].get(task.get("type", "worker"), [])
     address = addresses[int(task["index"])] if int(task["index"]) < len(addresses) else "?"
     port = str(address).rpartition(":")[2]
-    log.warning("train.distribute=multi_worker: TensorFlow's worker server will listen on port %s of every network "
-                "interface, not only %s, and takes commands from anyone who reaches it: keep the port private "
-                "(a firewall, or a network only the workers share; docs/training.md, scaling out)", port, address)
+    log.warning(
+        "train.distribute=multi_worker: TensorFlow's worker server will listen on port %s of every network "
+        "interface, not only %s, and takes commands from anyone who reaches it: keep the port private "
+        "(a firewall, or a network only the workers share; docs/training.md, scaling out)",
+        port,
+        address,
+    )

@@ -39,8 +39,12 @@ class TrainingData:
     @classmethod
     def load(cls, arrays: Path, config: TrainConfig, num_classes: int) -> TrainingData:
         soft_targets = load_optional(arrays, "targets_train")
-        x_train, y_train, *soft = subset(config.subset, config.seed, *load_split(arrays, "train"),
-                                         *([soft_targets] if soft_targets is not None else []))
+        x_train, y_train, *soft = subset(
+            config.subset,
+            config.seed,
+            *load_split(arrays, "train"),
+            *([soft_targets] if soft_targets is not None else []),
+        )
         x_val, y_val = subset(config.subset, config.seed, *load_split(arrays, "val"))
         if len(x_train) == 0 or len(x_val) == 0:
             raise DataError(f"{arrays}: train has {len(x_train)} and val {len(x_val)} rows; both must be non-empty")
@@ -59,8 +63,16 @@ def subset(size: int, seed: int, *arrays: np.ndarray) -> list[np.ndarray]:
     return [np.asarray(a[rows]) for a in arrays]
 
 
-def training_stream(x: np.ndarray, y: np.ndarray, num_classes: int, batch_size: int, seed: int,
-                    augment: AugmentConfig, first_epoch: int, epochs: int) -> tf.data.Dataset:
+def training_stream(
+    x: np.ndarray,
+    y: np.ndarray,
+    num_classes: int,
+    batch_size: int,
+    seed: int,
+    augment: AugmentConfig,
+    first_epoch: int,
+    epochs: int,
+) -> tf.data.Dataset:
     """Batches of epochs first_epoch..epochs-1 back to back, ceil(len(x) / batch_size) per epoch, repeated.
 
     `y`: class indices (one-hot encoded here) or, for soft targets, a (rows, num_classes) array."""
@@ -84,10 +96,13 @@ def training_stream(x: np.ndarray, y: np.ndarray, num_classes: int, batch_size: 
         return batch, targets
 
     def one_epoch(epoch: tf.Tensor) -> tf.data.Dataset:
-        order = tf.random.experimental.stateless_shuffle(tf.range(len(x)), seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(len(x)), seed=tf.stack([tf.constant(seed, tf.int64), epoch])
+        )
         batches = tf.data.Dataset.from_tensor_slices(order).batch(batch_size).enumerate()
-        return batches.map(lambda step, rows: prepare(epoch, step, rows),
-                           num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        return batches.map(
+            lambda step, rows: prepare(epoch, step, rows), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+        )
 
     # At least one epoch: fit reads a first batch even when a checkpoint says training is complete.
     stream = tf.data.Dataset.range(first_epoch, max(epochs, first_epoch + 1)).flat_map(one_epoch)
@@ -127,8 +142,9 @@ def random_affine(images: tf.Tensor, config: AugmentConfig, seed: tf.Tensor) -> 
     b2 = centre_y - b0 * centre_x - b1 * centre_y + shift_y
     zeros = tf.zeros_like(a0)
     transform = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
-    return keras.ops.image.affine_transform(images, transform, interpolation="bilinear", fill_mode="nearest",
-                                            data_format="channels_last")
+    return keras.ops.image.affine_transform(
+        images, transform, interpolation="bilinear", fill_mode="nearest", data_format="channels_last"
+    )
 
 
 def random_erasing(images: tf.Tensor, probability: float, seed: tf.Tensor) -> tf.Tensor:
@@ -143,13 +159,15 @@ def random_erasing(images: tf.Tensor, probability: float, seed: tf.Tensor) -> tf
     box_h, box_w = tf.minimum(tf.sqrt(area * aspect), height), tf.minimum(tf.sqrt(area / aspect), width)
     top, left = draws[:, 2] * (height - box_h), draws[:, 3] * (width - box_w)
     inside = box_mask(top, left, box_h, box_w, height, width) & (draws[:, 4] < probability)[:, None, None, None]
-    noise = tf.random.stateless_uniform(tf.shape(images), seed=tf.random.experimental.stateless_fold_in(seed, 1),
-                                        maxval=255.0)
+    noise = tf.random.stateless_uniform(
+        tf.shape(images), seed=tf.random.experimental.stateless_fold_in(seed, 1), maxval=255.0
+    )
     return tf.where(inside, noise, images)
 
 
-def mix_pairs(images: tf.Tensor, targets: tf.Tensor, kind: str, alpha: float, seed: tf.Tensor
-              ) -> tuple[tf.Tensor, tf.Tensor]:
+def mix_pairs(
+    images: tf.Tensor, targets: tf.Tensor, kind: str, alpha: float, seed: tf.Tensor
+) -> tuple[tf.Tensor, tf.Tensor]:
     """Mixup (Zhang et al., 2018) or CutMix (Yun et al., 2019) of each face with the one at the mirror
     position of the (already shuffled) batch, weights drawn from Beta(alpha, alpha) per face.
 
@@ -158,14 +176,20 @@ def mix_pairs(images: tf.Tensor, targets: tf.Tensor, kind: str, alpha: float, se
     import tensorflow as tf
 
     count, height, width = tf.shape(images)[0], images.shape[1], images.shape[2]
-    first, second = (tf.random.stateless_gamma(tf.stack([count]), seed=tf.random.experimental.stateless_fold_in(seed, i),
-                                               alpha=alpha) for i in range(2))
+    first, second = (
+        tf.random.stateless_gamma(
+            tf.stack([count]), seed=tf.random.experimental.stateless_fold_in(seed, i), alpha=alpha
+        )
+        for i in range(2)
+    )
     weight = first / (first + second)  # Beta(alpha, alpha)
     others, other_targets = tf.reverse(images, [0]), tf.reverse(targets, [0])
     if kind == "mixup":
         mixed = weight[:, None, None, None] * images + (1 - weight[:, None, None, None]) * others
     else:
-        where = tf.random.stateless_uniform(tf.stack([count, 2]), seed=tf.random.experimental.stateless_fold_in(seed, 2))
+        where = tf.random.stateless_uniform(
+            tf.stack([count, 2]), seed=tf.random.experimental.stateless_fold_in(seed, 2)
+        )
         side = tf.sqrt(1 - weight)
         box_h, box_w = side * height, side * width
         top = tf.clip_by_value(where[:, 0] * height - box_h / 2, 0, height)
@@ -176,13 +200,16 @@ def mix_pairs(images: tf.Tensor, targets: tf.Tensor, kind: str, alpha: float, se
     return mixed, weight[:, None] * targets + (1 - weight[:, None]) * other_targets
 
 
-def box_mask(top: tf.Tensor, left: tf.Tensor, box_h: tf.Tensor, box_w: tf.Tensor, height: int, width: int
-             ) -> tf.Tensor:
+def box_mask(top: tf.Tensor, left: tf.Tensor, box_h: tf.Tensor, box_w: tf.Tensor, height: int, width: int) -> tf.Tensor:
     """(N, H, W, 1) booleans: the pixels whose centres lie in each image's box."""
     import tensorflow as tf
 
     rows = tf.range(height, dtype=tf.float32)[None, :, None, None] + 0.5
     columns = tf.range(width, dtype=tf.float32)[None, None, :, None] + 0.5
     top, left = top[:, None, None, None], left[:, None, None, None]
-    return ((rows >= top) & (rows < top + box_h[:, None, None, None])
-            & (columns >= left) & (columns < left + box_w[:, None, None, None]))
+    return (
+        (rows >= top)
+        & (rows < top + box_h[:, None, None, None])
+        & (columns >= left)
+        & (columns < left + box_w[:, None, None, None])
+    )

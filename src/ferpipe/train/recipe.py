@@ -29,7 +29,10 @@ def compile_model(config: TrainConfig, num_classes: int, input_shape: tuple[int,
         optimizer=make_optimizer(config),
         loss=loss,
         # True accuracy first; Keras' binary accuracy (the seed's "88.6%") beside it for comparison.
-        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy"), keras.metrics.BinaryAccuracy(name="binary_accuracy")],
+        metrics=[
+            keras.metrics.CategoricalAccuracy(name="accuracy"),
+            keras.metrics.BinaryAccuracy(name="binary_accuracy"),
+        ],
     )
     return model
 
@@ -49,7 +52,9 @@ def class_weights(y: np.ndarray, num_classes: int) -> dict[int, float]:
 
     present = np.unique(y)
     weights = compute_class_weight("balanced", classes=present, y=y)
-    return {int(c): float(w) for c, w in zip(present, weights, strict=True)} | {c: 1.0 for c in range(num_classes) if c not in present}
+    return {int(c): float(w) for c, w in zip(present, weights, strict=True)} | {
+        c: 1.0 for c in range(num_classes) if c not in present
+    }
 
 
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
@@ -66,8 +71,10 @@ def cpu_flags() -> set[str]:
 def usable_precision(asked: str, flags: set[str] | None = None) -> tuple[str, str | None]:
     """The precision to train in, and why it differs from the one asked for (or None)."""
     if asked == "mixed_bfloat16" and not set(BF16_CPU_FLAGS) & (cpu_flags() if flags is None else flags):
-        return "float32", (f"train.precision mixed_bfloat16 needs a CPU with {' or '.join(BF16_CPU_FLAGS)}, and this "
-                           "one has neither (bfloat16 would be emulated, slower than float32): training in float32")
+        return "float32", (
+            f"train.precision mixed_bfloat16 needs a CPU with {' or '.join(BF16_CPU_FLAGS)}, and this "
+            "one has neither (bfloat16 would be emulated, slower than float32): training in float32"
+        )
     return asked, None
 
 
@@ -77,11 +84,19 @@ def schedule_callbacks(config: TrainConfig) -> list[keras.callbacks.Callback]:
 
     schedule = []
     if config.early_stopping_patience > 0:
-        schedule.append(keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max",
-                                                      patience=config.early_stopping_patience))
+        schedule.append(
+            keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=config.early_stopping_patience)
+        )
     if config.schedule.kind == "plateau":
-        schedule.append(keras.callbacks.ReduceLROnPlateau(monitor="val_accuracy", mode="max", factor=config.schedule.factor,
-                                                          patience=config.schedule.patience, min_lr=config.schedule.min_lr))
+        schedule.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor="val_accuracy",
+                mode="max",
+                factor=config.schedule.factor,
+                patience=config.schedule.patience,
+                min_lr=config.schedule.min_lr,
+            )
+        )
     elif config.schedule.kind in ("cosine", "one_cycle"):
         schedule.append(keras.callbacks.LearningRateScheduler(lambda epoch: epoch_lr(config, epoch)))
     return schedule
@@ -101,8 +116,9 @@ def epoch_lr(config: TrainConfig, epoch: int) -> float:
     return low + 0.5 * (high - low) * (1 + math.cos(math.pi * progress))
 
 
-def inference_copy(config: TrainConfig, num_classes: int, input_shape: tuple[int, int, int], weights: Path
-                   ) -> keras.Model:
+def inference_copy(
+    config: TrainConfig, num_classes: int, input_shape: tuple[int, int, int], weights: Path
+) -> keras.Model:
     """The best epoch's weights in a fresh, uncompiled model: saved without optimizer state (3x smaller)."""
     from ferpipe.models import build_model
 

@@ -126,8 +126,10 @@ class RandomStateBackup(keras.callbacks.Callback):
             return
         states = self.saved.get(str(self.first_epoch))
         if states is None:
-            raise RuntimeError(f"{self.path}: no random-generator state for epoch {self.first_epoch}; "
-                               "delete the checkpoint folder to start over")
+            raise RuntimeError(
+                f"{self.path}: no random-generator state for epoch {self.first_epoch}; "
+                "delete the checkpoint folder to start over"
+            )
         for variable, state in zip(random_states(self.model), states, strict=True):
             variable.assign(state)
 

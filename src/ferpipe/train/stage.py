@@ -51,8 +51,9 @@ def run(config: Config) -> None:
     train(config.train, config.tracking)
 
 
-def train(config: TrainConfig, tracking_config: TrackingConfig, arrays: Path = ARRAYS,
-          outputs: TrainOutputs = TrainOutputs()) -> dict[str, Any]:
+def train(
+    config: TrainConfig, tracking_config: TrackingConfig, arrays: Path = ARRAYS, outputs: TrainOutputs = TrainOutputs()
+) -> dict[str, Any]:
     from ferpipe.train.distribute import distribution
 
     strategy, chief = distribution(config.distribute)  # before any other TensorFlow work, as MWMS requires
@@ -70,22 +71,42 @@ def train(config: TrainConfig, tracking_config: TrackingConfig, arrays: Path = A
         precision, fallback = recipe.usable_precision(config.precision)
         if fallback:
             log.warning(fallback)
-        log.info("training %s for %d epochs, lr %g, batch %d, %s, %d replica(s)", config.arch, config.epochs,
-                 config.lr, config.batch_size, precision, strategy.num_replicas_in_sync)
+        log.info(
+            "training %s for %d epochs, lr %g, batch %d, %s, %d replica(s)",
+            config.arch,
+            config.epochs,
+            config.lr,
+            config.batch_size,
+            precision,
+            strategy.num_replicas_in_sync,
+        )
         epochs_run, seconds = fit(config, data, state, strategy, precision, tracked=run is not None)
         best = recipe.inference_copy(config, data.num_classes, data.x_train.shape[1:], state.best_weights)
-        summary = {**summarise(state.log_file, epochs_run, seconds,
-                               data.steps_per_epoch(config.batch_size) * config.batch_size, best),
-                   "precision": precision}  # what trained: the param may have asked for what this CPU lacks
+        summary = {
+            **summarise(
+                state.log_file, epochs_run, seconds, data.steps_per_epoch(config.batch_size) * config.batch_size, best
+            ),
+            "precision": precision,
+        }  # what trained: the param may have asked for what this CPU lacks
         write_outputs(outputs, best, state, summary, run, data, manifest)
     state.clear()
-    log.info("best val accuracy %.4f at epoch %d; model saved to %s",
-             summary["best_val_accuracy"], summary["best_epoch"], outputs.model)
+    log.info(
+        "best val accuracy %.4f at epoch %d; model saved to %s",
+        summary["best_val_accuracy"],
+        summary["best_epoch"],
+        outputs.model,
+    )
     return summary
 
 
-def fit(config: TrainConfig, data: TrainingData, state: ResumeState, strategy: tf.distribute.Strategy, precision: str,
-        tracked: bool) -> tuple[int, float]:
+def fit(
+    config: TrainConfig,
+    data: TrainingData,
+    state: ResumeState,
+    strategy: tf.distribute.Strategy,
+    precision: str,
+    tracked: bool,
+) -> tuple[int, float]:
     """Build the model in `precision` (a Keras dtype policy) and train it."""
     # Seeded here, right before the weights are drawn: whatever ran before (MLflow draws a random
     # run name outside `dvc exp run`, for one) must not change what the same params train.
@@ -99,23 +120,38 @@ def fit(config: TrainConfig, data: TrainingData, state: ResumeState, strategy: t
         keras.config.set_dtype_policy("float32")  # the saved inference copy is float32 either way
 
 
-def fit_epochs(model: keras.Model, config: TrainConfig, data: TrainingData, state: ResumeState, tracked: bool) -> tuple[int, float]:
+def fit_epochs(
+    model: keras.Model, config: TrainConfig, data: TrainingData, state: ResumeState, tracked: bool
+) -> tuple[int, float]:
     """Train from the last checkpoint on; return the epochs this run trained and its seconds."""
-    train_data = training_stream(data.x_train, data.targets, data.num_classes, config.batch_size, config.seed,
-                                 config.augment, state.completed_epochs(), config.epochs)
+    train_data = training_stream(
+        data.x_train,
+        data.targets,
+        data.num_classes,
+        config.batch_size,
+        config.seed,
+        config.augment,
+        state.completed_epochs(),
+        config.epochs,
+    )
     started = time.perf_counter()
     history = model.fit(
-        train_data, validation_data=evaluation_batches(data.x_val, data.y_val, data.num_classes, config.batch_size),
-        epochs=config.epochs, steps_per_epoch=data.steps_per_epoch(config.batch_size),
+        train_data,
+        validation_data=evaluation_batches(data.x_val, data.y_val, data.num_classes, config.batch_size),
+        epochs=config.epochs,
+        steps_per_epoch=data.steps_per_epoch(config.batch_size),
         class_weight=recipe.class_weights(data.y_train, data.num_classes) if config.class_weights else None,
-        callbacks=callbacks(config, state, tracked=tracked), shuffle=False,  # shuffled in tf.data
+        callbacks=callbacks(config, state, tracked=tracked),
+        shuffle=False,  # shuffled in tf.data
         verbose=1 if sys.stdout.isatty() else 2,  # a progress bar at a terminal, a line per epoch in a log
     )
     seconds = time.perf_counter() - started
     if not all(math.isfinite(loss) for loss in history.history.get("loss", [])):
         state.clear()  # a resumed run would start from the broken weights
-        raise DivergedError(f"train: the loss became {history.history['loss'][-1]} in epoch {len(history.epoch)}; "
-                            "no model was saved. Lower train.lr or check the data.")
+        raise DivergedError(
+            f"train: the loss became {history.history['loss'][-1]} in epoch {len(history.epoch)}; "
+            "no model was saved. Lower train.lr or check the data."
+        )
     return len(history.epoch), seconds
 
 
@@ -126,15 +162,25 @@ def callbacks(config: TrainConfig, state: ResumeState, tracked: bool = True) -> 
         *schedule,
         ReplayHistory(state.history(), schedule),
         keras.callbacks.ModelCheckpoint(
-            str(state.best_weights), monitor="val_accuracy", mode="max", save_best_only=True,
-            save_weights_only=True, initial_value_threshold=state.best_val_accuracy(),
+            str(state.best_weights),
+            monitor="val_accuracy",
+            mode="max",
+            save_best_only=True,
+            save_weights_only=True,
+            initial_value_threshold=state.best_val_accuracy(),
         ),
         keras.callbacks.CSVLogger(str(state.log_file), append=True),
         # Each epoch's figures once, under Keras' names (MLflow's own callback adds validation_* copies
         # of val_* and the optimizer's config beside the params), and its wall seconds, validation
         # included: summed into train_minutes, what the run cost, across resumes too.
-        *([keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: mlflow.log_metrics(logs, step=epoch)),
-           EpochSeconds()] if tracked else []),
+        *(
+            [
+                keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: mlflow.log_metrics(logs, step=epoch)),
+                EpochSeconds(),
+            ]
+            if tracked
+            else []
+        ),
         RandomStateBackup(state.random_states, state.completed_epochs()),
         # Last: an epoch counts as done only once everything above has recorded it.
         keras.callbacks.BackupAndRestore(str(state.backup), save_freq="epoch", delete_checkpoint=False),
@@ -153,8 +199,13 @@ class EpochSeconds(keras.callbacks.Callback):
 
 
 @contextlib.contextmanager
-def tracked_run(config: TrainConfig, tracking_config: TrackingConfig, manifest: dict[str, Any], state: ResumeState,
-                data: TrainingData) -> Iterator[mlflow.ActiveRun]:
+def tracked_run(
+    config: TrainConfig,
+    tracking_config: TrackingConfig,
+    manifest: dict[str, Any],
+    state: ResumeState,
+    data: TrainingData,
+) -> Iterator[mlflow.ActiveRun]:
     """The MLflow run this training logs into: the interrupted run it resumes, the one `mlflow run`
     opened, or a new one with the params and tags."""
     if state.abandoned_run:
@@ -169,15 +220,26 @@ def tracked_run(config: TrainConfig, tracking_config: TrackingConfig, manifest: 
         else:
             mlflow.set_tags({**tracking.run_tags(manifest), "stage": "train"})
             tracking.log_dataset(manifest)
-            params = {**tracking.flatten(dataclasses.asdict(config)), "train_rows": len(data.x_train),
-                      "val_rows": len(data.x_val), "data": manifest["data"]}
+            params = {
+                **tracking.flatten(dataclasses.asdict(config)),
+                "train_rows": len(data.x_train),
+                "val_rows": len(data.x_val),
+                "data": manifest["data"],
+            }
             already = run.data.params  # `mlflow run` logs its -P values ("1e-4") under the same keys
             mlflow.log_params({k: v for k, v in params.items() if k not in already})
         yield run
 
 
-def write_outputs(outputs: TrainOutputs, best: keras.Model, state: ResumeState, summary: dict[str, Any],
-                  run: mlflow.ActiveRun | None, data: TrainingData, manifest: dict[str, Any]) -> None:
+def write_outputs(
+    outputs: TrainOutputs,
+    best: keras.Model,
+    state: ResumeState,
+    summary: dict[str, Any],
+    run: mlflow.ActiveRun | None,
+    data: TrainingData,
+    manifest: dict[str, Any],
+) -> None:
     """The stage's outputs; in a tracked run also its summary and its model, logged from the very
     files DVC tracks."""
     written = [outputs.model, outputs.lite_model, outputs.history, outputs.metrics, *([outputs.run] if run else [])]
@@ -187,24 +249,34 @@ def write_outputs(outputs: TrainOutputs, best: keras.Model, state: ResumeState, 
         write_json(staged(outputs.metrics), summary)
         if run:
             model_uri = log_result(run.info.run_id, summary, model_files, data, manifest)
-            write_json(staged(outputs.run), {"run_id": run.info.run_id, "experiment_id": run.info.experiment_id,
-                                             "model_uri": model_uri})
+            write_json(
+                staged(outputs.run),
+                {"run_id": run.info.run_id, "experiment_id": run.info.experiment_id, "model_uri": model_uri},
+            )
 
 
-def log_result(run_id: str, summary: dict[str, Any], model_files: tuple[Path, Path], data: TrainingData,
-               manifest: dict[str, Any]) -> str:
+def log_result(
+    run_id: str, summary: dict[str, Any], model_files: tuple[Path, Path], data: TrainingData, manifest: dict[str, Any]
+) -> str:
     """The run's summary metrics and its best model; the model's URI, to register it by."""
     # The best epoch's figures under their own names: the per-epoch series end at the last epoch.
     mlflow.set_tag("precision_used", summary["precision"])
     epochs = mlflow.tracking.MlflowClient().get_metric_history(run_id, "epoch_seconds")
-    mlflow.log_metrics({"best_epoch": summary["best_epoch"], "best_val_accuracy": summary["best_val_accuracy"],
-                        "best_val_binary_accuracy": summary["best_val_binary_accuracy"],
-                        "train_images_per_second": summary["images_per_second"],
-                        "train_minutes": round(sum(epoch.value for epoch in epochs) / 60, 2)})
+    mlflow.log_metrics(
+        {
+            "best_epoch": summary["best_epoch"],
+            "best_val_accuracy": summary["best_val_accuracy"],
+            "best_val_binary_accuracy": summary["best_val_binary_accuracy"],
+            "train_images_per_second": summary["images_per_second"],
+            "train_minutes": round(sum(epoch.value for epoch in epochs) / 60, 2),
+        }
+    )
     return tracking.log_model_files(model_files, data.x_val[:8], manifest["label_names"], manifest["data"])
 
 
-def summarise(log_file: Path, epochs_run: int, seconds: float, images_per_epoch: int, model: keras.Model) -> dict[str, Any]:
+def summarise(
+    log_file: Path, epochs_run: int, seconds: float, images_per_epoch: int, model: keras.Model
+) -> dict[str, Any]:
     import pandas as pd
 
     history = pd.read_csv(log_file)
