@@ -31,7 +31,8 @@ test: setup
 test-fast: setup
 	$(RUN) python -m pytest -m "not slow" $(PYTEST_ARGS)
 
-# Ruff's checks as pyproject.toml chooses them (pyflakes, import order, pyupgrade, bugbear, version checks).
+# Ruff's checks as pyproject.toml chooses them (pyflakes, import order, pyupgrade, bugbear, version checks),
+# its formatting, and mypy (strict in the core and the stages).
 lint: setup
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench

@@ -1,9 +1,12 @@
-"""Issue 18: the frontier of what CPU training minutes buy on FER2013.
+"""Issues 18 and 27: the frontier of what CPU training minutes buy on FER2013.
 
 Reads the recorded runs in `bench/frontier.csv` (each row's source section in BENCHMARKS.md
 holds its command and full results) and draws PrivateTest accuracy with its 95% bootstrap
 interval against wall-clock minutes of training on a 2-core CPU, one marker per CPU kind,
-with the published anchors; writes `bench/frontier.png`, which BENCHMARKS.md shows.
+with the published anchors; writes `bench/frontier.png`, which BENCHMARKS.md shows. Beside it,
+`bench/search.csv`'s candidates of a search at equal cost: PublicTest accuracy (what chose;
+their PrivateTest was never read) against training minutes, one marker per rung, written to
+`bench/search.png`.
 
     python bench/frontier.py
 """
@@ -62,6 +65,29 @@ def main() -> None:
     axis.legend(loc="lower left", fontsize=8)
     figure.tight_layout()
     figure.savefig(HERE / "frontier.png", dpi=110)
+    search()
+
+
+def search() -> None:
+    candidates = list(csv.DictReader(open(HERE / "search.csv")))
+    figure, axis = plt.subplots(figsize=(8, 5))
+    for rung in sorted({c["rung"] for c in candidates}):
+        chosen = [c for c in candidates if c["rung"] == rung]
+        epochs = sorted({c["epochs_of_full"] for c in chosen})
+        axis.plot([float(c["train_minutes"]) for c in chosen], [float(c["val_accuracy"]) for c in chosen],
+                  "o" if rung == "1" else "D", label=f"rung {rung} ({', '.join(epochs)} of the full epochs)")
+        for c in chosen:
+            axis.annotate(c["candidate"], (float(c["train_minutes"]), float(c["val_accuracy"])),
+                          textcoords="offset points", xytext=(5, float(c.get("label_dy") or 2)), fontsize=6.5)
+    budget = float(candidates[0]["budget_minutes"])
+    axis.axvline(budget, color="grey", linestyle=":", linewidth=0.8)
+    axis.text(budget, axis.get_ylim()[0], f" budget: cpu_session, {budget:g} min", fontsize=7, color="grey")
+    axis.set_xlabel(f"training minutes ({candidates[0]['cpu']}; shared with tests where marked in BENCHMARKS.md)")
+    axis.set_ylabel("PublicTest accuracy (selects; PrivateTest unread)")
+    axis.set_title("Issue 27's search at equal cost: successive halving through dvc exp run --queue")
+    axis.legend(loc="lower right", fontsize=8)
+    figure.tight_layout()
+    figure.savefig(HERE / "search.png", dpi=110)
 
 
 if __name__ == "__main__":
