@@ -72,9 +72,10 @@ class ExpressionModel(PythonModel):
 
             self.network = keras.saving.load_model(context.artifacts[NETWORK])
 
-    def predict(
-        self, context: PythonModelContext, model_input: Any, params: dict[str, Any] | None = None
-    ) -> pd.DataFrame:
+    # Unannotated on purpose: MLflow reads predict's type hints to infer a signature and to convert
+    # inputs by them, and warns at every log_model that `model_input`'s hint is not a list[...]; the
+    # model's signature is the explicit one above, and faces_from reads every form it may be sent.
+    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
         raw = (params or {}).get("calibrated", True) is False
         probabilities = served_probabilities(self.network, faces_from(model_input), BATCH_SIZE, self.calibration, raw)
         return answer(probabilities, self.label_names)
