@@ -259,3 +259,20 @@ def test_mixed_precision_trains_in_bfloat16_where_the_cpu_can_and_every_record_s
     model = keras.saving.load_model(TrainOutputs.model)  # saved in float32, the softmax float32 in any case
     assert model.dtype_policy.name == "float32" and model.layers[-1].dtype_policy.name == "float32"
     assert np.isfinite(model.predict(np.zeros((1, 48, 48, 1), np.uint8), verbose=0)).all()
+
+
+RECIPES = sorted(path.stem for path in Path(__file__).resolve().parents[2].joinpath("conf/train").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("recipe", [name for name in RECIPES if name != "base"])
+def test_every_recipe_composes_and_trains_an_epoch_on_the_embedded_data(workspace, recipe):
+    from ferpipe.core.config import Config, build
+    from tests.conftest import composed
+
+    config = build(Config, composed(f"train={recipe}"), "conf").train
+    summary = train(replace(config, epochs=1, subset=128), TRACKING)  # what `dvc exp run -S train=<recipe>` trains
+    assert summary["epochs"] == 1 and 0 <= summary["best_val_accuracy"] <= 1
+    model = keras.models.load_model(TrainOutputs().model)
+    assert model.input_shape == (None, 48, 48, 1) and model.output_shape == (None, 7)
+    crops = [layer for layer in model.layers if type(layer).__name__ == "CenterCrop"]
+    assert [(layer.height, layer.width) for layer in crops] == ([(config.crop, config.crop)] if config.crop else [])
