@@ -74,11 +74,20 @@ def search() -> None:
     for rung in sorted({c["rung"] for c in candidates}):
         chosen = [c for c in candidates if c["rung"] == rung]
         epochs = sorted({c["epochs_of_full"] for c in chosen})
-        axis.plot([float(c["train_minutes"]) for c in chosen], [float(c["val_accuracy"]) for c in chosen],
-                  "o" if rung == "1" else "D", label=f"rung {rung} ({', '.join(epochs)} of the full epochs)")
+        axis.plot(
+            [float(c["train_minutes"]) for c in chosen],
+            [float(c["val_accuracy"]) for c in chosen],
+            "o" if rung == "1" else "D",
+            label=f"rung {rung} ({', '.join(epochs)} of the full epochs)",
+        )
         for c in chosen:
-            axis.annotate(c["candidate"], (float(c["train_minutes"]), float(c["val_accuracy"])),
-                          textcoords="offset points", xytext=(5, float(c.get("label_dy") or 2)), fontsize=6.5)
+            axis.annotate(
+                c["candidate"],
+                (float(c["train_minutes"]), float(c["val_accuracy"])),
+                textcoords="offset points",
+                xytext=(5, float(c.get("label_dy") or 2)),
+                fontsize=6.5,
+            )
     budget = float(candidates[0]["budget_minutes"])
     axis.axvline(budget, color="grey", linestyle=":", linewidth=0.8)
     axis.text(budget, axis.get_ylim()[0], f" budget: cpu_session, {budget:g} min", fontsize=7, color="grey")
