@@ -93,3 +93,21 @@ def test_a_class_missing_from_validation_is_no_obstacle():
     labels, probabilities = sample(800, 2.0, seed=3)
     keep = labels != 1
     assert fit_temperature(labels[keep], probabilities[keep]) > 1
+
+
+def test_confident_float32_probabilities_score_without_a_warning():
+    # A network trained without label smoothing gives probabilities below 1e-7; flooring them made
+    # rows sum above 1 by more than float64's tolerance (temperature-scaled rows are float64), and
+    # scikit-learn warned "y_prob values do not sum to one" at every evaluate.
+    import warnings
+
+    from ferpipe.evaluate.calibration import calibration_figures, log_loss_of
+
+    for dtype in (np.float32, np.float64):
+        probabilities = np.array([[1 - 3e-9, 1e-9, 1e-9, 1e-9], [0.2, 0.3, 0.5, 0.0]], dtype=dtype)
+        labels = np.array([0, 2])
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            figures = calibration_figures(labels, probabilities)
+        expected = -np.mean([np.log(1 - 3e-9), np.log(0.5)])
+        assert figures["log_loss"] == log_loss_of(labels, probabilities) == pytest.approx(expected, rel=1e-5)

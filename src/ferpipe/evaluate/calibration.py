@@ -52,16 +52,24 @@ def classwise_calibration_error(labels: np.ndarray, probabilities: np.ndarray, b
     )
 
 
+def distribution(probabilities: np.ndarray, floor: float = 0.0) -> np.ndarray:
+    """Rows in float64 that sum to 1 as scikit-learn checks it: float32 rows sum to 1 only roughly,
+    and a `floor` under tiny probabilities adds to the sum (scikit-learn then warns at every run)."""
+    rows = np.maximum(np.asarray(probabilities, dtype=np.float64), floor)
+    return rows / rows.sum(axis=1, keepdims=True)
+
+
 def brier_score(labels: np.ndarray, probabilities: np.ndarray) -> float:
-    probabilities = np.asarray(probabilities, dtype=np.float64)  # float32 rows sum to 1 only roughly
     return float(
         brier_score_loss(
-            labels,
-            probabilities / probabilities.sum(axis=1, keepdims=True),
-            labels=list(range(probabilities.shape[1])),
-            scale_by_half=False,
+            labels, distribution(probabilities), labels=list(range(probabilities.shape[1])), scale_by_half=False
         )
     )
+
+
+def log_loss_of(labels: np.ndarray, probabilities: np.ndarray) -> float:
+    """Log loss with each probability floored at 1e-7: one confident mistake costs at most 16 nats."""
+    return float(log_loss(labels, distribution(probabilities, 1e-7), labels=list(range(probabilities.shape[1]))))
 
 
 def calibration_figures(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
@@ -69,9 +77,7 @@ def calibration_figures(labels: np.ndarray, probabilities: np.ndarray) -> dict[s
         "ece": expected_calibration_error(labels, probabilities),
         "classwise_ece": classwise_calibration_error(labels, probabilities),
         "brier": brier_score(labels, probabilities),
-        "log_loss": float(
-            log_loss(labels, np.clip(probabilities, 1e-7, 1), labels=list(range(probabilities.shape[1])))
-        ),
+        "log_loss": log_loss_of(labels, probabilities),
     }
 
 

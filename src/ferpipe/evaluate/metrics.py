@@ -15,13 +15,12 @@ import numpy as np
 from sklearn.metrics import (
     balanced_accuracy_score,
     f1_score,
-    log_loss,
     precision_recall_fscore_support,
 )
 
 from ferpipe.core.config import EvaluateConfig
 from ferpipe.core.schema import agreement_with_fer2013
-from ferpipe.evaluate.calibration import calibration_metrics
+from ferpipe.evaluate.calibration import calibration_metrics, log_loss_of
 
 
 def evaluation_metrics(
@@ -107,7 +106,7 @@ def classification_metrics(
         "accuracy_ci95": bootstrap_interval(correct, config.bootstrap_samples, config.seed),
         "balanced_accuracy": float(balanced_accuracy_score(y_true, predicted)),
         "macro_f1": float(f1_score(y_true, predicted, labels=labels, average="macro", zero_division=0)),
-        "log_loss": float(log_loss(y_true, np.clip(probabilities, 1e-7, 1), labels=labels)),
+        "log_loss": log_loss_of(y_true, probabilities),
         "per_class": {
             name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
             for name, p, r, f, s in zip(names, precision, recall, f1, support, strict=True)
