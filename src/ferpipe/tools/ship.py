@@ -131,9 +131,11 @@ def correct_answers(lite_file: Path, faces: np.ndarray, labels: np.ndarray, cali
 
 
 def quantized(keras_file: Path, quantization: str, path: Path) -> Path:
-    import keras
-
+    from ferpipe.core.entry import quiet_start
     from ferpipe.core.lite import export
+
+    with quiet_start():  # TensorFlow's C++ start-up lines, printed whatever its log level says
+        import keras
 
     return export(keras.models.load_model(keras_file), path, quantization)
 
