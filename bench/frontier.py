@@ -5,7 +5,7 @@ holds its command and full results) and draws PrivateTest accuracy with its 95% 
 interval against wall-clock minutes of training on a 2-core CPU, one marker per CPU kind,
 with the published anchors; writes `bench/frontier.png`, which BENCHMARKS.md shows. Beside it,
 `bench/search.csv`'s candidates of a search at equal cost: PublicTest accuracy (what chose;
-their PrivateTest was never read) against training minutes, one marker per rung, written to
+their PrivateTest was never read) with training minutes, coloured by rung, written to
 `bench/search.png`.
 
     python bench/frontier.py
@@ -20,6 +20,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 ANCHORS = {"humans ≈ 0.65": 0.65, "target 0.68": 0.68, "Kaggle 2013 winner 0.712": 0.7116}
@@ -69,32 +70,33 @@ def main() -> None:
 
 
 def search() -> None:
-    candidates = list(csv.DictReader(open(HERE / "search.csv")))
-    figure, axis = plt.subplots(figsize=(8, 5))
-    for rung in sorted({c["rung"] for c in candidates}):
-        chosen = [c for c in candidates if c["rung"] == rung]
-        epochs = sorted({c["epochs_of_full"] for c in chosen})
-        axis.plot(
-            [float(c["train_minutes"]) for c in chosen],
-            [float(c["val_accuracy"]) for c in chosen],
-            "o" if rung == "1" else "D",
-            label=f"rung {rung} ({', '.join(epochs)} of the full epochs)",
+    """Each candidate's PublicTest accuracy as a bar, best first, its rung in colour and its
+    training minutes at the bar's end: a rung's candidates cost about the same, so the bars compare."""
+    candidates = sorted(csv.DictReader(open(HERE / "search.csv")), key=lambda c: float(c["val_accuracy"]))
+    figure, axis = plt.subplots(figsize=(8, 5.5))
+    colours = {"1": "tab:blue", "2": "tab:orange"}
+    y = range(len(candidates))
+    accuracy = [float(c["val_accuracy"]) for c in candidates]
+    axis.barh(y, accuracy, color=[colours[c["rung"]] for c in candidates])
+    for yi, value, c in zip(y, accuracy, candidates, strict=True):
+        axis.text(
+            value + 0.002,
+            yi,
+            f"{value:.4f}, {float(c['train_minutes']):.1f} min, {c['epochs']} epochs",
+            va="center",
+            fontsize=7,
         )
-        for c in chosen:
-            axis.annotate(
-                c["candidate"],
-                (float(c["train_minutes"]), float(c["val_accuracy"])),
-                textcoords="offset points",
-                xytext=(5, float(c.get("label_dy") or 2)),
-                fontsize=6.5,
-            )
-    budget = float(candidates[0]["budget_minutes"])
-    axis.axvline(budget, color="grey", linestyle=":", linewidth=0.8)
-    axis.text(budget, axis.get_ylim()[0], f" budget: cpu_session, {budget:g} min", fontsize=7, color="grey")
-    axis.set_xlabel(f"training minutes ({candidates[0]['cpu']}; shared with tests where marked in BENCHMARKS.md)")
-    axis.set_ylabel("PublicTest accuracy (selects; PrivateTest unread)")
-    axis.set_title("Issue 27's search at equal cost: successive halving through dvc exp run --queue")
-    axis.legend(loc="lower right", fontsize=8)
+    axis.set_yticks(list(y), [c["candidate"] for c in candidates], fontsize=7.5)
+    axis.set_xlim(0.45, 0.76)
+    axis.set_xlabel("PublicTest accuracy (what selects; PrivateTest unread until the winner)")
+    rungs = {"1": "rung 1: a sixth of each recipe's epochs, trained only", "2": "rung 2: the leader, full budget"}
+    handles = [Patch(color=colours[rung], label=label) for rung, label in rungs.items()]
+    axis.legend(handles=handles, loc="lower right", fontsize=8)
+    axis.set_title(
+        f"Issue 27: successive halving at equal cost (budget {float(candidates[0]['budget_minutes']):g} min, "
+        f"2-core {candidates[0]['cpu']})",
+        fontsize=10,
+    )
     figure.tight_layout()
     figure.savefig(HERE / "search.png", dpi=110)
 
