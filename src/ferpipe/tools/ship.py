@@ -49,7 +49,6 @@ def ship(
 ) -> dict[str, Any]:
     import mlflow
 
-    from ferpipe.core.serving import LITE_NETWORK, NETWORK
     from ferpipe.evaluate.metrics import bootstrap_interval
 
     version = registered_version(reference)
@@ -70,23 +69,9 @@ def ship(
     artifacts = logged.flavors["python_function"]["artifacts"]
     calibration = Calibration.read(folder / Calibration.FILE)
     x_test, y_test = load_split(arrays, "test")
-    x_test = np.asarray(x_test)
-    float32_file = folder / artifacts[LITE_NETWORK]["path"]
-    float32_correct = correct_answers(float32_file, x_test, y_test, calibration)
-    if quantization == "none":
-        lite_file, correct = float32_file, float32_correct
-    else:
-        if NETWORK not in artifacts:
-            raise ValueError(f"{reference}: has no Keras network to quantize (ship it with --quantize none)")
-        lite_file = quantized(folder / artifacts[NETWORK]["path"], quantization, folder / f"{quantization}.tflite")
-        correct = correct_answers(lite_file, x_test, y_test, calibration)
-        lost = 100 * (float32_correct.mean() - correct.mean())
-        if lost > QUANTIZED_POINTS_LOST:
-            raise ValueError(
-                f"{reference}: quantized {quantization}, PrivateTest accuracy falls from "
-                f"{float32_correct.mean():.4f} to {correct.mean():.4f} ({lost:.2f} points, more than "
-                f"{QUANTIZED_POINTS_LOST}): ship it with --quantize float16 or none"
-            )
+    lite_file, correct, float32_correct = packaged_file(
+        reference, folder, artifacts, quantization, np.asarray(x_test), y_test, calibration
+    )
     run = mlflow.get_run(version.run_id)
     family = label_family(tags.get("labels", "fer2013"))
     metadata = {
@@ -122,6 +107,37 @@ def ship(
         (out / METADATA).write_text(json.dumps(metadata, indent=2) + "\n")
         (out / CARD).write_text(packaged_card(version.description or "", metadata))
     return metadata
+
+
+def packaged_file(
+    reference: str,
+    folder: Path,
+    artifacts: dict[str, Any],
+    quantization: str,
+    faces: np.ndarray,
+    labels: np.ndarray,
+    calibration: Calibration,
+) -> tuple[Path, np.ndarray, np.ndarray]:
+    """The LiteRT file to package (the logged float32 export, or the Keras network quantized) and
+    which test faces it and the float32 file answer right; refused if quantizing loses too much."""
+    from ferpipe.core.serving import LITE_NETWORK, NETWORK
+
+    float32_file = folder / artifacts[LITE_NETWORK]["path"]
+    float32_correct = correct_answers(float32_file, faces, labels, calibration)
+    if quantization == "none":
+        return float32_file, float32_correct, float32_correct
+    if NETWORK not in artifacts:
+        raise ValueError(f"{reference}: has no Keras network to quantize (ship it with --quantize none)")
+    lite_file = quantized(folder / artifacts[NETWORK]["path"], quantization, folder / f"{quantization}.tflite")
+    correct = correct_answers(lite_file, faces, labels, calibration)
+    lost = 100 * (float32_correct.mean() - correct.mean())
+    if lost > QUANTIZED_POINTS_LOST:
+        raise ValueError(
+            f"{reference}: quantized {quantization}, PrivateTest accuracy falls from "
+            f"{float32_correct.mean():.4f} to {correct.mean():.4f} ({lost:.2f} points, more than "
+            f"{QUANTIZED_POINTS_LOST}): ship it with --quantize float16 or none"
+        )
+    return lite_file, correct, float32_correct
 
 
 def correct_answers(lite_file: Path, faces: np.ndarray, labels: np.ndarray, calibration: Calibration) -> np.ndarray:
