@@ -44,6 +44,11 @@ def test_weights_are_quantized_only_within_the_accuracy_rule(workspace, tmp_path
     )
     reference = f"models:/{name}/{version}"
 
+    client.set_model_version_tag(name, version, "labels", "ferplus_probability")
+    with pytest.raises(ValueError, match="converted with fer2013 labels, but .* ferplus_probability labels"):
+        ship(reference, arrays=workspace / "data/arrays", root=tmp_path / "packaged")
+    client.set_model_version_tag(name, version, "labels", "fer2013")
+
     monkeypatch.setattr(shipping, "QUANTIZED_POINTS_LOST", -100.0)  # any quantization "loses too much"
     with pytest.raises(ValueError, match=r"quantized dynamic_int8, PrivateTest accuracy falls from .*--quantize"):
         ship(reference, arrays=workspace / "data/arrays", root=tmp_path / "packaged")

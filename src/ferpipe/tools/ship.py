@@ -64,6 +64,12 @@ def ship(
             f"{arrays}: converted from data of sha256 {manifest.get('source_sha256')}, but "
             f"{reference} was trained on {tags.get('dataset_sha256')}: convert that data first"
         )
+    labels = tags.get("labels", "fer2013")
+    if manifest.get("labels") != labels:
+        raise ValueError(
+            f"{arrays}: converted with {manifest.get('labels')} labels, but {reference} was trained on {labels} "
+            f"labels: its accuracy would be scored against the wrong ones (convert with ingest.labels={labels})"
+        )
     folder = Path(mlflow.artifacts.download_artifacts(f"models:/{version.name}/{version.version}"))
     logged = mlflow.models.Model.load(folder)
     artifacts = logged.flavors["python_function"]["artifacts"]
@@ -73,9 +79,9 @@ def ship(
         reference, folder, artifacts, quantization, np.asarray(x_test), y_test, calibration
     )
     run = mlflow.get_run(version.run_id)
-    family = label_family(tags.get("labels", "fer2013"))
+    family = label_family(labels)
     metadata = {
-        "labels": tags.get("labels", "fer2013"),
+        "labels": labels,
         "label_names": (logged.metadata or {})["label_names"],
         "model": run.data.params.get("arch", "unknown"),
         "registered": f"{version.name}/{version.version}",
