@@ -182,6 +182,8 @@ def predict(
 
     try:
         prediction.check_output(output)
+        prediction.check_output(plot, "--plot", (".png",))
+        prediction.check_folder(annotate, "--annotate")
     except ValueError as error:
         _fail(str(error))
     from ferpipe import packaged
@@ -200,24 +202,37 @@ def predict(
     except Exception as error:  # MLflow and Keras raise many kinds; all mean "cannot load this model"
         _fail(str(error) if named is None else f"cannot load model {named}: {_reason(error)}")
     names = prediction.label_names_in(metadata)
-    if named and named.endswith((".keras", ".tflite")):
-        typer.echo(
-            f"note: {named} is a bare network: its own probabilities, not calibrated (an MLflow model, "
-            "models:/..., answers calibrated)",
-            err=True,
-        )
-    if metadata.get("data") == "synthetic":
-        typer.echo(f"note: {named} was trained on SYNTHETIC data: its answers say nothing about real faces", err=True)
+    _model_notes(named, metadata)
     if output is None:
         report = prediction.predict_to(loaded, inputs, sys.stdout, False, batch_size, names, fps, annotate, plot)
-    else:  # the file appears whole when done, and not at all when nothing could be predicted
-        with atomic_outputs(output) as staged, open(staged(output), "w", newline="") as stream:
+    else:  # the file appears whole when done; when nothing could be predicted, what was there stays
+        with atomic_outputs(output, keep_old=True) as staged, open(staged(output), "w", newline="") as stream:
             report = prediction.predict_to(
                 loaded, inputs, stream, output.suffix == ".json", batch_size, names, fps, annotate, plot
             )
             if not report.predicted:
                 _explain(report)
     _explain(report)
+
+
+def _model_notes(named: str | None, metadata: dict) -> None:
+    """One line each on stderr: answers not calibrated, a model trained on synthetic data."""
+    if named and named.endswith((".keras", ".tflite")):
+        typer.echo(
+            f"note: {named} is a bare network: its own probabilities, not calibrated (an MLflow model, "
+            "models:/..., answers calibrated)",
+            err=True,
+        )
+    elif metadata.get("uncalibrated"):
+        typer.echo(
+            f"note: {named} has no calibration.json (not evaluated yet): its answers are not calibrated", err=True
+        )
+    _synthetic_note(named, metadata)
+
+
+def _synthetic_note(named: str | None, metadata: dict) -> None:
+    if metadata.get("data") == "synthetic":
+        typer.echo(f"note: {named} was trained on SYNTHETIC data: its answers say nothing about real faces", err=True)
 
 
 def _explain(report, done: str = "predicted") -> None:
@@ -241,17 +256,21 @@ def ship(
         help="LiteRT's quantization of the weights; "
         "refused if PrivateTest accuracy falls more than 0.3 points below float32's",
     ),
+    force: bool = typer.Option(
+        False, "--force", metavar="", help="ship it even if it scores below the packaged model on PrivateTest"
+    ),
     params: Path = PARAMS,
 ) -> None:
     """Make a registered version the model this package carries (src/ferpipe/packaged/<labels>/): its LiteRT
-    export, calibration, model card and metadata, scored again on PrivateTest from data/arrays, which must be
-    the data it was trained on. Models trained on synthetic data are refused."""
+    export, calibration, model card and metadata, scored again on the whole PrivateTest from data/arrays, which
+    must be the data it was trained on. Refused: models trained on synthetic data, and (unless --force) one
+    that scores below the packaged model on the same faces. The packaged model stays until the new one is whole."""
     from ferpipe.core.schema import DataError
     from ferpipe.tools.ship import ship as ship_version
 
     _tracking(params)
     try:
-        metadata = ship_version(model, quantization=quantize.value)
+        metadata = ship_version(model, quantization=quantize.value, force=force)
     except (ValueError, DataError) as error:
         _fail(str(error))
     except Exception as error:  # MLflow's many kinds: no such model, alias or version
@@ -272,9 +291,14 @@ def register_packaged(labels: Labels = LABELS, params: Path = PARAMS) -> None:
 
     config = _tracking(params)
     try:
-        version = register(labels.value, config)
-    except FileNotFoundError as error:
+        version, new = register(labels.value, config)
+    except (FileNotFoundError, ValueError) as error:
         _fail(str(error))
+    except Exception as error:  # MLflow's many kinds: a read-only or broken store
+        _fail(f"cannot register the packaged {labels.value} model: {_reason(error)}")
+    if not new:
+        typer.echo(f"the packaged {labels.value} model is already registered as version {version}; nothing to do")
+        return
     typer.echo(
         f"registered the packaged {labels.value} model as version {version} (challenger); "
         "ferpipe promote decides on champion"
@@ -296,13 +320,17 @@ def explain(
     Exit status: 0 every input explained; 3 some inputs failed; 1 none could be."""
     from ferpipe.tools.explain import explain as explain_faces
     from ferpipe.tools.explain import load_explained
+    from ferpipe.tools.predict import check_folder
 
-    if output.exists() and not output.is_dir():
-        _fail(f"{output}: not a folder")
     try:
-        network, names = load_explained(model)
+        check_folder(output, "--output")
+    except ValueError as error:
+        _fail(str(error))
+    try:
+        network, names, metadata = load_explained(model)
     except Exception as error:  # MLflow and Keras raise many kinds; all mean "cannot load this model"
         _fail(f"cannot load model {model}: {_reason(error)}")
+    _synthetic_note(model, metadata)
     try:
         report = explain_faces(network, names, inputs, output, class_name)
     except ValueError as error:
@@ -325,9 +353,10 @@ def serve(
     from ferpipe.tools.serve import serve as run_server
 
     try:
-        application = app_for(model, labels.value)
+        application, metadata = app_for(model, labels.value)
     except Exception as error:  # MLflow raises many kinds; all mean "cannot load this model"
-        _fail(f"cannot load model {model}: {_reason(error)}")
+        _fail(f"cannot load model {model or f'(the packaged {labels.value} model)'}: {_reason(error)}")
+    _synthetic_note(model, metadata)
     run_server(application, host, port)
 
 
@@ -426,7 +455,7 @@ def summary() -> None:
 @app.command()
 def compare(
     run_ids: list[str] = typer.Argument(None, help="runs to compare [default: the latest trained or evaluated runs]"),
-    last: int = typer.Option(10, help="how many of the latest trained or evaluated runs"),
+    last: int = typer.Option(10, min=1, help="how many of the latest trained or evaluated runs"),
     by_val: bool = typer.Option(False, "--by-val", help="best val (PublicTest) accuracy first: a search's ranking"),
     out: Path = typer.Option(Path("reports/compare"), help="folder for runs.md and confusion_matrices.png"),
     params: Path = PARAMS,
@@ -440,4 +469,6 @@ def compare(
         typer.echo(run_compare(config.experiment, out, last, run_ids or None, by_val))
     except ValueError as error:
         _fail(str(error))
+    except Exception as error:  # MLflow's many kinds: a store that cannot be opened or read
+        _fail(f"cannot read the MLflow store: {_reason(error)}")
     typer.echo(f"wrote {out / 'runs.md'} and {out / 'confusion_matrices.png'}", err=True)

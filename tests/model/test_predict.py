@@ -182,7 +182,7 @@ def test_cli_exit_status_says_all_some_or_none_and_arguments_are_checked_first(t
     # A folder that permissions call writable but that holds no files (/proc): one line, not a traceback.
     in_proc = runner.invoke(app, ["predict", str(model_file), str(tmp_path / "face.png"), "-o", "/proc/nope/out.csv"])
     assert in_proc.exit_code == 1 and in_proc.output == (
-        "error: /proc/nope/out.csv: cannot be written here (/proc is not a writable folder)\n"
+        "error: --output /proc/nope/out.csv: cannot be written here (/proc is not a writable folder)\n"
     )
 
 
@@ -223,10 +223,10 @@ def test_cli_output_appears_whole_or_not_at_all(tmp_path, model_file):
     Image.fromarray(random_faces(1).reshape(48, 48)).save(tmp_path / "face.png")
     (tmp_path / "broken.png").write_bytes(b"nope")
     out = tmp_path / "out.json"
-    out.write_text("stale predictions of an earlier run")
+    out.write_text("the user's earlier predictions")
     runner = CliRunner()
     none = runner.invoke(app, ["predict", str(model_file), str(tmp_path / "broken.png"), "-o", str(out)])
-    assert none.exit_code == 1 and not out.exists()  # no stale file, and no empty one
+    assert none.exit_code == 1 and out.read_text() == "the user's earlier predictions"  # kept, not emptied
     some = runner.invoke(
         app, ["predict", str(model_file), str(tmp_path / "face.png"), str(tmp_path / "broken.png"), "-o", str(out)]
     )

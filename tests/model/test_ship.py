@@ -1,9 +1,11 @@
 """`ferpipe ship`: only a real-data registered version becomes the packaged model."""
 
+import json
 from dataclasses import replace
 
 import pytest
 
+from ferpipe.core.schema import FER2013_ROWS
 from ferpipe.evaluate.stage import evaluate
 from ferpipe.tools.ship import ship
 from ferpipe.train.stage import train
@@ -24,25 +26,88 @@ def test_a_model_trained_on_synthetic_data_is_never_shipped(workspace, tmp_path)
         ship("models/model.keras", root=tmp_path / "packaged")
 
 
+def as_real(workspace) -> str:
+    """The challenger, relabelled as a real-data version for these tests only: the rules are the same
+    whatever the data. Its reference."""
+    import mlflow
+
+    from ferpipe.core.arrays import read_manifest
+
+    client, name = mlflow.MlflowClient(), "fer2013-expression-synthetic"
+    version = client.get_model_version_by_alias(name, "challenger").version
+    client.set_model_version_tag(name, version, "data", "real")
+    client.set_model_version_tag(
+        name, version, "dataset_sha256", read_manifest(workspace / "data/arrays")["source_sha256"]
+    )
+    return f"models:/{name}/{version}"
+
+
+def test_a_worse_model_or_part_of_privatetest_never_replaces_the_packaged_one(workspace, tmp_path, monkeypatch):
+    import numpy as np
+
+    from ferpipe.core.arrays import load_split
+    from ferpipe.packaged import load
+    from ferpipe.tools import ship as shipping
+
+    tracking, arrays, root = config_of("tracking", experiment="ship-tests"), workspace / "data/arrays", tmp_path / "p"
+    train(replace(TINY, epochs=1), tracking)
+    evaluate(config_of("evaluate", bootstrap_samples=20), tracking)
+    first = as_real(workspace)
+    with pytest.raises(ValueError, match=r"test split holds 70 PrivateTest faces, not the whole 3589"):
+        ship(first, arrays=arrays, root=root)
+    monkeypatch.setitem(FER2013_ROWS, "PrivateTest", 70)  # the small data set's whole PrivateTest
+    kept = ship(first, arrays=arrays, root=root, quantization="none")
+    shipped = (root / "fer2013" / "model.tflite").read_bytes()
+
+    # The rule, on the packaged file itself: scored on faces it answers all right, a candidate that
+    # answers half of them right is refused, with both figures; one as good is not.
+    faces = np.asarray(load_split(arrays, "test")[0])
+    network, _ = load("fer2013", root=root)
+    answers = network.predict_on_batch(faces).argmax(axis=1)
+    half = np.arange(len(faces)) % 2 == 0
+    with pytest.raises(
+        ValueError, match=rf"accuracy 0.5000 as packaged, below the packaged {kept['registered']}'s 1.0000"
+    ):
+        shipping.check_not_worse("models:/x/2", root / "fer2013", half, faces, answers)
+    shipping.check_not_worse("models:/x/2", root / "fer2013", np.ones(len(faces), bool), faces, answers)
+
+    train(replace(TINY, epochs=1, seed=2), tracking)
+    evaluate(config_of("evaluate", bootstrap_samples=20), tracking)
+    second = as_real(workspace)
+
+    def fails(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(shipping, "packaged_card", fails)  # a write that fails once begun
+    with pytest.raises(OSError):
+        ship(second, arrays=arrays, root=root, quantization="none", force=True)
+    assert (root / "fer2013" / "model.tflite").read_bytes() == shipped
+    assert sorted(p.name for p in root.iterdir()) == ["fer2013"]
+    monkeypatch.undo()
+
+    monkeypatch.setitem(FER2013_ROWS, "PrivateTest", 70)
+    forced = ship(second, arrays=arrays, root=root, quantization="none", force=True)
+    assert json.loads((root / "fer2013" / "metadata.json").read_text())["registered"] == forced["registered"]
+    assert forced["registered"] != kept["registered"]
+    with pytest.raises(ValueError, match="cannot be written"):
+        ship(first, arrays=arrays, root=root / "fer2013" / "model.tflite" / "under-a-file", force=True)
+
+
 def test_weights_are_quantized_only_within_the_accuracy_rule(workspace, tmp_path, monkeypatch):
     import mlflow
     import numpy as np
 
-    from ferpipe.core.arrays import load_split, read_manifest
+    from ferpipe.core.arrays import load_split
     from ferpipe.core.lite import LiteModel
     from ferpipe.tools import ship as shipping
 
     tracking = config_of("tracking", experiment="ship-tests")
     train(replace(TINY, epochs=1), tracking)
     evaluate(config_of("evaluate", bootstrap_samples=20), tracking)
+    monkeypatch.setitem(FER2013_ROWS, "PrivateTest", 70)  # the small data set's whole PrivateTest
+    reference = as_real(workspace)
     client, name = mlflow.MlflowClient(), "fer2013-expression-synthetic"
-    version = client.get_model_version_by_alias(name, "challenger").version
-    # Relabelled as real for this test only: the rule is the same whatever the data.
-    client.set_model_version_tag(name, version, "data", "real")
-    client.set_model_version_tag(
-        name, version, "dataset_sha256", read_manifest(workspace / "data/arrays")["source_sha256"]
-    )
-    reference = f"models:/{name}/{version}"
+    version = reference.rpartition("/")[2]
 
     client.set_model_version_tag(name, version, "labels", "ferplus_probability")
     with pytest.raises(ValueError, match="converted with fer2013 labels, but .* ferplus_probability labels"):
@@ -92,6 +157,8 @@ def test_the_packaged_model_registers_and_serves_as_a_trained_one(workspace, tmp
     runner = CliRunner()
     registered = runner.invoke(app, ["register-packaged"])
     assert registered.exit_code == 0 and "version 1 (challenger)" in registered.output, registered.output
+    again = runner.invoke(app, ["register-packaged"])
+    assert again.exit_code == 0 and "already registered as version 1; nothing to do" in again.output, again.output
     promoted = runner.invoke(app, ["promote"])
     assert promoted.exit_code == 0 and "champion is now v1" in promoted.output, promoted.output
     version = mlflow.MlflowClient().get_model_version_by_alias("fer2013-expression", "champion")

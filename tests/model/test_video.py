@@ -96,9 +96,9 @@ def test_annotated_pictures_have_a_box_where_each_face_is(video, tmp_path):
     code, rows, output = predicted(first, video, "--fps", "1", "--annotate", tmp_path / "drawn", tmp_path / "out.json")
     assert code == 0, output
     written = sorted(path.name for path in (tmp_path / "drawn").iterdir())
-    assert written == ["clip.avi.t0.00.png", "clip.avi.t1.00.png", "clip.avi.t2.00.png", "first.png.png"]
+    assert written == ["clip.t0.00.png", "clip.t1.00.png", "clip.t2.00.png", "first.png"]
     (photo_row,) = [row for row in rows if row["source"].endswith("first.png")]
-    drawn = np.asarray(Image.open(tmp_path / "drawn" / "first.png.png").convert("RGB")).astype(int)
+    drawn = np.asarray(Image.open(tmp_path / "drawn" / "first.png").convert("RGB")).astype(int)
     x, y, w, h = (photo_row[key] for key in ("x", "y", "width", "height"))
     orange = np.array([255, 64, 0])
     for column, row in ((x, y + h // 2), (x + w - 1, y + h // 2), (x + w // 2, y + h - 1)):  # left, right, bottom edges

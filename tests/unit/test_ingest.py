@@ -404,3 +404,64 @@ def test_the_manuals_check_flags_a_source_dvc_would_wait_on_for_ever(in_tmp):
             ["bash", "-c", check.replace("data/raw/fer2013.csv", source, 1)], capture_output=True, text=True, timeout=10
         ).stdout
         assert ("not a regular file or folder" in said) == flagged, source
+
+
+# --- the data/raw folder, as a new user fills it ---------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["fer2013.csv", "fer2013.csv.gz", "fer2013.tar.gz", "icml_face_data.csv", "train.csv"])
+def test_a_folder_holding_one_fer2013_form_reads_that_file(in_tmp, small_fer, name):
+    raw = Path("data/raw")
+    raw.mkdir(parents=True)
+    (raw / "README.md").write_text("what belongs here")
+    (raw / "fer2013new.csv").write_text("Usage,Image name,neutral\n")  # FER+'s votes lie beside it
+    text = fer_csv_text(*small_fer)
+    if name == "icml_face_data.csv":
+        text = text.replace("emotion,pixels,Usage", "emotion, Usage, pixels", 1)
+        text = "\n".join(
+            ",".join([row.split(",")[0], row.split(",")[2], row.split(",")[1]]) if i else row
+            for i, row in enumerate(text.splitlines())
+        )
+    elif name == "train.csv":
+        text = "\n".join(row.rpartition(",")[0] for row in text.splitlines())  # no Usage column
+    if name.endswith(".tar.gz"):
+        with tarfile.open(raw / name, "w:gz") as archive:
+            member = tarfile.TarInfo("fer2013/fer2013.csv")
+            member.size = len(text.encode())
+            archive.addfile(member, io.BytesIO(text.encode()))
+    elif name.endswith(".gz"):
+        with gzip.open(raw / name, "wt") as stream:
+            stream.write(text)
+    else:
+        (raw / name).write_text(text)
+    report = run("data/raw", val_fraction=0.3)
+    assert report["source"]["path"] == str(raw / name)
+    assert sum(report["rows"]["by_split"].values()) == 21
+
+
+def test_a_folder_with_no_form_or_several_says_which_source_to_name(in_tmp, small_fer):
+    raw = Path("data/raw")
+    raw.mkdir(parents=True)
+    (raw / "README.md").write_text("what belongs here")
+    with pytest.raises(DataError, match=r"^data/raw: holds no FER2013 file \(fer2013.csv, .* -S ingest.source=PATH"):
+        run("data/raw")
+    for name in ("fer2013.csv", "train.csv"):
+        (raw / name).write_text(fer_csv_text(*small_fer))
+    with pytest.raises(
+        DataError, match=r"holds 2 FER2013 files \(fer2013.csv, train.csv\).*-S ingest.source=data/raw/"
+    ):
+        run("data/raw")
+    assert_no_outputs()
+
+
+def test_training_rows_are_required_and_too_few_to_carve_val_is_said_plainly(in_tmp, small_fer):
+    labels, usages, faces = small_fer
+    held_out = [u if u != "Training" else "PrivateTest" for u in usages]
+    Path("no_training.csv").write_text(fer_csv_text(labels, held_out, faces))
+    with pytest.raises(DataError, match="no Training row among the 21 valid row"):
+        run("no_training.csv")
+    Path("only_training.csv").write_text(fer_csv_text(labels[:7], ["Training"] * 7, faces[:7]))
+    with pytest.raises(DataError, match=r"no PublicTest rows, and its 7 Training rows are too few") as refused:
+        run("only_training.csv")
+    assert "test_size" not in str(refused.value)
+    assert_no_outputs()

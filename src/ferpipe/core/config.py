@@ -38,6 +38,9 @@ FRACTION: Rule = (lambda v: 0 <= v < 1, "a number from 0 up to (not including) 1
 OPEN_FRACTION: Rule = (lambda v: 0 < v < 1, "a number between 0 and 1")
 NAME: Rule = (lambda v: bool(v.strip()), "a non-empty name")
 FINITE: Rule = (lambda v: math.isfinite(v), "a finite number")
+# TensorFlow holds a learning rate as float32: a larger one is inf there, and training fails once begun.
+FLOAT32_MAX = 3.4028234663852886e38
+RATE: Rule = (lambda v: math.isfinite(v) and 0 < v <= FLOAT32_MAX, "a number > 0 that float32 holds (<= 3.4e38)")
 
 
 class Checked:
@@ -127,7 +130,7 @@ class TrainConfig(Checked):
     crop: int
 
     RULES = {
-        "lr": POSITIVE,
+        "lr": RATE,
         "weight_decay": NON_NEGATIVE,
         "epochs": AT_LEAST_ONE,
         "batch_size": AT_LEAST_ONE,
@@ -139,6 +142,9 @@ class TrainConfig(Checked):
     }
 
 
+TestTimeViews = Literal["none", "flip", "ten_crop"]  # what evaluate.tta may name
+
+
 @dataclass(frozen=True)
 class EvaluateConfig(Checked):
     batch_size: int
@@ -146,7 +152,7 @@ class EvaluateConfig(Checked):
     seed: int
     misclassified_shown: int
     # Test-time augmentation: average the softmax over views of each face (val and test alike).
-    tta: Literal["none", "flip", "ten_crop"]
+    tta: TestTimeViews
     # Temperature scaling fitted on val (PublicTest): ferpipe.evaluate.calibration.
     calibration: Literal["temperature", "none"]
 

@@ -9,11 +9,14 @@ model and `ferpipe predict` answer with `served_probabilities`, the way evaluate
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, get_args
 
 import numpy as np
+
+from ferpipe.core.config import TestTimeViews
 
 
 class Predictor(Protocol):
@@ -48,7 +51,7 @@ def tta_views(images: np.ndarray, tta: str) -> list[np.ndarray]:
     if tta == "flip":
         return [images, mirror]
     if tta != "ten_crop":
-        raise ValueError(f"evaluate.tta: unknown {tta!r}; known: none, flip, ten_crop")
+        raise ValueError(f"evaluate.tta: unknown {tta!r}; known: {', '.join(TTA_KINDS)}")
     # Shifted views keep the frame size: the face moves by TTA_SHIFT pixels, the edge repeats.
     s = TTA_SHIFT
     padded = np.pad(images, ((0, 0), (s, s), (s, s), (0, 0)), mode="edge")
@@ -68,23 +71,50 @@ def scaled(probabilities: np.ndarray, temperature: float) -> np.ndarray:
     return exponentials / exponentials.sum(axis=1, keepdims=True)
 
 
+TTA_KINDS: tuple[str, ...] = get_args(TestTimeViews)
+
+
 @dataclass(frozen=True)
 class Calibration:
     """How a model's answers are made as its evaluation measured them: the test-time views averaged,
-    then the temperature fitted on val. Kept with the logged model (`calibration.json`)."""
+    then the temperature fitted on val. Kept with the logged model (`calibration.json`) and in a
+    packaged model's metadata. Checked when made: a temperature that is not a finite number above 0
+    would answer NaN, uniform or (below 0) reversed probabilities, so it is refused."""
 
     temperature: float = 1.0
     tta: str = "none"
 
     FILE = "calibration.json"
 
+    def __post_init__(self) -> None:
+        t = self.temperature
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or t <= 0:
+            raise ValueError(f"temperature must be a finite number above 0, not {t!r}")
+        if self.tta not in TTA_KINDS:
+            raise ValueError(f"tta must be one of {', '.join(TTA_KINDS)}, not {self.tta!r}")
+
     @classmethod
-    def read(cls, path: Path) -> Calibration:
-        """The calibration in `path`, or none (T = 1, no views) for a model evaluated before there was one."""
+    def of(cls, recorded: Any, where: str) -> Calibration:
+        """The calibration a file records (`{"temperature": T, "tta": ...}`); ValueError naming `where`
+        when it is not one."""
+        if not isinstance(recorded, dict) or "temperature" not in recorded:
+            raise ValueError(f"{where}: no calibration temperature recorded")
+        try:
+            return cls(recorded["temperature"], recorded.get("tta", "none"))
+        except ValueError as error:
+            raise ValueError(f"{where}: {error}") from None
+
+    @classmethod
+    def read(cls, path: Path) -> Calibration | None:
+        """The calibration in `path`, or None when there is none (a model not evaluated yet, or
+        before there was one). A file that is not one is a ValueError naming it."""
         if not Path(path).is_file():
-            return cls()
-        recorded = json.loads(Path(path).read_text())
-        return cls(float(recorded["temperature"]), recorded.get("tta", "none"))
+            return None
+        try:
+            recorded = json.loads(Path(path).read_text())
+        except (OSError, UnicodeDecodeError, ValueError) as error:
+            raise ValueError(f"{path}: not a calibration file ({' '.join(str(error).split())[:120]})") from None
+        return cls.of(recorded, str(path))
 
     def write(self, path: Path) -> None:
         Path(path).write_text(json.dumps(asdict(self)) + "\n")

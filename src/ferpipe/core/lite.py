@@ -54,10 +54,14 @@ class LiteModel:
 
         if not Path(path).is_file():
             raise FileNotFoundError(f"{path}: no such model file")
-        interpreter = Interpreter(model_path=str(path), num_threads=os.cpu_count())
-        self.runner = interpreter.get_signature_runner()
-        ((self.input_name, face),) = self.runner.get_input_details().items()
-        (output,) = self.runner.get_output_details().values()
+        try:
+            interpreter = Interpreter(model_path=str(path), num_threads=os.cpu_count())
+            self.runner = interpreter.get_signature_runner()
+            ((self.input_name, face),) = self.runner.get_input_details().items()
+            (output,) = self.runner.get_output_details().values()
+        except (ValueError, RuntimeError) as error:  # truncated or not a flatbuffer; no signature; several inputs
+            reason = " ".join(str(error).split())[:160]
+            raise ValueError(f"{path}: not a LiteRT network of one face input and one output ({reason})") from None
         if tuple(face["shape_signature"][1:]) != (IMAGE_SIDE, IMAGE_SIDE, 1):
             raise ValueError(
                 f"{path}: takes inputs of shape {face['shape_signature'].tolist()}, "

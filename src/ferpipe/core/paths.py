@@ -34,6 +34,8 @@ class ConvertOutputs:
 class TrainOutputs:
     model: Path = Path("models/model.keras")
     lite_model: Path = Path("models/model.tflite")  # the same network for LiteRT: prediction without TensorFlow
+    # Beside both, with their stem: the kind of data and the class names, read when a bare file is predicted with.
+    record: Path = Path("models/model.json")
     history: Path = Path("reports/train/history.csv")
     metrics: Path = Path("reports/train/train_metrics.json")
     run: Path = Path("reports/train/mlflow_run.json")

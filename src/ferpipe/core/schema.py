@@ -17,6 +17,9 @@ USAGE_OF_SPLIT = {split: usage for usage, split in SPLIT_OF_USAGE.items()}
 IMAGE_SIDE = 48
 PIXELS_PER_IMAGE = IMAGE_SIDE * IMAGE_SIDE
 
+# Rows per Usage in the published FER2013 release: a model is scored for the package on the whole PrivateTest.
+FER2013_ROWS = {"Training": 28709, "PublicTest": 3589, "PrivateTest": 3589}
+
 # Published FER2013 Training class counts, in EMOTIONS order: the synthetic data mimics this imbalance.
 FER2013_TRAINING_CLASS_COUNTS = (3995, 436, 4097, 7215, 4830, 3171, 4965)
 

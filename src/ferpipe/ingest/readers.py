@@ -65,6 +65,32 @@ def check_source(path: Path) -> None:
         raise DataError(f"{path}: {kind}, not a regular file or folder; copy the data set to a file first")
 
 
+# The forms' usual file names, as a download or an extraction leaves them: what a folder is searched for.
+SOURCE_NAMES = tuple(f"{name}{compressed}" for name in CSV_NAMES_IN_ARCHIVE for compressed in ("", ".gz")) + tuple(
+    f"fer2013{suffix}" for suffix in ARCHIVE_SUFFIXES
+)
+
+
+def resolve_source(path: Path) -> Path:
+    """The data a source names: a file as it is, the image release's folder (train/, test/) as it is,
+    and any other folder (`data/raw`, where the real data is placed) the one FER2013 file in it."""
+    check_source(path)
+    if not path.is_dir() or (path / "train").is_dir() or (path / "test").is_dir():
+        return path
+    found = [path / name for name in SOURCE_NAMES if (path / name).is_file()]
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise DataError(
+            f"{path}: holds no FER2013 file ({', '.join(SOURCE_NAMES)}) and no train/ or test/ image folder: "
+            "place one there, or name it with -S ingest.source=PATH"
+        )
+    raise DataError(
+        f"{path}: holds {len(found)} FER2013 files ({', '.join(f.name for f in found)}): "
+        f"name the one to read with -S ingest.source={found[0]}"
+    )
+
+
 def read_source(path: Path | str) -> RawTable:
     path = Path(path)
     check_source(path)

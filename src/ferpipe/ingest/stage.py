@@ -15,7 +15,7 @@ from ferpipe.core.files import atomic_outputs, sha256_of, stat_signature, write_
 from ferpipe.core.paths import IngestOutputs
 from ferpipe.core.schema import BadRow, DataError
 from ferpipe.ingest.labels import build_labels
-from ferpipe.ingest.readers import check_source, read_source
+from ferpipe.ingest.readers import read_source, resolve_source
 from ferpipe.ingest.report import (
     build_report,
     class_distribution_rows,
@@ -33,10 +33,11 @@ def run(config: Config) -> None:
 
 
 def ingest(config: IngestConfig, outputs: IngestOutputs = IngestOutputs()) -> dict:
-    source = Path(config.source)
-    inputs = [source, *([Path(config.ferplus_votes)] if config.labels != "fer2013" else [])]
     with atomic_outputs(*vars(outputs).values()) as staged, ThreadPoolExecutor(1) as background:
-        check_source(source)  # before the source is hashed: a FIFO would block that for ever
+        # Checked before the source is hashed (a FIFO would block that for ever); a folder such as
+        # data/raw stands for the one FER2013 file in it, which is what is hashed and recorded.
+        source = resolve_source(Path(config.source))
+        inputs = [source, *([Path(config.ferplus_votes)] if config.labels != "fer2013" else [])]
         before = stat_signature(*inputs)
         # Hashing the source overlaps with parsing it (hashlib releases the GIL).
         source_hash = background.submit(sha256_of, source)

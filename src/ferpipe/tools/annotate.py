@@ -5,6 +5,7 @@ picture and are not drawn). `--plot FILE`: each video's expressions over time.""
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from pathlib import Path
 
@@ -16,8 +17,10 @@ from ferpipe.tools.inputs import Face, _kind
 CROP_SHOWN = 192  # pixels a 48x48 face crop is drawn at
 
 
-def annotate(predicted: list[tuple[Face, str, float]], folder: Path) -> list[Path]:
-    """Draw each (face, emotion, probability) on its source; returns the pictures written."""
+def annotate(predicted: list[tuple[Face, str, float]], folder: Path, notes: list[tuple[str, str]]) -> list[Path]:
+    """Draw each (face, emotion, probability) on its source; returns the pictures written. Each
+    picture gets a name of its own, never one already in the folder (a note says when a name
+    had to change)."""
     folder.mkdir(parents=True, exist_ok=True)
     by_picture: dict[tuple[str, float | None], list[tuple[Face, str, float]]] = defaultdict(list)
     for face, emotion, probability in predicted:
@@ -26,10 +29,31 @@ def annotate(predicted: list[tuple[Face, str, float]], folder: Path) -> list[Pat
     written = []
     for (source, time), faces in by_picture.items():
         picture = frame_at(Path(source), time) if time is not None else Image.open(source).convert("RGB")
-        name = f"{Path(source).name}.t{time:.2f}.png" if time is not None else f"{Path(source).name}.png"
-        drawn(picture, faces).save(folder / name)
-        written.append(folder / name)
+        wanted = picture_name(Path(source), time)
+        path = free_path(folder / wanted)
+        if path.name != wanted:
+            notes.append((source, f"drawn as {path.name}: {wanted} was already in {folder}"))
+        drawn(picture, faces).save(path)
+        written.append(path)
     return written
+
+
+def picture_name(source: Path, time: float | None) -> str:
+    """`photo.png` for photo.jpg, `clip.t1.50.png` for the frame of clip.mp4 at 1.5 s."""
+    return f"{source.stem}.t{time:.2f}.png" if time is not None else f"{source.stem}.png"
+
+
+def free_path(path: Path) -> Path:
+    """`path`, or `name-2.png`, `name-3.png`, ... when that name is taken, made at once so that no
+    other picture (of this run or another) takes it too."""
+    for n in itertools.count(1):
+        candidate = path if n == 1 else path.with_name(f"{path.stem}-{n}{path.suffix}")
+        try:
+            candidate.open("x").close()
+            return candidate
+        except FileExistsError:
+            continue
+    raise AssertionError("unreachable")
 
 
 def drawn(picture: Image.Image, faces: list[tuple[Face, str, float]]) -> Image.Image:

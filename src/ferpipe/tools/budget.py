@@ -18,7 +18,7 @@ from itertools import pairwise
 from pathlib import Path
 
 from ferpipe.core.arrays import ARRAYS, read_manifest
-from ferpipe.core.config import Config, TrainConfig, load_config
+from ferpipe.core.config import Config, ConfigError, TrainConfig, load_config
 
 
 @dataclass(frozen=True)
@@ -137,4 +137,8 @@ def composed(overrides: list[str], conf: Path = Path("conf")) -> Config:
     with tempfile.TemporaryDirectory() as folder:
         params = Path(folder) / "params.yaml"
         compose_and_dump(params, str(conf.resolve()), None, "config", str(Path.cwd()), list(overrides))
-        return load_config(params)
+        try:
+            return load_config(params)
+        except ConfigError as error:  # named by what the person typed, not the temporary file
+            given = " ".join(f"-S {o}" for o in overrides) or "no override"
+            raise ConfigError(str(error).replace(str(params), f"{conf} composed with {given}")) from None

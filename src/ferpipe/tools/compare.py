@@ -23,8 +23,16 @@ def compared_runs(experiment: str, limit: int, run_ids: list[str] | None = None)
     """The runs named, or the latest `limit` that were evaluated or only trained, oldest first. A
     search trains its candidates only (`dvc exp run train`): their val accuracy chooses, and the
     test split stays unread until the winner is evaluated."""
+    from mlflow.exceptions import MlflowException
+
     if run_ids:
-        return [mlflow.get_run(run_id) for run_id in run_ids]
+        runs = []
+        for run_id in run_ids:
+            try:
+                runs.append(mlflow.get_run(run_id))
+            except MlflowException:
+                raise ValueError(f"{run_id}: no such run in this MLflow store ({mlflow.get_tracking_uri()})") from None
+        return runs
     found = {}
     for scored in ("metrics.`eval.test.accuracy` >= 0", "metrics.best_val_accuracy >= 0"):
         for run in mlflow.search_runs(

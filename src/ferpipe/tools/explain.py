@@ -11,16 +11,17 @@ import numpy as np
 from PIL import Image
 
 from ferpipe.core.gradcam import heatmaps, overlay
+from ferpipe.tools.annotate import free_path
 from ferpipe.tools.inputs import Report, face_batches
 from ferpipe.tools.predict import default_label_names, label_names_in, load_model_with_metadata
 
 SHOWN_SIDE = 192  # pixels of each written heatmap: 48x48 is too small to look at
 
 
-def load_explained(reference: str) -> tuple[Any, tuple[str, ...]]:
-    """The Keras network (Grad-CAM needs its gradients) and its class names."""
+def load_explained(reference: str) -> tuple[Any, tuple[str, ...], dict]:
+    """The Keras network (Grad-CAM needs its gradients), its class names and what it was logged with."""
     network, metadata = load_model_with_metadata(reference)
-    return network, label_names_in(metadata) or default_label_names(network.output_shape[-1])
+    return network, label_names_in(metadata) or default_label_names(network.output_shape[-1]), metadata
 
 
 def explain(
@@ -44,7 +45,7 @@ def explain(
             picture = Image.fromarray(overlay(pixels[..., 0], heatmap)).resize(
                 (SHOWN_SIDE, SHOWN_SIDE), Image.Resampling.BILINEAR
             )
-            picture.save(folder / f"{Path(face.source).name}.face{face.index}.{names[label]}.png")
+            picture.save(free_path(folder / f"{Path(face.source).name}.face{face.index}.{names[label]}.png"))
         report.predicted += len(batch.faces)
         report.sources.update(face.source for face in batch.faces)
     return report

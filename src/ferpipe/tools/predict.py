@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from ferpipe.core.entry import quiet_start
+from ferpipe.core.files import existing_ancestor, writable
 from ferpipe.core.inference import BATCH_SIZE, Served
 from ferpipe.core.schema import EMOTIONS, FERPLUS_CLASSES, IMAGE_SIDE
 from ferpipe.tools.inputs import FRAMES_PER_SECOND, Batch, Face, Report, count_inputs, face_batches
@@ -38,22 +38,53 @@ def names_a_model(reference: str) -> bool:
 
 def load_predictor(reference: str, raw: bool = False) -> tuple[object, dict]:
     """What `ferpipe predict` runs and what it was logged with (class names, the kind of data).
-    A `.tflite` or `.keras` file is run as the train stage wrote it (no metadata, no calibration);
-    anything else is an MLflow model, loaded as `mlflow models serve` loads it: its LiteRT export
-    where it was logged with one (no TensorFlow), else its Keras network, answering as the server
-    does (calibrated, unless `raw`). A `models:/` alias is resolved once, so the network, its
-    calibration and its metadata come from the same version."""
+    A `.tflite` or `.keras` file is run as the train stage wrote it (no calibration), with what
+    the train stage recorded beside it (`model_record`); anything else is an MLflow model that
+    ferpipe logged, loaded from its files (never unpickled: `core.serving.load_logged`): its
+    LiteRT export where it was logged with one (no TensorFlow), else its Keras network,
+    answering as the server does (calibrated, unless `raw`). A `models:/` alias is resolved
+    once, so the network, its calibration and its metadata come from the same version."""
     if reference.endswith(".tflite"):
         from ferpipe.core.lite import LiteModel
 
-        return LiteModel(reference), {}
+        return LiteModel(reference), model_record(reference)
     if reference.endswith(".keras"):
-        return load_model(reference), {}
+        return load_model(reference), model_record(reference)
+    from ferpipe.core.serving import load_logged
+
+    served = load_logged(local_folder(reference))
+    model = served.unwrap_python_model()
+    metadata = dict(served.metadata.metadata or {})
+    if not model.calibrated:
+        metadata["uncalibrated"] = True
+    return Served(model.network, model.calibration, raw), metadata
+
+
+def local_folder(reference: str) -> Path:
+    """An MLflow model's folder on this machine: a model folder as it is, a URI downloaded."""
+    if Path(reference).is_dir():
+        return Path(reference)
     import mlflow  # only for MLflow models: it adds seconds to the start of every command
 
-    served = mlflow.pyfunc.load_model(reference)
-    model = served.unwrap_python_model()
-    return Served(model.network, model.calibration, raw), served.metadata.metadata or {}
+    return Path(mlflow.artifacts.download_artifacts(reference))
+
+
+def model_record(model_file: str) -> dict:
+    """What the train stage recorded of a bare network beside it (`models/model.json` for
+    `models/model.keras` and `.tflite`: the kind of data, the class names), or {} when there is none."""
+    path = Path(model_file).with_suffix(".json")
+    if not path.is_file():
+        return {}
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise ValueError(f"{path}: not readable JSON ({' '.join(str(error).split())[:120]})") from None
+    names = record.get("label_names") if isinstance(record, dict) else None
+    if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
+        raise ValueError(f"{path}: label_names: not a list of class names")
+    if record.get("data") not in ("real", "synthetic"):
+        raise ValueError(f"{path}: data: {record.get('data')!r} is not real or synthetic")
+    return record
 
 
 def load_model(reference: str):
@@ -72,10 +103,15 @@ def load_model_with_metadata(reference: str) -> tuple[Any, dict]:
 
         from ferpipe.core.serving import NETWORK
 
-        folder = Path(mlflow.artifacts.download_artifacts(reference))
+        folder = local_folder(reference)
         logged = mlflow.models.Model.load(folder)
         metadata = logged.metadata or {}
-        reference = str(folder / logged.flavors["python_function"]["artifacts"][NETWORK]["path"])
+        artifacts = logged.flavors.get("python_function", {}).get("artifacts") or {}
+        if NETWORK not in artifacts:
+            raise ValueError(f"{reference}: holds no Keras network (a packaged model has its LiteRT file only)")
+        reference = str(folder / artifacts[NETWORK]["path"])
+    else:
+        metadata = model_record(reference)
     if not Path(reference).is_file():
         raise FileNotFoundError(f"{reference}: no such model file")
     with quiet_start():  # TensorFlow's C++ start-up lines, printed as it loads
@@ -105,22 +141,32 @@ def default_label_names(classes: int) -> tuple[str, ...]:
     return known.get(classes, tuple(f"class_{i}" for i in range(classes)))
 
 
-def check_output(destination: Path | None) -> None:
-    """Refuse, before any work, a destination that cannot be written."""
+def check_output(destination: Path | None, option: str = "--output", suffixes: tuple[str, ...] = ()) -> None:
+    """Refuse, before any work, a file destination that cannot be written, in one line naming it."""
     if destination is None:
         return
     if destination.is_dir():
-        raise ValueError(f"{destination}: is a folder; name a .csv or .json file")
-    folder = destination.parent
-    while not folder.exists():
-        folder = folder.parent
-    try:  # a file made and removed at once: permissions alone miss /proc, read-only mounts, ...
-        with tempfile.TemporaryFile(dir=folder):
-            writable = True
-    except OSError:
-        writable = False
-    if not writable or (destination.exists() and not os.access(destination, os.W_OK)):
-        raise ValueError(f"{destination}: cannot be written here ({folder} is not a writable folder)")
+        kinds = " or ".join(suffixes) or "file"
+        raise ValueError(f"{option} {destination}: is a folder; name a {kinds} file")
+    if suffixes and not destination.name.lower().endswith(suffixes):
+        raise ValueError(f"{option} {destination}: name a {' or '.join(suffixes)} file")
+    if destination.exists() and not os.access(destination, os.W_OK):
+        raise ValueError(f"{option} {destination}: the file is read-only")
+    if not writable(destination.parent):
+        folder = existing_ancestor(destination.parent)
+        raise ValueError(f"{option} {destination}: cannot be written here ({folder} is not a writable folder)")
+
+
+def check_folder(folder: Path | None, option: str) -> None:
+    """Refuse, before any work, a destination folder that is a file or cannot be written."""
+    if folder is None:
+        return
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{option} {folder}: not a folder")
+    if not writable(folder):
+        raise ValueError(
+            f"{option} {folder}: cannot be written here ({existing_ancestor(folder)} is not a writable folder)"
+        )
 
 
 def predicted_batches(
@@ -229,7 +275,7 @@ def predict_to(
             bar.update(batch.inputs)
     writer.close(report.failures)
     if annotate:
-        annotation.annotate(drawn, annotate)
+        annotation.annotate(drawn, annotate, report.notes)
     if plot and not annotation.timeline_png(frames, names, plot):
         report.notes.append((str(plot), "not drawn: no face in a sampled video frame"))
     return report

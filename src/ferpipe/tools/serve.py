@@ -57,12 +57,10 @@ class ShortErrors:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        if scope["path"] == "/invocations" and scope["method"] != "POST":
+            return await reply(send, 405, reason="/invocations answers POST requests only", allow=b"POST")
         if scope["path"] == "/invocations" and not any(name == b"content-type" for name, _ in scope["headers"]):
-            return await reply(
-                send,
-                415,
-                reason="the request has no Content-Type: send application/json, text/csv or application/x-parquet",
-            )
+            return await reply(send, 415, reason="the request has no Content-Type: send application/json or text/csv")
         error: dict = {}
         answering = []  # set once a reply that is not an error has begun: too late for another
 
@@ -90,34 +88,35 @@ class ShortErrors:
             await reply(send, error["status"], error["body"])
 
 
-async def reply(send, status: int, body: bytes = b"", reason: str | None = None) -> None:
+async def reply(send, status: int, body: bytes = b"", reason: str | None = None, allow: bytes | None = None) -> None:
     content = shortened(status, body if reason is None else json.dumps({"message": reason}).encode())
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(content)).encode())]
     await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(content)).encode())],
-        }
+        {"type": "http.response.start", "status": status, "headers": headers + ([(b"allow", allow)] if allow else [])}
     )
     await send({"type": "http.response.body", "body": content})
 
 
-def app_for(model_uri: str | None, labels: str = "fer2013"):
-    """MLflow's scoring app for the model (None: the packaged one of `labels`), behind ShortErrors."""
-    import atexit
-    import shutil
+def app_for(model_uri: str | None, labels: str = "fer2013") -> tuple[ShortErrors, dict]:
+    """MLflow's scoring app for the model (None: the packaged one of `labels`), behind ShortErrors,
+    and what the model was logged with. The model is loaded from its files (`load_logged`: never
+    unpickled); the packaged one is saved as an MLflow model in a temporary folder, loaded, and
+    the folder removed at once."""
     import tempfile
 
-    import mlflow
     from mlflow.pyfunc import scoring_server
+
+    from ferpipe.core.serving import load_logged
+    from ferpipe.tools.predict import local_folder
 
     if model_uri is None:
         from ferpipe.tools.ship import as_mlflow_model
 
-        folder = tempfile.mkdtemp(prefix="ferpipe-packaged-")
-        atexit.register(shutil.rmtree, folder, ignore_errors=True)
-        model_uri = as_mlflow_model(labels, save_to=Path(folder) / "model")
-    return ShortErrors(scoring_server.init(mlflow.pyfunc.load_model(model_uri)))
+        with tempfile.TemporaryDirectory(prefix="ferpipe-packaged-") as folder:
+            model = load_logged(as_mlflow_model(labels, save_to=Path(folder) / "model"))
+    else:
+        model = load_logged(local_folder(model_uri))
+    return ShortErrors(scoring_server.init(model)), dict(model.metadata.metadata or {})
 
 
 def serve(application, host: str, port: int) -> None:

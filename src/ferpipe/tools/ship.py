@@ -19,12 +19,14 @@ from typing import Any
 
 import numpy as np
 
+import ferpipe.packaged as packaged_models
 from ferpipe.core import tracking
 from ferpipe.core.arrays import ARRAYS, load_split, read_manifest
-from ferpipe.core.files import atomic_outputs
+from ferpipe.core.files import atomic_outputs, sha256_of, writable
 from ferpipe.core.inference import Calibration, served_probabilities
 from ferpipe.core.registry import label_family
-from ferpipe.packaged import CARD, HERE, METADATA, MODEL
+from ferpipe.core.schema import FER2013_ROWS
+from ferpipe.packaged import CARD, METADATA, MODEL
 
 
 def registered_version(reference: str):
@@ -45,46 +47,46 @@ QUANTIZED_POINTS_LOST = 0.3
 
 
 def ship(
-    reference: str, arrays: Path = ARRAYS, root: Path = HERE, quantization: str = "dynamic_int8"
+    reference: str,
+    arrays: Path = ARRAYS,
+    root: Path | None = None,
+    quantization: str = "dynamic_int8",
+    force: bool = False,
 ) -> dict[str, Any]:
+    """The version packaged into `root` (by default the package's own folder, `ferpipe.packaged.HERE`);
+    its metadata."""
     import mlflow
 
     from ferpipe.evaluate.metrics import bootstrap_interval
 
     version = registered_version(reference)
     tags = version.tags
-    if tags.get("data") != "real":
-        raise ValueError(
-            f"{reference}: trained on {tags.get('data', 'unknown')} data, not the real FER2013: "
-            "only real-data models are shipped"
-        )
-    manifest = read_manifest(arrays)
-    if manifest.get("source_sha256") != tags.get("dataset_sha256"):
-        raise ValueError(
-            f"{arrays}: converted from data of sha256 {manifest.get('source_sha256')}, but "
-            f"{reference} was trained on {tags.get('dataset_sha256')}: convert that data first"
-        )
     labels = tags.get("labels", "fer2013")
-    if manifest.get("labels") != labels:
-        raise ValueError(
-            f"{arrays}: converted with {manifest.get('labels')} labels, but {reference} was trained on {labels} "
-            f"labels: its accuracy would be scored against the wrong ones (convert with ingest.labels={labels})"
-        )
+    target = (packaged_models.HERE if root is None else root) / label_family(labels)
+    if not writable(target.parent):
+        raise ValueError(f"{target.parent}: cannot be written, so no model can be shipped there; nothing was changed")
+    check_data(reference, tags, read_manifest(arrays), arrays)
     folder = Path(mlflow.artifacts.download_artifacts(f"models:/{version.name}/{version.version}"))
     logged = mlflow.models.Model.load(folder)
     artifacts = logged.flavors["python_function"]["artifacts"]
     calibration = Calibration.read(folder / Calibration.FILE)
+    if calibration is None:
+        raise ValueError(
+            f"{reference}: has no {Calibration.FILE}: evaluate it first (its calibration is shipped with it)"
+        )
     x_test, y_test = load_split(arrays, "test")
     lite_file, correct, float32_correct = packaged_file(
         reference, folder, artifacts, quantization, np.asarray(x_test), y_test, calibration
     )
+    if not force:
+        check_not_worse(reference, target, correct, np.asarray(x_test), y_test)
     run = mlflow.get_run(version.run_id)
-    family = label_family(labels)
     metadata = {
         "labels": labels,
         "label_names": (logged.metadata or {})["label_names"],
         "model": run.data.params.get("arch", "unknown"),
         "registered": f"{version.name}/{version.version}",
+        "model_sha256": sha256_of(lite_file),
         "calibration": {"temperature": calibration.temperature, "tta": calibration.tta},
         "data": "real",
         "dataset_sha256": tags["dataset_sha256"],
@@ -105,14 +107,65 @@ def ship(
         "quantization": quantization,
         "float32_test_accuracy": float(float32_correct.mean()),
     }
-    target = root / family
-    with atomic_outputs(target) as staged:
+    # The packaged model in place stays until the new one is whole: a failure or a kill leaves it.
+    with atomic_outputs(target, keep_old=True) as staged:
         out = staged(target)
         out.mkdir()
         shutil.copyfile(lite_file, out / MODEL)
         (out / METADATA).write_text(json.dumps(metadata, indent=2) + "\n")
         (out / CARD).write_text(packaged_card(version.description or "", metadata))
     return metadata
+
+
+def check_data(reference: str, tags: dict[str, str], manifest: dict[str, Any], arrays: Path) -> None:
+    """The arrays to score on: the real data the version was trained on, converted with its labels,
+    holding the whole PrivateTest (a model is never shipped on a figure from part of it)."""
+    if tags.get("data") != "real":
+        raise ValueError(
+            f"{reference}: trained on {tags.get('data', 'unknown')} data, not the real FER2013: "
+            "only real-data models are shipped"
+        )
+    if manifest.get("source_sha256") != tags.get("dataset_sha256"):
+        raise ValueError(
+            f"{arrays}: converted from data of sha256 {manifest.get('source_sha256')}, but "
+            f"{reference} was trained on {tags.get('dataset_sha256')}: convert that data first"
+        )
+    labels = tags.get("labels", "fer2013")
+    if manifest.get("labels") != labels:
+        raise ValueError(
+            f"{arrays}: converted with {manifest.get('labels')} labels, but {reference} was trained on {labels} "
+            f"labels: its accuracy would be scored against the wrong ones (convert with ingest.labels={labels})"
+        )
+    test = manifest.get("splits", {}).get("test", {})
+    faces = int(test.get("count", 0)) + int(test.get("dropped_by_labels", 0))
+    whole = FER2013_ROWS["PrivateTest"]
+    if test.get("from_usage") != "PrivateTest" or faces != whole:
+        raise ValueError(
+            f"{arrays}: its test split holds {faces} PrivateTest faces, not the whole {whole}: "
+            "a packaged model is scored on all of them (ingest the whole FER2013)"
+        )
+
+
+def check_not_worse(reference: str, target: Path, correct: np.ndarray, faces: np.ndarray, labels: np.ndarray) -> None:
+    """Refuse to replace the packaged model with one that scores below it on the same faces. A packaged
+    model that cannot be loaded (damaged) is no standard to keep."""
+    from ferpipe.packaged import Packaged, PackagedModelError
+
+    if not (target / MODEL).is_file():
+        return
+    current = Packaged(target)
+    try:
+        network, calibration = current.network(), current.calibration
+    except PackagedModelError:
+        return
+    answers = served_probabilities(network, faces, 256, calibration)
+    kept = float((answers.argmax(axis=1) == labels).mean())
+    if correct.mean() < kept:
+        raise ValueError(
+            f"{reference}: PrivateTest accuracy {correct.mean():.4f} as packaged, below the packaged "
+            f"{current.metadata['registered']}'s {kept:.4f} on the same {len(labels)} faces: not shipped "
+            "(--force ships it anyway)"
+        )
 
 
 def packaged_file(
@@ -190,8 +243,9 @@ def as_mlflow_model(family: str, save_to: Path | None = None) -> str:
     model = packaged(family)
     meta = model.metadata
     example = np.zeros((2, 48, 48, 1), np.uint8)
+    calibration = model.calibration
+    model.network()  # the file the metadata describes, or one line saying why not
     uri = tracking.log_model_files((None, model.folder / MODEL), example, meta["label_names"], meta["data"], save_to)
-    calibration = Calibration(meta["calibration"]["temperature"], meta["calibration"]["tta"])
     if save_to is not None:
         calibration.write(Path(save_to) / Calibration.FILE)
     else:
@@ -207,10 +261,11 @@ def as_mlflow_model(family: str, save_to: Path | None = None) -> str:
     return uri
 
 
-def register_packaged(family: str, tracking_config) -> str:
+def register_packaged(family: str, tracking_config) -> tuple[str, bool]:
     """The packaged model registered in this store as the `challenger` of its registered model, with
     the figures and provenance its metadata states, so promote, compare and serving treat it as
-    one trained here; the version number."""
+    one trained here; the version number, and whether it is new. Registering the same file again
+    changes nothing: its version is found by the file's sha256."""
     import mlflow
 
     from ferpipe.core import registry
@@ -218,6 +273,11 @@ def register_packaged(family: str, tracking_config) -> str:
 
     model = packaged(family)
     meta = model.metadata
+    name = registry.registered_name(tracking_config.registered_model, meta["data"], meta["labels"])
+    same_file = f"name = '{name}' and tag.model_sha256 = '{meta['model_sha256']}'"
+    found = mlflow.MlflowClient().search_model_versions(same_file)
+    if found:
+        return str(found[0].version), False
     with tracking.open_run(tracking_config.experiment, name=f"packaged-{family}") as run:
         mlflow.set_tags(
             {
@@ -231,8 +291,8 @@ def register_packaged(family: str, tracking_config) -> str:
         )
         mlflow.log_params({k: v for k, v in meta["params"].items() if len(str(v)) <= 500})
         uri = as_mlflow_model(family)
-    name = registry.registered_name(tracking_config.registered_model, meta["data"], meta["labels"])
     tags = {
+        "model_sha256": meta["model_sha256"],
         "val_accuracy": meta["val_accuracy"],
         "test_accuracy": meta["test"]["accuracy"],
         "test_accuracy_ci95": meta["test"]["accuracy_ci95"],
@@ -244,4 +304,4 @@ def register_packaged(family: str, tracking_config) -> str:
         "temperature": meta["calibration"]["temperature"],
         "evaluate.tta": meta["calibration"]["tta"],
     }
-    return registry.register(uri, name, tags, description=(model.folder / CARD).read_text())
+    return registry.register(uri, name, tags, description=(model.folder / CARD).read_text()), True

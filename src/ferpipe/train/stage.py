@@ -242,9 +242,13 @@ def write_outputs(
 ) -> None:
     """The stage's outputs; in a tracked run also its summary and its model, logged from the very
     files DVC tracks."""
-    written = [outputs.model, outputs.lite_model, outputs.history, outputs.metrics, *([outputs.run] if run else [])]
-    with atomic_outputs(*written) as staged:
+    written = [outputs.model, outputs.lite_model, outputs.record, outputs.history, outputs.metrics]
+    with atomic_outputs(*written, *([outputs.run] if run else [])) as staged:
         model_files = tracking.save_network(best, staged(outputs.model), staged(outputs.lite_model))
+        write_json(
+            staged(outputs.record),
+            {"data": manifest["data"], "labels": manifest["labels"], "label_names": manifest["label_names"]},
+        )
         shutil.copyfile(state.log_file, staged(outputs.history))
         write_json(staged(outputs.metrics), summary)
         if run:

@@ -1,0 +1,48 @@
+"""`--annotate DIR`: every input keeps its own picture, and nothing already in the folder is overwritten."""
+
+from pathlib import Path
+
+from PIL import Image
+from typer.testing import CliRunner
+
+from ferpipe.cli import app
+from tests.conftest import random_faces
+
+
+def test_two_inputs_of_one_name_keep_their_own_pictures_and_the_folder_keeps_its_files(tmp_path):
+    faces = random_faces(2, seed=3).reshape(-1, 48, 48)
+    for folder, face in zip(("a", "b"), faces, strict=True):
+        (tmp_path / folder).mkdir()
+        Image.fromarray(face).save(tmp_path / folder / "x.png")
+    drawn = tmp_path / "drawn"
+    drawn.mkdir()
+    (drawn / "x.png").write_bytes(b"a picture the user made")
+    result = CliRunner().invoke(
+        app,
+        ["predict", str(tmp_path / "a"), str(tmp_path / "b"), "--annotate", str(drawn), "-o", str(tmp_path / "o.csv")],
+    )
+    assert result.exit_code == 0, result.output
+    assert (drawn / "x.png").read_bytes() == b"a picture the user made"
+    assert sorted(p.name for p in drawn.iterdir()) == ["x-2.png", "x-3.png", "x.png"]
+    # Each picture is its own input's face, drawn large: the two differ.
+    pictures = [Image.open(drawn / name).convert("L").resize((48, 48)) for name in ("x-2.png", "x-3.png")]
+    assert pictures[0].tobytes() != pictures[1].tobytes()
+    assert f"{tmp_path / 'a' / 'x.png'}: note: drawn as x-2.png: x.png was already in {drawn}" in result.output
+
+
+def test_a_picture_is_named_after_its_input_without_a_second_extension(tmp_path):
+    Image.fromarray(random_faces(1).reshape(48, 48)).save(tmp_path / "astronaut.png")
+    result = CliRunner().invoke(
+        app,
+        [
+            "predict",
+            str(tmp_path / "astronaut.png"),
+            "--annotate",
+            str(tmp_path / "drawn"),
+            "-o",
+            str(tmp_path / "o.csv"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in (tmp_path / "drawn").iterdir()] == ["astronaut.png"]
+    assert not list(Path(tmp_path).glob("**/*.png.png"))
