@@ -83,7 +83,12 @@ def _tracking(params: Path):
         config = load_config(params).tracking
     except ConfigError as error:
         _fail(str(error))
-    tracking.configure(config.experiment)
+    try:
+        tracking.configure(config.experiment)
+    except Exception as error:  # MLflow's and SQLAlchemy's many kinds: a store that cannot be opened or written
+        import mlflow
+
+        _fail(f"cannot use the MLflow store {mlflow.get_tracking_uri()}: {_reason(error)}")
     return config
 
 

@@ -116,3 +116,33 @@ def test_a_bare_network_trained_on_synthetic_data_says_so(tmp_path):
     (tmp_path / "model.json").write_text(json.dumps({**record, "data": "imaginary"}))
     result = CliRunner().invoke(app, ["predict", str(tmp_path / "model.tflite"), str(tmp_path / "face.png")])
     assert result.exit_code == 1 and f"{tmp_path / 'model.json'}: data: 'imaginary'" in result.output
+
+
+def test_a_keras_network_that_runs_code_is_refused_in_one_line_without_tensorflows_noise(logged):
+    from tests.model.test_predict import lambda_model
+
+    mlmodel = yaml.safe_load((logged / "MLmodel").read_text())
+    lambda_model(logged / "artifacts" / "lambda.keras")
+    mlmodel["flavors"]["python_function"]["artifacts"] = {"network": {"path": "artifacts/lambda.keras"}}
+    (logged / "MLmodel").write_text(yaml.safe_dump(mlmodel))
+    import subprocess
+    import sys
+
+    done = subprocess.run(  # a process of its own: TensorFlow's C++ lines go to the real stderr
+        [sys.executable, "-m", "ferpipe", "predict", str(logged), str(logged.parent / "face.png")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 1 and "lambda.keras: cannot be loaded as a Keras model" in done.stderr, done.stderr
+    assert len(done.stderr.splitlines()) == 1, done.stderr
+
+
+def test_serving_the_packaged_model_leaves_no_temporary_folder():
+    import tempfile
+
+    from ferpipe.tools.serve import app_for
+
+    before = set(Path(tempfile.gettempdir()).glob("ferpipe-packaged-*"))
+    app_for(None)
+    assert set(Path(tempfile.gettempdir()).glob("ferpipe-packaged-*")) == before

@@ -114,14 +114,29 @@ BAD_REQUESTS = {  # what is sent, as (body, content type); the status; words of 
         400,
         "nested too deeply",
     ),
-    "no Content-Type": (lambda faces: (faces_request(faces.tolist()), None), 415, "Content-Type"),
-    "a 10 KB Content-Type": (lambda faces: (b"{}", "text/" + "x" * 10_000), 415, "only supports"),
+    "no Content-Type": (
+        lambda faces: (faces_request(faces.tolist()), None),
+        415,
+        "no Content-Type: send application/json",
+    ),
+    "a 10 KB Content-Type": (lambda faces: (b"{}", "text/" + "x" * 10_000), 415, "send application/json"),
+    "garbage CSV": (lambda faces: (b"garbage,,\n\x00 nonsense", "text/csv"), 415, "Content-Type text/csv: send"),
+    "Parquet it cannot take": (lambda faces: (b"PAR1", "application/x-parquet"), 415, "send application/json"),
     "30,000 faces that are not base64": (
         lambda faces: (faces_request(["not base64!"] * 30_000), "application/json"),
         400,
         "face 0: not base64",
     ),
 }
+
+
+def test_invocations_answers_post_only(server):
+    port, _, _ = server
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    connection.request("GET", "/invocations")
+    answer = connection.getresponse()
+    assert answer.status == 405 and answer.getheader("Allow") == "POST"
+    assert "POST requests only" in json.loads(answer.read())["message"]
 
 
 @pytest.mark.parametrize("case", list(BAD_REQUESTS))

@@ -1,5 +1,7 @@
 """The `ferpipe` command line: what --help and wrong arguments tell a newcomer."""
 
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -77,3 +79,35 @@ def test_a_registry_command_with_a_bad_params_file_says_so_in_one_line(in_tmp, c
     result = CliRunner().invoke(app, command)
     assert result.exit_code == 1
     assert result.output.startswith("error: params.yaml: line ") and len(result.output.splitlines()) == 1, result.output
+
+
+def store_beside(params_text: str, uri: str) -> None:
+    """params.yaml (the repository's) in this folder, and MLflow pointed at `uri`."""
+    Path("params.yaml").write_text(params_text)
+    os.environ["MLFLOW_TRACKING_URI"] = uri  # restored by conftest's no_leaked_tracking_uri
+
+
+WEAK_ANSWERS = {
+    "compare: a run that does not exist": (["compare", "0123456789abcdef"], "0123456789abcdef: no such run"),
+    "compare: no runs asked for": (["compare", "--last", "0"], "--last"),
+    "compare: a store that cannot be opened": (["compare"], "cannot use the MLflow store sqlite:///not-a-folder"),
+    "register-packaged: a store that cannot be written": (["register-packaged"], "cannot use the MLflow store"),
+    "budget: a param out of range": (["budget", "5", "-S", "train.lr=-1"], "conf composed with -S train.lr=-1"),
+}
+
+
+@pytest.mark.parametrize("case", WEAK_ANSWERS)
+def test_a_tool_given_what_it_cannot_use_answers_in_one_line(in_tmp, case):
+    from tests.conftest import REPO_ROOT
+
+    command, said = WEAK_ANSWERS[case]
+    shutil.copytree(REPO_ROOT / "conf", "conf")
+    broken = "store" in case  # a store under a file: nothing can open it, as with a read-only or damaged one
+    Path("not-a-folder").write_text("")
+    uri = "sqlite:///not-a-folder/mlflow.db" if broken else f"sqlite:///{Path('mlflow.db').resolve()}"
+    store_beside((REPO_ROOT / "params.yaml").read_text(), uri)
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code in (1, 2) and said in result.output, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 or result.exit_code == 2, result.output  # 2: the option parser's own short usage
+    assert "/tmp" not in result.output.replace(str(Path.cwd()), "")

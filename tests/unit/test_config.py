@@ -101,6 +101,7 @@ def test_mlproject_commands_run_the_project_code_mlflow_runs():
         "train.lr=nan",
         "train.lr=-1",
         "train.lr=.inf",
+        "train.lr=1e39",  # finite here, inf in the float32 TensorFlow keeps it in
         "train.epochs=0",
         "train.epochs=-1",
         "train.batch_size=0",

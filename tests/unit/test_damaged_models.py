@@ -132,3 +132,27 @@ def test_a_destination_that_cannot_be_written_is_refused_before_any_work(package
     result = CliRunner().invoke(app, ["predict", str(tmp / "face.png"), *[a.format(tmp=tmp) for a in arguments]])
     assert result.exit_code == 1 and result.output.startswith(f"error: {reason.format(tmp=tmp)}"), result.output
     assert len(result.output.splitlines()) == 1, result.output  # and no note of a model loaded: refused first
+
+
+def test_serving_a_damaged_packaged_model_names_the_file_not_none(packaged_copy):
+    (packaged_copy / "metadata.json").unlink()
+    result = CliRunner().invoke(app, ["serve"])
+    assert result.exit_code == 1 and len(result.output.splitlines()) == 1, result.output
+    assert result.output.startswith(
+        f"error: cannot load model (the packaged fer2013 model): {packaged_copy}/metadata.json"
+    )
+
+
+def test_explain_refuses_a_destination_that_is_a_file_before_loading_anything(tmp_path):
+    Image.fromarray(random_faces(1).reshape(48, 48)).save(tmp_path / "face.png")
+    for destination, reason in (
+        (tmp_path / "face.png", "not a folder"),
+        (tmp_path / "face.png" / "maps", "cannot be written here"),
+    ):
+        result = CliRunner().invoke(
+            app, ["explain", "no-such.keras", str(tmp_path / "face.png"), "-o", str(destination)]
+        )
+        assert result.exit_code == 1 and result.output.startswith(f"error: --output {destination}: {reason}"), (
+            result.output
+        )
+        assert len(result.output.splitlines()) == 1

@@ -6,8 +6,9 @@ a bad JSON body comes back whole inside the message, a refused face comes back a
 input's repr before the reason, and a stack trace follows. A 20 MB request can get a 38 MB
 reply. `ShortErrors`, an ASGI middleware around the app, keeps every error reply under
 `REPLY_LIMIT` bytes: MLflow's error code and the reason alone. It also answers, as a client
-error, what MLflow's app fails on with HTTP 500: a request with no Content-Type (415) and JSON
-nested too deep for Python's parser (400).
+error, what MLflow's app fails on or answers with its internals: a request that is not JSON
+(no Content-Type, CSV or Parquet, which cannot carry the faces: 415), a method other than POST
+(405), and JSON nested too deep for Python's parser (400).
 """
 
 from __future__ import annotations
@@ -59,8 +60,15 @@ class ShortErrors:
             return await self.app(scope, receive, send)
         if scope["path"] == "/invocations" and scope["method"] != "POST":
             return await reply(send, 405, reason="/invocations answers POST requests only", allow=b"POST")
-        if scope["path"] == "/invocations" and not any(name == b"content-type" for name, _ in scope["headers"]):
-            return await reply(send, 415, reason="the request has no Content-Type: send application/json or text/csv")
+        if scope["path"] == "/invocations":
+            kind = next((value for name, value in scope["headers"] if name == b"content-type"), b"")
+            if kind.partition(b";")[0].strip().lower() != b"application/json":
+                # MLflow's CSV and Parquet forms cannot carry the `faces` tensor: its app would answer
+                # them with an internal message ('TensorSpec only supports numpy types').
+                said = f"Content-Type {kind.decode('latin-1')[:60]}" if kind else "no Content-Type"
+                return await reply(
+                    send, 415, reason=f'the request has {said}: send application/json, {{"inputs": {{"faces": [...]}}}}'
+                )
         error: dict = {}
         answering = []  # set once a reply that is not an error has begun: too late for another
 
