@@ -88,6 +88,14 @@ def in_tmp(tmp_path, monkeypatch):
     return tmp_path
 
 
+def grace_hopper() -> Path:
+    """A real photo of one face that ships inside a package the tests' install has (matplotlib's
+    sample of Grace Hopper, a US Navy portrait in the public domain)."""
+    import matplotlib.cbook
+
+    return Path(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+
+
 def require_real_data() -> Path:
     if not REAL_FER2013.is_file():
         pytest.skip(f"real FER2013 not found at {REAL_FER2013} (set FER2013_CSV to its path)")

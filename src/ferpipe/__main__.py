@@ -1,3 +1,3 @@
-from ferpipe.cli import app
+from ferpipe.cli import run
 
-app()
+run()

@@ -26,7 +26,33 @@ def _fail(message: str) -> None:
 
 def _reason(error: Exception) -> str:
     """A library's error message on one line, cut short: MLflow's and Keras' can span screens."""
-    return " ".join(str(error).split())[:300]
+    return needs_pipeline(error) or " ".join(str(error).split())[:300]
+
+
+# What `pip install ferpipe[pipeline]` adds to the light install: the stages, the registry and
+# models other than the packaged ones need them.
+PIPELINE_PACKAGES = ("tensorflow", "keras", "mlflow", "dvc", "pandas", "pyarrow", "sklearn", "hydra", "omegaconf")
+PIPELINE_INSTALL = "pip install 'ferpipe[pipeline]'"
+
+
+def needs_pipeline(error: BaseException) -> str | None:
+    """What to tell a person whose command reached for a package of the pipeline install, or None."""
+    missing = (getattr(error, "name", None) or "").partition(".")[0]
+    if isinstance(error, ModuleNotFoundError) and missing in PIPELINE_PACKAGES:
+        return f"this needs the pipeline install ({missing} is not installed): {PIPELINE_INSTALL}"
+    return None
+
+
+def run() -> None:
+    """The `ferpipe` command: the app, with a command that needs the pipeline install said in one line."""
+    try:
+        app()
+    except ModuleNotFoundError as error:
+        said = needs_pipeline(error)
+        if said is None:
+            raise
+        typer.echo(f"error: {said}", err=True)
+        raise SystemExit(1) from None
 
 
 def _version(shown: bool) -> None:
@@ -199,14 +225,12 @@ def predict(
     elif not inputs:
         _fail(f"name the inputs to predict after the model {model}")
     try:
-        if named is None:
-            loaded, metadata = packaged.load(labels.value, raw)
-            typer.echo(f"note: predicting with {packaged.packaged(labels.value).describe()}", err=True)
-        else:
-            loaded, metadata = prediction.load_predictor(named, raw)
+        loaded, metadata = prediction.answering(named, labels.value, raw)
     except Exception as error:  # MLflow and Keras raise many kinds; all mean "cannot load this model"
         _fail(str(error) if named is None else f"cannot load model {named}: {_reason(error)}")
-    names = prediction.label_names_in(metadata)
+    if named is None:
+        typer.echo(f"note: predicting with {packaged.packaged(labels.value).describe()}", err=True)
+    names = loaded.names
     _model_notes(named, metadata)
     if output is None:
         report = prediction.predict_to(loaded, inputs, sys.stdout, False, batch_size, names, fps, annotate, plot)

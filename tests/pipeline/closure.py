@@ -2,7 +2,9 @@
 
 Every `import` of a ferpipe module counts, at the top of a module or inside a function (a
 lazy import runs too), and importing `a.b.c` runs the package files `a/__init__.py` and
-`a/b/__init__.py` as well. Imports under `if TYPE_CHECKING:` never run and do not count.
+`a/b/__init__.py` as well. Imports under `if TYPE_CHECKING:` never run and do not count, nor
+do those of a module's `__getattr__` (PEP 562: `ferpipe.Recognizer` loads the API when a program
+asks for it, which no stage does).
 """
 
 from __future__ import annotations
@@ -29,6 +31,11 @@ def imported_modules(file: Path, module: str) -> set[str]:
         if isinstance(guard, ast.If) and ast.unparse(guard.test).endswith("TYPE_CHECKING")
         for body in guard.body
         for node in ast.walk(body)
+    } | {
+        id(node)
+        for function in tree.body
+        if isinstance(function, ast.FunctionDef) and function.name == "__getattr__"
+        for node in ast.walk(function)
     }
     package = module if file.name == "__init__.py" else module.rpartition(".")[0]
     found: set[str] = set()

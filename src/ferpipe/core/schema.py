@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pyarrow as pa
+
+if TYPE_CHECKING:  # the tables' types only: what predicts (the light install) has no Arrow
+    import pyarrow as pa
 
 EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 USAGES = ("Training", "PublicTest", "PrivateTest")
@@ -36,6 +39,23 @@ FERPLUS_TO_FER2013 = {
     "disgust": "disgust",
     "fear": "fear",
 }
+
+# The names people read in every answer (predict, the API, the server), whichever model gives it:
+# FER2013's seven expressions in FER2013's order (its labels 0..6), then FER+'s eighth, contempt.
+# FER2013's words because they are the data set's own and the adjectives people use ("happy", not
+# "happiness"), and its order so that a column means the same in every answer; FER+'s nouns are
+# translated (FERPLUS_TO_FER2013). A model's own records keep the names it was trained with.
+VOCABULARY = (*EMOTIONS, "contempt")
+
+
+def in_vocabulary(names: Sequence[str]) -> tuple[tuple[str, ...], list[int]]:
+    """A model's class names said in VOCABULARY, and the order of its columns that puts them in
+    VOCABULARY's order (a name outside it keeps its place, after the known ones)."""
+    said = [FERPLUS_TO_FER2013.get(name, name) for name in names]
+    rank = {name: i for i, name in enumerate(VOCABULARY)}
+    order = sorted(range(len(said)), key=lambda i: (rank.get(said[i], len(VOCABULARY)), i))
+    return tuple(said[i] for i in order), order
+
 
 # The column that marks a CSV written by `ferpipe synthesize`: the data itself says it is synthetic.
 GENERATOR_COLUMN = "generator"

@@ -4,11 +4,7 @@ LiteRT export logged with the network (`ferpipe.core.lite`: no TensorFlow in the
 Keras file of a model logged before there was one.
 
 Input, through any of MLflow's formats (`{"inputs": {"faces": [...]}}` for `mlflow models serve`),
-one entry per face, either
-- its pixels as numbers 0..255, shape (N, 48, 48, 1): MLflow's own JSON tensor form; or
-- a string (compact: about a fifth of the bytes, and far less parsing): base64 of the 2,304 raw
-  uint8 pixels, row by row, or a data URI of a 48x48 image file (`data:image/png;base64,...`),
-  read as `ferpipe predict` reads images.
+one entry per face, as `ferpipe.core.face_requests` reads them: pixels, or compact strings.
 The signature declares `faces` as an object tensor of shape (-1,), MLflow's form for "any
 value per row", so that both kinds reach `faces_from` as sent: a value such as 12.5 is refused
 there, not truncated to 12 on the way in. Output: one row per face, the predicted `emotion` and
@@ -19,9 +15,6 @@ request's params say `"calibrated": false`.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import io
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +25,11 @@ from mlflow.models import ModelSignature
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.pyfunc import PyFuncModel, PythonModel, PythonModelContext
 
-from ferpipe.core.images import load_grey_image
+from ferpipe.core.face_requests import FaceRequestError, faces_from
 from ferpipe.core.inference import BATCH_SIZE, Calibration, served_probabilities
-from ferpipe.core.schema import IMAGE_SIDE
 
 NETWORK = "network"  # the artifact holding the Keras file (what ensembles average)
 LITE_NETWORK = "lite_network"  # the same network for LiteRT: what the model answers with
-FACE_SHAPE = (IMAGE_SIDE, IMAGE_SIDE, 1)
 
 
 def signature(label_names: list[str]) -> ModelSignature:
@@ -87,7 +78,11 @@ class ExpressionModel(PythonModel):
     # model's signature is the explicit one above, and faces_from reads every form it may be sent.
     def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
         raw = (params or {}).get("calibrated", True) is False
-        probabilities = served_probabilities(self.network, faces_from(model_input), BATCH_SIZE, self.calibration, raw)
+        try:
+            faces = faces_from(model_input)
+        except FaceRequestError as problem:  # MLflow's scoring server answers this one with HTTP 400
+            raise MlflowException(str(problem), error_code=INVALID_PARAMETER_VALUE) from None
+        probabilities = served_probabilities(self.network, faces, BATCH_SIZE, self.calibration, raw)
         return answer(probabilities, self.label_names)
 
 
@@ -157,76 +152,6 @@ class _Answering:
 
     def predict(self, model_input: Any, params: dict[str, Any] | None = None) -> pd.DataFrame:
         return self.python_model.predict(self.context, model_input, params)
-
-
-def faces_from(model_input: Any) -> np.ndarray:
-    """(N, 48, 48, 1) uint8 faces, or an MlflowException (HTTP 400) whose message fits on a line."""
-    if isinstance(model_input, dict):  # the signature's one named tensor
-        model_input = model_input.get("faces", next(iter(model_input.values()), None))
-    values = np.asarray(model_input.to_numpy() if isinstance(model_input, pd.DataFrame) else model_input)
-    if values.ndim == 1 and len(values) and all(isinstance(value, str) for value in values):
-        return np.stack([decoded(text, face) for face, text in enumerate(values)])[..., None]
-    try:
-        numbers = values.astype(np.float64)
-    except (TypeError, ValueError):
-        refuse("expected, for each face, its pixel numbers or a base64 string (docs/prediction.md)")
-    if numbers.ndim != 4 or numbers.shape[1:] != FACE_SHAPE:
-        refuse(f"expected faces of shape (N, {IMAGE_SIDE}, {IMAGE_SIDE}, 1), got {numbers.shape}")
-    bad = (
-        ~np.isfinite(numbers) | (numbers < 0) | (numbers > 255) | (numbers != np.round(numbers)) | booleans(values)
-    )  # JSON's true is no pixel value, though NumPy reads it as 1
-    if bad.any():
-        face, y, x, _ = np.argwhere(bad)[0]
-        refuse(
-            f"pixels must be integers 0..255: face {face}, row {y}, column {x} is {_plain(values[face, y, x, 0])!r}"
-            f" ({int(bad.sum())} such value(s))"
-        )
-    return numbers.astype(np.uint8)
-
-
-def _plain(value: Any) -> Any:
-    """A value as the client wrote it (12.5, True), not as a NumPy scalar's repr."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def booleans(values: np.ndarray) -> np.ndarray:
-    """Where an array (of numbers, or of the Python objects JSON parsed into) holds True or False."""
-    if values.dtype == bool:
-        return np.ones(values.shape, bool)
-    if values.dtype != object:
-        return np.zeros(values.shape, bool)
-    return np.frompyfunc(lambda value: isinstance(value, (bool, np.bool_)), 1, 1)(values).astype(bool)
-
-
-def decoded(text: str, face: int) -> np.ndarray:
-    """One face from its compact string: base64 of the raw pixels, or a data URI of an image file."""
-    header, is_uri, payload = text.partition(",") if text.startswith("data:") else ("", False, text)
-    if is_uri and not header.endswith(";base64"):
-        refuse(f"face {face}: a data URI must be base64 (data:image/png;base64,...), got {header[:40]!r}")
-    try:
-        data = base64.b64decode(payload, validate=True)
-    except binascii.Error:
-        refuse(f"face {face}: not base64 ({len(payload)} characters starting {payload[:16]!r})")
-    if is_uri:
-        try:
-            pixels = load_grey_image(io.BytesIO(data))
-        except ValueError as problem:
-            refuse(f"face {face}: {problem}")
-        if pixels.shape != (IMAGE_SIDE, IMAGE_SIDE):
-            refuse(
-                f"face {face}: the image is {pixels.shape[1]}x{pixels.shape[0]}; send {IMAGE_SIDE}x{IMAGE_SIDE} face crops"
-            )
-        return pixels
-    if len(data) != IMAGE_SIDE * IMAGE_SIDE:
-        refuse(
-            f"face {face}: {len(data)} bytes of pixels, expected {IMAGE_SIDE * IMAGE_SIDE} ({IMAGE_SIDE}x{IMAGE_SIDE} uint8); "
-            "an image file goes in a data URI"
-        )
-    return np.frombuffer(data, np.uint8).reshape(IMAGE_SIDE, IMAGE_SIDE)
-
-
-def refuse(message: str) -> None:
-    raise MlflowException(message, error_code=INVALID_PARAMETER_VALUE)
 
 
 def answer(probabilities: np.ndarray, label_names: list[str]) -> pd.DataFrame:

@@ -1,7 +1,7 @@
 """What `ferpipe predict` said, drawn. `--annotate DIR`: each input picture (or sampled video frame)
 written again with every face's box, its emotion and that emotion's probability on it, so a person
 sees at a glance what was found and said (face crops get their label inside; CSV rows have no
-picture and are not drawn). `--plot FILE`: each video's expressions over time."""
+picture and are not drawn). `--plot FILE` is `timeline`'s."""
 
 from __future__ import annotations
 
@@ -93,34 +93,3 @@ def predictions_of(faces: list[Face], probabilities: np.ndarray, label_names) ->
     return [
         (face, label_names[int(np.argmax(p))], float(np.max(p))) for face, p in zip(faces, probabilities, strict=True)
     ]
-
-
-def timeline_png(frames: list[tuple[Face, np.ndarray]], label_names, path: Path) -> bool:
-    """Per video, each class's probability over time (the mean over the faces of a sampled frame);
-    False, and nothing drawn, when no sampled frame had a face."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    videos: dict[str, dict[float, list[np.ndarray]]] = defaultdict(lambda: defaultdict(list))
-    for face, probabilities in frames:
-        if face.time is not None:
-            videos[face.source][face.time].append(probabilities)
-    if not videos:
-        return False
-    figure, axes = plt.subplots(len(videos), 1, figsize=(9, 3.2 * len(videos)), squeeze=False)
-    for axis, (source, moments) in zip(axes[:, 0], videos.items(), strict=True):
-        times = sorted(moments)
-        means = np.array([np.mean(moments[t], axis=0) for t in times])
-        for k, name in enumerate(label_names):
-            axis.plot(times, means[:, k], label=name, linewidth=1.4)
-        axis.set_ylim(0, 1)
-        axis.set_xlabel("seconds")
-        axis.set_ylabel("probability")
-        axis.set_title(Path(source).name, fontsize=10)
-        axis.legend(loc="upper right", ncols=4, fontsize=7)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return True

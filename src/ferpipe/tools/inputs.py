@@ -1,9 +1,10 @@
 """What people bring to `ferpipe predict`, read as a stream of face batches: image files of any
-size and colour, folders of them, FER-format CSVs, and videos (frames sampled at `--fps`).
+size and colour, folders of them, FER-format CSVs, and videos (frames sampled at `--fps`), with
+the light install's libraries alone (no Arrow, pandas or TensorFlow).
 
 Images that are already 48x48 are taken as face crops; larger ones go through OpenCV's
 bundled frontal-face Haar cascade, one face per detection with its box. CSVs are read a block
-at a time by the ingest stage's reader, so memory is bounded by the batch, not the input. A
+at a time by the ingest stage's rules (`csv_rows`), so memory is bounded by the batch, not the input. A
 bad file or row is reported with its reason and the rest go on.
 """
 
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ferpipe.core.images import load_grey_image
-from ferpipe.core.schema import IMAGE_SIDE, DataError
+from ferpipe.core.schema import IMAGE_SIDE
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 CSV_SUFFIXES = (".csv", ".csv.gz")
@@ -130,9 +131,7 @@ def expand(inputs: list[Path]) -> Iterator[Path]:
 
 def count_inputs(paths: list[Path]) -> int:
     """Image files plus CSV data lines: the progress bar's total (a quick pass over each CSV)."""
-    from ferpipe.ingest.readers import (
-        opener,  # the CSV reader loads Arrow's CSV and compute modules
-    )
+    from ferpipe.tools.csv_rows import data_lines
 
     total = 0
     for path in expand(paths):
@@ -140,8 +139,7 @@ def count_inputs(paths: list[Path]) -> int:
             total += 1
             continue
         try:
-            with opener(path)() as stream:
-                total += sum(block.count(b"\n") for block in iter(lambda: stream.read(1 << 22), b"")) - 1
+            total += data_lines(path)
         except (OSError, EOFError):
             total += 1  # unreadable: reading it properly will say why
     return total
@@ -157,11 +155,9 @@ def _kind(path: Path) -> str | None:
 
 def faces_in_csv(path: Path, report: Report) -> Iterator[tuple[list[Face], np.ndarray, int]]:
     """Rows of a CSV with a `pixels` column (any FER2013 form, or Kaggle's test.csv), a block at a time."""
-    from ferpipe.ingest.pixels import parse_pixel_strings
-    from ferpipe.ingest.readers import blank_rows, line_of, opener, read_header, stream_rows
+    from ferpipe.tools.csv_rows import csv_blocks
 
-    source, open_stream = str(path), opener(path)
-    set_aside: list[int] = []
+    source = str(path)
     blank: list[str] = []  # blank lines not yet followed by another line: the file's end, or a bad row
 
     def rows_follow() -> None:  # the blank lines so far were not the end: bad rows
@@ -172,30 +168,18 @@ def faces_in_csv(path: Path, report: Report) -> Iterator[tuple[list[Face], np.nd
         rows_follow()
         report.failures.append((where, f"bad row: {reason}"))
 
-    def reject(line: int, reason: str) -> None:
-        set_aside.append(line)
-        fail(f"{path}:line {line}", reason)
-
-    try:
-        columns, names = read_header(source, open_stream)
-        if "pixels" not in names:
-            raise ValueError(f"no pixels column: columns are {columns}")
-        for first_row, block in stream_rows(source, open_stream, names, reject):
-            images, problems = parse_pixel_strings(block.column(names.index("pixels")))
-            lines = sorted(set_aside)
-            empty = blank_rows(block.columns)
-            for row in range(block.num_rows):
-                where = f"{path}:line {line_of(first_row + row, lines)}"
-                if empty[row]:
-                    blank.append(where)
-                elif row in problems:
-                    fail(where, problems[row])
-                else:
-                    rows_follow()
-            rows = [first_row + row for row in range(block.num_rows) if row not in problems]
-            yield [Face(source, row, None) for row in rows], images.reshape(-1, IMAGE_SIDE, IMAGE_SIDE), block.num_rows
-    except DataError as error:
-        raise ValueError(f"unreadable: {str(error).removeprefix(f'{source}: ')}") from None
+    for block in csv_blocks(path, lambda line, reason: fail(f"{path}:line {line}", reason)):
+        indexes, lines, images, problems = block.parsed()
+        kept = []
+        for position, (row, line) in enumerate(zip(indexes, lines, strict=True)):
+            if block.rows[position][2] is None:
+                blank.append(f"{path}:line {line}")
+            elif position in problems:
+                fail(f"{path}:line {line}", problems[position])
+            else:
+                rows_follow()
+                kept.append(row)
+        yield [Face(source, row, None) for row in kept], images.reshape(-1, IMAGE_SIDE, IMAGE_SIDE), len(indexes)
     if blank:
         report.notes.append((source, f"{len(blank)} blank line(s) at the end ignored"))
 

@@ -20,7 +20,7 @@ import numpy as np
 from ferpipe.core.entry import quiet_start
 from ferpipe.core.files import existing_ancestor, writable
 from ferpipe.core.inference import BATCH_SIZE, Served
-from ferpipe.core.schema import EMOTIONS, FERPLUS_CLASSES, IMAGE_SIDE
+from ferpipe.core.schema import EMOTIONS, FERPLUS_CLASSES, IMAGE_SIDE, in_vocabulary
 from ferpipe.tools.inputs import FRAMES_PER_SECOND, Batch, Face, Report, count_inputs, face_batches
 
 MODEL_SCHEMES = ("models:/", "runs:/", "file:", "s3://", "gs://", "http://", "https://", "dbfs:/", "mlflow-artifacts:")
@@ -128,6 +128,31 @@ def load_model_with_metadata(reference: str) -> tuple[Any, dict]:
             f"not batches of {IMAGE_SIDE}x{IMAGE_SIDE} grey faces"
         )
     return model, metadata
+
+
+class InVocabulary:
+    """A model answering in the project's vocabulary (`schema.VOCABULARY`): its columns reordered,
+    its class names translated, as every answer people read is given."""
+
+    def __init__(self, model: Any, names: tuple[str, ...]) -> None:
+        self.model, (self.names, self.order) = model, in_vocabulary(names)
+        self.output_shape = model.output_shape
+
+    def predict_on_batch(self, pixels: np.ndarray) -> np.ndarray:
+        return np.asarray(self.model.predict_on_batch(pixels))[:, self.order]
+
+
+def answering(reference: str | None, labels: str = "fer2013", raw: bool = False) -> tuple[InVocabulary, dict]:
+    """What answers people (`ferpipe predict`, the API, the server): the model named (None: the
+    packaged one of `labels`), in the vocabulary, and the metadata it came with."""
+    if reference is None:
+        from ferpipe import packaged
+
+        model, metadata = packaged.load(labels, raw)
+    else:
+        model, metadata = load_predictor(reference, raw)
+    names = label_names_in(metadata) or default_label_names(model.output_shape[-1])
+    return InVocabulary(model, names), metadata
 
 
 def label_names_in(metadata: dict) -> tuple[str, ...] | None:
@@ -255,6 +280,7 @@ def predict_to(
     from tqdm import tqdm
 
     from ferpipe.tools import annotate as annotation
+    from ferpipe.tools.timeline import timeline_png
 
     report = Report()
     names = tuple(label_names or default_label_names(model.output_shape[-1]))
@@ -276,7 +302,7 @@ def predict_to(
     writer.close(report.failures)
     if annotate:
         annotation.annotate(drawn, annotate, report.notes)
-    if plot and not annotation.timeline_png(frames, names, plot):
+    if plot and not timeline_png(frames, names, plot):
         report.notes.append((str(plot), "not drawn: no face in a sampled video frame"))
     return report
 

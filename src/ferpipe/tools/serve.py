@@ -1,4 +1,5 @@
-"""`ferpipe serve`: MLflow's own scoring server for a logged model, with short error replies.
+"""`ferpipe serve`: MLflow's own scoring server for a logged model (the packaged model is served by
+the light install's app, `tools.app`, answering alike), with short error replies.
 
 The app is MLflow's (`mlflow.pyfunc.scoring_server.init`, what `mlflow models serve` runs): the
 same routes, request formats and answers. MLflow's error replies, though, repeat the request:
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -106,25 +106,25 @@ async def reply(send, status: int, body: bytes = b"", reason: str | None = None,
 
 
 def app_for(model_uri: str | None, labels: str = "fer2013") -> tuple[ShortErrors, dict]:
-    """MLflow's scoring app for the model (None: the packaged one of `labels`), behind ShortErrors,
-    and what the model was logged with. The model is loaded from its files (`load_logged`: never
-    unpickled); the packaged one is saved as an MLflow model in a temporary folder, loaded, and
-    the folder removed at once."""
-    import tempfile
+    """The app serving the model, behind ShortErrors, and what the model was logged with. No model
+    named: the packaged one of `labels`, served by the light app (`tools.app`: no MLflow). A
+    registered or logged model: MLflow's scoring app, the model loaded from its files
+    (`load_logged`: never unpickled)."""
+    if model_uri is None:
+        from ferpipe import packaged
+        from ferpipe.tools.app import packaged_app
+        from ferpipe.tools.predict import answering
+
+        model, metadata = answering(None, labels)
+        return packaged_app(model, packaged.packaged(labels).describe()), metadata
 
     from mlflow.pyfunc import scoring_server
 
     from ferpipe.core.serving import load_logged
     from ferpipe.tools.predict import local_folder
 
-    if model_uri is None:
-        from ferpipe.tools.ship import as_mlflow_model
-
-        with tempfile.TemporaryDirectory(prefix="ferpipe-packaged-") as folder:
-            model = load_logged(as_mlflow_model(labels, save_to=Path(folder) / "model"))
-    else:
-        model = load_logged(local_folder(model_uri))
-    return ShortErrors(scoring_server.init(model)), dict(model.metadata.metadata or {})
+    logged = load_logged(local_folder(model_uri))
+    return ShortErrors(scoring_server.init(logged)), dict(logged.metadata.metadata or {})
 
 
 def serve(application, host: str, port: int) -> None:
