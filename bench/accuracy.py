@@ -53,7 +53,7 @@ def main() -> None:
     if args.ensemble and len(args.model) < 2:
         parser.error("--ensemble needs at least two --model")
 
-    from ferpipe.tools.predict import load_model
+    from ferpipe.tools.models import load_model
 
     manifest = json.loads((args.arrays / "manifest.json").read_text())
     x_val, y_val = load_split(args.arrays, "val")

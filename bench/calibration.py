@@ -49,7 +49,7 @@ def main() -> None:
 
     from ferpipe.evaluate import plots
     from ferpipe.evaluate.stage import explanations
-    from ferpipe.tools.predict import load_model
+    from ferpipe.tools.models import load_model
 
     x_val, y_val = load_split(args.arrays, "val")
     x_test, y_test = load_split(args.arrays, "test")

@@ -65,7 +65,7 @@ def main() -> None:
         ]
         for reference in args.model:
             from ferpipe.core.inference import class_probabilities
-            from ferpipe.tools.predict import load_model
+            from ferpipe.tools.models import load_model
 
             predicted = class_probabilities(
                 load_model(reference), x_test, load_config(PARAMS).evaluate.batch_size

@@ -43,7 +43,7 @@ class Recognizer:
     """
 
     def __init__(self, model: str | Path | None = None, *, labels: str = "fer2013", raw: bool = False) -> None:
-        from ferpipe.tools.predict import answering
+        from ferpipe.tools.models import answering
 
         self.model, self.metadata = answering(None if model is None else str(model), labels, raw)
         self.label_names = self.model.names

@@ -210,6 +210,7 @@ def predict(
 
     from ferpipe.core.files import atomic_outputs
     from ferpipe.tools import predict as prediction
+    from ferpipe.tools.models import answering, names_a_model
 
     try:
         prediction.check_output(output)
@@ -220,12 +221,12 @@ def predict(
     from ferpipe import packaged
 
     named: str | None = model
-    if not prediction.names_a_model(model):  # every argument is an input: the packaged model answers
+    if not names_a_model(model):  # every argument is an input: the packaged model answers
         inputs, named = [Path(model), *(inputs or [])], None
     elif not inputs:
         _fail(f"name the inputs to predict after the model {model}")
     try:
-        loaded, metadata = prediction.answering(named, labels.value, raw)
+        loaded, metadata = answering(named, labels.value, raw)
     except Exception as error:  # MLflow and Keras raise many kinds; all mean "cannot load this model"
         _fail(str(error) if named is None else f"cannot load model {named}: {_reason(error)}")
     if named is None:
@@ -316,7 +317,7 @@ def register_packaged(labels: Labels = LABELS, params: Path = PARAMS) -> None:
     """Register the packaged model in this MLflow store as its registered model's challenger, with the
     figures and provenance its metadata states: then promote, compare and serving treat it as a
     model trained here."""
-    from ferpipe.tools.ship import register_packaged as register
+    from ferpipe.tools.register_packaged import register_packaged as register
 
     config = _tracking(params)
     try:
@@ -436,7 +437,7 @@ def _composed(overrides: list[str]):
     except ConfigError as error:
         _fail(str(error))
     except Exception as error:  # Hydra's many kinds: an unknown recipe, a malformed override
-        _fail(f"cannot compose conf/ with {' '.join(overrides)}: {str(error).splitlines()[0]}")
+        _fail(needs_pipeline(error) or f"cannot compose conf/ with {' '.join(overrides)}: {str(error).splitlines()[0]}")
 
 
 @app.command()

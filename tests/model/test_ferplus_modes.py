@@ -12,7 +12,7 @@ from ferpipe.core.schema import FERPLUS_CLASSES
 from ferpipe.evaluate.stage import evaluate
 from ferpipe.ingest.stage import ingest
 from ferpipe.synthesize.stage import write_synthetic_csv
-from ferpipe.tools.predict import label_names_in, load_predictor
+from ferpipe.tools.models import label_names_in, load_predictor
 from ferpipe.train.stage import train
 from tests.conftest import config_of
 from tests.model.conftest import TINY

@@ -33,7 +33,7 @@ class Hostile:
 @pytest.fixture
 def logged(tmp_path) -> Path:
     """The packaged model saved as ferpipe logs a trained one, and a face to predict."""
-    from ferpipe.tools.ship import as_mlflow_model
+    from ferpipe.tools.register_packaged import as_mlflow_model
 
     Image.fromarray(random_faces(1, seed=4).reshape(48, 48)).save(tmp_path / "face.png")
     return Path(as_mlflow_model("fer2013", save_to=tmp_path / "model"))

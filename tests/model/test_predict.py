@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from ferpipe.cli import app
 from ferpipe.models import build_model
-from ferpipe.tools.predict import load_model, predict
+from ferpipe.tools.models import load_model
+from ferpipe.tools.predict import predict
 from tests.conftest import fer_csv_text, random_faces, require_real_data
 
 pytestmark = pytest.mark.slow  # TensorFlow models, trained or served
@@ -122,18 +123,23 @@ def test_faces_in_larger_photos_are_detected_with_their_box(tmp_path, model):
     assert all(reason.startswith("no face") for _, reason in results.failures)
 
 
-def test_an_eight_class_model_answers_in_ferplus_classes(tmp_path):
+def test_an_eight_class_model_answers_in_the_vocabulary(tmp_path):
     import io
 
+    from ferpipe.tools.models import InVocabulary, default_label_names
     from ferpipe.tools.predict import write
 
     Image.fromarray(random_faces(1, seed=4).reshape(48, 48)).save(tmp_path / "face.png")
-    results = predict(build_model("tiny_cnn", (48, 48, 1), 8), [tmp_path / "face.png"])
+    network = build_model("tiny_cnn", (48, 48, 1), 8)  # unrecorded: taken as FER+'s classes, in FER+'s order
+    model = InVocabulary(network, default_label_names(8))
+    results = predict(model, [tmp_path / "face.png"], label_names=model.names)
     written = io.StringIO()
     write(results, written)
     header, row = written.getvalue().splitlines()
-    assert header.endswith("emotion,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt")
+    assert header.endswith("emotion,angry,disgust,fear,happy,sad,surprise,neutral,contempt")
+    own = network.predict_on_batch(np.asarray(Image.open(tmp_path / "face.png"))[None, ..., None])[0]
     cells = dict(zip(header.split(","), row.split(","), strict=True))
+    assert float(cells["happy"]) == pytest.approx(own[1], abs=1e-6)  # FER+'s happiness, its second output
     assert cells["emotion"] in header.split(",")[8:] and cells["time"] == ""  # not a video frame
 
 

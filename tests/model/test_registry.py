@@ -164,7 +164,8 @@ def test_served_champion_answers_like_predict(on_server, mlflow_server, tmp_path
         Image.fromarray(face[..., 0]).save(tmp_path / f"face_{i}.png")
     import keras
 
-    from ferpipe.tools.predict import load_model, load_predictor, predict
+    from ferpipe.tools.models import load_model, load_predictor
+    from ferpipe.tools.predict import predict
 
     champion, metadata = load_predictor(f"models:/{NAME}@champion")
     assert metadata["data"] == "synthetic" and metadata["label_names"] == list(EMOTIONS)

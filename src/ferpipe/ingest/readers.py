@@ -15,7 +15,7 @@ import io
 import re
 import tarfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -244,39 +244,6 @@ def _read_rows(
 
 BLOCK_SIZE = 1 << 20
 LONG_LINE_BLOCK_SIZE = 1 << 30
-
-
-def stream_rows(
-    source: str, open_stream: Callable[[], ByteStream], names: tuple[str, ...], set_aside: Callable[[int, str], None]
-) -> Iterator[tuple[int, pa.RecordBatch]]:
-    """The rows `_read_rows` reads, a block at a time (memory bounded by the block, not the
-    file), each block with the index of its first row. A line with the wrong number of fields
-    is passed to `set_aside(line, reason)` once, as it is met."""
-    given, lines_set_aside = 0, set()  # a re-read after a too-long line starts after the rows given
-
-    def keep_invalid_row(row: pacsv.InvalidRow) -> str:
-        if row.number not in lines_set_aside:
-            lines_set_aside.add(row.number)
-            set_aside(row.number or 0, f"{row.actual_columns} fields, expected {row.expected_columns}")
-        return "skip"
-
-    for block_size in (BLOCK_SIZE, LONG_LINE_BLOCK_SIZE):
-        first = 0
-        try:
-            with open_stream() as stream:
-                for batch in pacsv.open_csv(stream, **csv_options(names, keep_invalid_row, block_size, False)):
-                    end = first + batch.num_rows
-                    if end > given:
-                        part = batch.slice(given - first) if given > first else batch
-                        yield max(first, given), pa.record_batch([unquoted(c) for c in part.columns], names=list(names))
-                        given = end
-                    first = end
-            return
-        except pa.ArrowInvalid as error:
-            if not is_line_too_long(error) or block_size == LONG_LINE_BLOCK_SIZE:
-                raise DataError(f"{source}: cannot read ({_describe_read_error(error)})") from None
-        except (EOFError, zlib.error, OSError) as error:
-            raise DataError(f"{source}: cannot read ({_describe_read_error(error)})") from None
 
 
 def csv_options(

@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from ferpipe.core.face_requests import FaceRequestError, faces_from
 from ferpipe.core.inference import BATCH_SIZE, Served
-from ferpipe.tools.predict import InVocabulary
+from ferpipe.tools.models import InVocabulary
 from ferpipe.tools.serve import ShortErrors
 
 MAX_REQUEST_BYTES = 64 << 20  # a request larger than this is refused (413) before it is parsed

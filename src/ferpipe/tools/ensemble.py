@@ -81,7 +81,7 @@ def ensemble(
 ) -> dict[str, Any]:
     import mlflow
 
-    from ferpipe.tools.predict import load_model
+    from ferpipe.tools.models import load_model
 
     if not references:
         raise ValueError(

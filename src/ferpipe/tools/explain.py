@@ -13,7 +13,7 @@ from PIL import Image
 from ferpipe.core.gradcam import heatmaps, overlay
 from ferpipe.tools.annotate import free_path
 from ferpipe.tools.inputs import Report, face_batches
-from ferpipe.tools.predict import default_label_names, label_names_in, load_model_with_metadata
+from ferpipe.tools.models import default_label_names, label_names_in, load_model_with_metadata
 
 SHOWN_SIDE = 192  # pixels of each written heatmap: 48x48 is too small to look at
 

@@ -113,7 +113,7 @@ def app_for(model_uri: str | None, labels: str = "fer2013") -> tuple[ShortErrors
     if model_uri is None:
         from ferpipe import packaged
         from ferpipe.tools.app import packaged_app
-        from ferpipe.tools.predict import answering
+        from ferpipe.tools.models import answering
 
         model, metadata = answering(None, labels)
         return packaged_app(model, packaged.packaged(labels).describe()), metadata
@@ -121,7 +121,7 @@ def app_for(model_uri: str | None, labels: str = "fer2013") -> tuple[ShortErrors
     from mlflow.pyfunc import scoring_server
 
     from ferpipe.core.serving import load_logged
-    from ferpipe.tools.predict import local_folder
+    from ferpipe.tools.models import local_folder
 
     logged = load_logged(local_folder(model_uri))
     return ShortErrors(scoring_server.init(logged)), dict(logged.metadata.metadata or {})
