@@ -46,3 +46,26 @@ def test_a_picture_is_named_after_its_input_without_a_second_extension(tmp_path)
     assert result.exit_code == 0, result.output
     assert [p.name for p in (tmp_path / "drawn").iterdir()] == ["astronaut.png"]
     assert not list(Path(tmp_path).glob("**/*.png.png"))
+
+
+def test_a_plot_that_fails_while_saving_keeps_the_file_the_user_named(tmp_path, monkeypatch):
+    import numpy as np
+    import pytest
+
+    from ferpipe.core.schema import EMOTIONS
+    from ferpipe.tools.inputs import Face
+    from ferpipe.tools.timeline import timeline_png
+
+    frames = [(Face("clip.mp4", i, None, i / 2), np.full(7, 1 / 7)) for i in range(4)]
+    target = tmp_path / "over_time.png"
+    target.write_bytes(b"an earlier plot")
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Image.Image, "save", disk_full)
+    with pytest.raises(OSError):
+        timeline_png(frames, EMOTIONS, target)
+    assert target.read_bytes() == b"an earlier plot" and sorted(p.name for p in tmp_path.iterdir()) == ["over_time.png"]
+    monkeypatch.undo()
+    assert timeline_png(frames, EMOTIONS, target) and Image.open(target).size == (900, 300)

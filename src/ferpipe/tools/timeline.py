@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from ferpipe.core.files import atomic_outputs
 from ferpipe.tools.inputs import Face
 
 WIDTH, PANEL_HEIGHT = 900, 300
@@ -35,7 +36,8 @@ def timeline_png(frames: list[tuple[Face, np.ndarray]], label_names, path: Path)
         times = sorted(moments)
         means = np.array([np.mean(moments[t], axis=0) for t in times])
         draw_panel(draw, font, panel * PANEL_HEIGHT, Path(source).name, times, means, list(label_names))
-    picture.save(path)
+    with atomic_outputs(path, keep_old=True) as staged:  # a file the person named: replaced only when whole
+        picture.save(staged(path), format="PNG")
     return True
 
 
