@@ -1,6 +1,5 @@
 """The `ferpipe` command line: what --help and wrong arguments tell a newcomer."""
 
-import os
 import shutil
 from pathlib import Path
 
@@ -81,10 +80,13 @@ def test_a_registry_command_with_a_bad_params_file_says_so_in_one_line(in_tmp, c
     assert result.output.startswith("error: params.yaml: line ") and len(result.output.splitlines()) == 1, result.output
 
 
-def store_beside(params_text: str, uri: str) -> None:
-    """params.yaml (the repository's) in this folder, and MLflow pointed at `uri`."""
+def store_beside(params_text: str, uri: str, monkeypatch) -> None:
+    """params.yaml (the repository's) in this folder, and MLflow pointed at `uri` as a person points it."""
+    from mlflow.tracking._tracking_service import utils
+
     Path("params.yaml").write_text(params_text)
-    os.environ["MLFLOW_TRACKING_URI"] = uri  # restored by conftest's no_leaked_tracking_uri
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setattr(utils, "_tracking_uri", None)  # what an earlier test's set_tracking_uri left in this process
 
 
 WEAK_ANSWERS = {
@@ -97,7 +99,7 @@ WEAK_ANSWERS = {
 
 
 @pytest.mark.parametrize("case", WEAK_ANSWERS)
-def test_a_tool_given_what_it_cannot_use_answers_in_one_line(in_tmp, case):
+def test_a_tool_given_what_it_cannot_use_answers_in_one_line(in_tmp, case, monkeypatch):
     from tests.conftest import REPO_ROOT
 
     command, said = WEAK_ANSWERS[case]
@@ -105,7 +107,7 @@ def test_a_tool_given_what_it_cannot_use_answers_in_one_line(in_tmp, case):
     broken = "store" in case  # a store under a file: nothing can open it, as with a read-only or damaged one
     Path("not-a-folder").write_text("")
     uri = "sqlite:///not-a-folder/mlflow.db" if broken else f"sqlite:///{Path('mlflow.db').resolve()}"
-    store_beside((REPO_ROOT / "params.yaml").read_text(), uri)
+    store_beside((REPO_ROOT / "params.yaml").read_text(), uri, monkeypatch)
     if not broken:  # the store made first: MLflow says when it creates a store's tables, once
         CliRunner().invoke(app, ["compare"])
     result = CliRunner().invoke(app, command)
