@@ -51,15 +51,16 @@ def write_video(path: Path, seconds: int) -> int:
 def detector_alone(path: Path) -> float:
     import cv2
 
-    from ferpipe.tools.inputs import detect_faces, face_detector
+    from ferpipe.detect import detector
+    from ferpipe.detect.align import faces_in
 
-    detector, video, frames = face_detector(), cv2.VideoCapture(str(path)), 0
+    found_by, video, frames = detector(), cv2.VideoCapture(str(path)), 0
     started = time.perf_counter()
     while True:
         ok, image = video.read()
         if not ok:
             break
-        detect_faces(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), detector)
+        faces_in(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), cv2.cvtColor(image, cv2.COLOR_BGR2RGB), found_by)
         frames += 1
     return frames / (time.perf_counter() - started)
 

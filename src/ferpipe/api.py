@@ -13,14 +13,16 @@ answers there (calibrated unless `raw=True`): the same image gives the same numb
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from ferpipe.core.images import load_grey_image, to_grey_uint8
+from ferpipe.core.images import open_image, to_grey_uint8, to_rgb_uint8
 from ferpipe.core.schema import IMAGE_SIDE
+from ferpipe.detect import MIN_FACE, Detector, DetectorName
+from ferpipe.detect.align import faces_in
 
 
 @dataclass(frozen=True)
@@ -39,31 +41,42 @@ class Recognizer:
     `model`: None for the packaged model of `labels` ("fer2013": 7 classes, or "ferplus": 8); or a
     model file (`.tflite` runs on LiteRT alone; `.keras` needs TensorFlow) or an MLflow model
     (`models:/name@alias`, a model folder: the pipeline install). `raw=True`: the network's own
-    probabilities, without the temperature its evaluation fitted.
+    probabilities, without the temperature its evaluation fitted. `detector`: "blazeface" (the
+    default), "mtcnn" (needs TensorFlow) or "haar"; `min_face` its smallest face in pixels,
+    `min_score` its confidence threshold (None: the detector's own default).
     """
 
-    def __init__(self, model: str | Path | None = None, *, labels: str = "fer2013", raw: bool = False) -> None:
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        *,
+        labels: str = "fer2013",
+        raw: bool = False,
+        detector: str = DetectorName.blazeface,
+        min_face: int = MIN_FACE,
+        min_score: float | None = None,
+    ) -> None:
+        from ferpipe.detect import detector as make_detector
         from ferpipe.tools.models import answering
 
         self.model, self.metadata = answering(None if model is None else str(model), labels, raw)
         self.label_names = self.model.names
-        self._detector: Any = None
+        self._make_detector = partial(make_detector, detector, min_face, min_score)
+        self._detector: Detector | None = None
 
     def predict(self, image: str | Path | Image.Image | np.ndarray) -> list[Expression]:
         """Every face in `image`, left to right: a path, a PIL image, or a numpy array (RGB HxWx3 or
         grey HxW, uint8). OpenCV's frames are BGR: pass `cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)`.
         A 48x48 image is taken as a face crop; in a larger one the faces are detected (none: [])."""
-        grey = grey_pixels(image)
+        grey, rgb = pixels_of(image)
         if grey.shape == (IMAGE_SIDE, IMAGE_SIDE):
             return self.predict_crops(grey[None])
-        from ferpipe.tools.inputs import detect_faces, face_detector
-
-        self._detector = self._detector or face_detector()
-        found = detect_faces(grey, self._detector)
+        self._detector = self._detector or self._make_detector()
+        found = faces_in(grey, rgb, self._detector)
         if not found:
             return []
         answers = self._answers(np.stack([crop for _, crop in found]))
-        return [self._expression(p, box) for (box, _), p in zip(found, answers, strict=True)]
+        return [self._expression(p, face.box, face.score) for (face, _), p in zip(found, answers, strict=True)]
 
     def predict_crops(self, crops: np.ndarray) -> list[Expression]:
         """Face crops as FER2013 holds them: uint8, shape (N, 48, 48) or (N, 48, 48, 1), grey."""
@@ -79,18 +92,24 @@ class Recognizer:
             return np.zeros((0, len(self.label_names)))
         return np.asarray(self.model.predict_on_batch(crops[..., None]))
 
-    def _expression(self, probabilities: np.ndarray, box: tuple[int, int, int, int] | None = None) -> Expression:
+    def _expression(
+        self, probabilities: np.ndarray, box: tuple[int, int, int, int] | None = None, score: float | None = None
+    ) -> Expression:
         named = {name: float(p) for name, p in zip(self.label_names, probabilities, strict=True)}
-        return Expression(box, self.label_names[int(np.argmax(probabilities))], named)
+        return Expression(box, self.label_names[int(np.argmax(probabilities))], named, score)
 
 
-def grey_pixels(image: str | Path | Image.Image | np.ndarray) -> np.ndarray:
-    """The image as `ferpipe predict` reads it: grey uint8 pixels, HxW."""
+def pixels_of(image: str | Path | Image.Image | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The image as `ferpipe predict` reads it: grey uint8 pixels (HxW) for the crops, and RGB ones
+    (HxWx3) for the face detector."""
     if isinstance(image, (str, Path)):
-        return load_grey_image(Path(image))
-    if isinstance(image, Image.Image):
-        return to_grey_uint8(image)
-    array = np.asarray(image)
-    if array.dtype != np.uint8 or not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (3, 4))):
-        raise ValueError(f"expected a uint8 image, grey HxW or RGB HxWx3 (RGBA HxWx4), got {array.dtype} {array.shape}")
-    return to_grey_uint8(Image.fromarray(array))
+        image = open_image(Path(image))
+    elif not isinstance(image, Image.Image):
+        array = np.asarray(image)
+        if array.dtype != np.uint8 or not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (3, 4))):
+            raise ValueError(
+                f"expected a uint8 image, grey HxW or RGB HxWx3 (RGBA HxWx4), got {array.dtype} {array.shape}"
+            )
+        image = Image.fromarray(array)
+    grey = to_grey_uint8(image)
+    return grey, to_rgb_uint8(image, grey)

@@ -12,6 +12,7 @@ from ferpipe.core.config import ConfigError, load_config
 from ferpipe.core.entry import execute, quiet_tensorflow, setup_logging
 from ferpipe.core.inference import BATCH_SIZE as PREDICT_BATCH_SIZE
 from ferpipe.core.lite import Quantization
+from ferpipe.detect import MIN_FACE, DetectorName
 from ferpipe.tools.inputs import FRAMES_PER_SECOND
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -201,13 +202,22 @@ def predict(
     labels: Labels = typer.Option(
         Labels.fer2013, help="with no MODEL: which packaged model (FER2013's 7 classes, or FER+'s 8)"
     ),
+    detector: DetectorName = typer.Option(
+        DetectorName.blazeface, help="the face detector: blazeface (LiteRT), mtcnn (needs TensorFlow), haar (OpenCV)"
+    ),
+    min_face: int = typer.Option(MIN_FACE, min=8, help="the smallest face the detector reports, in pixels"),
+    min_score: float = typer.Option(
+        None, min=0.0, max=1.0, help="the detector's confidence threshold [default: blazeface 0.5, mtcnn 0.9]"
+    ),
 ) -> None:
     """Predict the expression of every face in the inputs; each bad input is reported with its reason.
 
     Exit status: 0 every input predicted; 3 some inputs failed (the rest are predicted); 1 nothing predicted.
     """
     import sys
+    from functools import partial
 
+    from ferpipe import detect
     from ferpipe.core.files import atomic_outputs
     from ferpipe.tools import predict as prediction
     from ferpipe.tools.models import answering, names_a_model
@@ -233,12 +243,15 @@ def predict(
         typer.echo(f"note: predicting with {packaged.packaged(labels.value).describe()}", err=True)
     names = loaded.names
     _model_notes(named, metadata)
+    finding = partial(detect.detector, detector.value, min_face, min_score)
     if output is None:
-        report = prediction.predict_to(loaded, inputs, sys.stdout, False, batch_size, names, fps, annotate, plot)
+        report = prediction.predict_to(
+            loaded, inputs, sys.stdout, False, batch_size, names, fps, annotate, plot, finding
+        )
     else:  # the file appears whole when done; when nothing could be predicted, what was there stays
         with atomic_outputs(output, keep_old=True) as staged, open(staged(output), "w", newline="") as stream:
             report = prediction.predict_to(
-                loaded, inputs, stream, output.suffix == ".json", batch_size, names, fps, annotate, plot
+                loaded, inputs, stream, output.suffix == ".json", batch_size, names, fps, annotate, plot, finding
             )
             if not report.predicted:
                 _explain(report)

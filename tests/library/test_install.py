@@ -65,7 +65,9 @@ def test_the_wheel_installs_light_and_predicts_on_the_command_line_and_in_python
     )
     assert predicted.returncode == 0, predicted.stderr
     header, row = predicted.stdout.splitlines()
-    assert header.startswith("source,face,time,x,y,width,height,emotion,angry") and row.count(",") == header.count(",")
+    assert header.startswith("source,face,time,x,y,width,height,score,emotion,angry") and row.count(
+        ","
+    ) == header.count(",")
 
     api = (
         "import numpy as np; from PIL import Image; from ferpipe import Recognizer; "

@@ -10,8 +10,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from ferpipe.cli import app
-from ferpipe.synthesize.stage import write_synthetic_csv
-from tests.conftest import config_of
+from tests.conftest import grace_hopper
 
 pytestmark = pytest.mark.slow  # videos written and read with OpenCV, a model run
 
@@ -20,25 +19,21 @@ RATE, SECONDS = 10, 3  # frames a second, and the video's length
 
 @pytest.fixture(scope="module")
 def video(tmp_path_factory):
-    """A 640x480 MJPG video whose face changes every second: synthetic faces scaled up on a canvas."""
+    """A 640x480 MJPG video of a real face that changes every second (a portrait, mirrored, then
+    tilted), each second's picture on a grey canvas; its first frame also as a photo."""
     import cv2
 
     folder = tmp_path_factory.mktemp("video")
-    write_synthetic_csv(
-        folder / "faces.csv", config_of("synthetic", rows={"Training": 8, "PublicTest": 0, "PrivateTest": 0})
-    )
-    faces = [
-        np.array(line.split(",")[1].split(), np.uint8).reshape(48, 48)
-        for line in (folder / "faces.csv").read_text().splitlines()[1:]
-    ]
+    portrait = Image.open(grace_hopper()).convert("RGB").resize((240, 281), Image.Resampling.BICUBIC)
+    seconds = [portrait, portrait.transpose(Image.Transpose.FLIP_LEFT_RIGHT), portrait.rotate(12, fillcolor=(120,) * 3)]
     path = folder / "clip.avi"
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), RATE, (640, 480))
     for frame in range(RATE * SECONDS):
-        canvas = np.full((480, 640), 120, np.uint8)
-        canvas[100:292, 200:392] = np.asarray(Image.fromarray(faces[frame // RATE]).resize((192, 192), Image.BICUBIC))
-        writer.write(cv2.cvtColor(canvas, cv2.COLOR_GRAY2BGR))
+        canvas = Image.new("RGB", (640, 480), (120, 120, 120))
+        canvas.paste(seconds[frame // RATE], (200, 100))
+        writer.write(cv2.cvtColor(np.asarray(canvas), cv2.COLOR_RGB2BGR))
         if frame == 0:  # the first frame also as a photo
-            Image.fromarray(canvas).convert("RGB").save(folder / "first.png")
+            canvas.save(folder / "first.png")
     writer.release()
     return path
 
@@ -63,7 +58,7 @@ def test_sampled_frames_answer_as_the_same_frames_do_as_images(video, tmp_path):
         ok, image = capture.read()
         if ok and number % (RATE // 2) == 0:
             frames.append(tmp_path / f"frame_{number:03d}.png")
-            Image.fromarray(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)).save(frames[-1])
+            Image.fromarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB)).save(frames[-1])
     code, images, output = predicted(*frames, tmp_path / "frames.json")
     by_time = {row["time"]: row for row in rows}
     by_frame = {int(Path(row["source"]).stem.split("_")[1]) / RATE: row for row in images}
@@ -71,7 +66,8 @@ def test_sampled_frames_answer_as_the_same_frames_do_as_images(video, tmp_path):
     for moment, row in by_time.items():
         image_row = by_frame[moment]
         assert (row["x"], row["y"], row["emotion"]) == (image_row["x"], image_row["y"], image_row["emotion"])
-        names = [key for key in row if key not in ("source", "face", "time", "x", "y", "width", "height", "emotion")]
+        assert row["score"] == pytest.approx(image_row["score"], abs=1e-4)
+        names = [k for k in row if k not in ("source", "face", "time", "x", "y", "width", "height", "score", "emotion")]
         np.testing.assert_allclose([row[n] for n in names], [image_row[n] for n in names], atol=1e-6)
 
 
@@ -114,3 +110,19 @@ def test_the_plot_draws_the_expressions_over_time(video, tmp_path):
     code, _, output = predicted(video.parent / "first.png", "--plot", tmp_path / "none.png", tmp_path / "photo.json")
     assert code == 0 and "none.png: note: not drawn: no face in a sampled video frame" in output
     assert not (tmp_path / "none.png").exists()
+
+
+def test_a_video_frame_predict_and_the_api_see_the_same_faces(video, tmp_path):
+    from ferpipe import Recognizer
+
+    code, rows, output = predicted(video, video.parent / "first.png", "--fps", "1", tmp_path / "both.json")
+    assert code == 0, output
+    (frame,) = [row for row in rows if row["time"] == 0.0]
+    (photo,) = [row for row in rows if row["source"].endswith("first.png")]
+    (face,) = Recognizer().predict(video.parent / "first.png")
+    assert (photo["x"], photo["y"], photo["width"], photo["height"]) == face.box  # the same picture: the same answer
+    assert photo["score"] == pytest.approx(face.score, abs=1e-4) and photo["emotion"] == face.emotion
+    assert [photo[name] for name in face.probabilities] == pytest.approx(list(face.probabilities.values()), abs=1e-5)
+    # The video's frame is the same picture through MJPG's compression: the same face, found alike.
+    assert np.abs(np.subtract([frame[k] for k in ("x", "y", "width", "height")], face.box)).max() <= 3
+    assert frame["score"] == pytest.approx(face.score, abs=0.03) and frame["emotion"] == face.emotion

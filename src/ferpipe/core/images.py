@@ -16,6 +16,12 @@ MAX_IMAGE_PIXELS = 40_000_000  # larger images are refused: decompression bombs
 def load_grey_image(source: Path | BinaryIO, notes: list[tuple[str, str]] | None = None) -> np.ndarray:
     """Grey uint8 pixels of an image file (a path, or bytes in a file object) of any mode and bit
     depth, scaled, never clipped. A problem is a ValueError whose message starts with its kind."""
+    return to_grey_uint8(open_image(source, notes))
+
+
+def open_image(source: Path | BinaryIO, notes: list[tuple[str, str]] | None = None) -> Image.Image:
+    """An image file, decoded and turned upright as its EXIF orientation says: its first frame, with a
+    note when it has more. A problem is a ValueError whose message starts with its kind."""
     Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
     try:
         with warnings.catch_warnings():
@@ -27,7 +33,7 @@ def load_grey_image(source: Path | BinaryIO, notes: list[tuple[str, str]] | None
                 if frames > 1 and notes is not None:
                     notes.append((str(source), f"{frames} frames: the first was used"))
                 image.load()
-                return to_grey_uint8(ImageOps.exif_transpose(image))
+                return ImageOps.exif_transpose(image)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ValueError(
             f"too large: more than {MAX_IMAGE_PIXELS:,} pixels (refused as a possible decompression bomb)"
@@ -36,6 +42,14 @@ def load_grey_image(source: Path | BinaryIO, notes: list[tuple[str, str]] | None
         raise ValueError("not an image: unrecognised format") from None
     except OSError as error:
         raise ValueError(f"unreadable: {error}") from None
+
+
+def to_rgb_uint8(image: Image.Image, grey: np.ndarray) -> np.ndarray:
+    """RGB uint8 pixels for a face detector: the image's own colours, or its grey pixels (already
+    scaled by `to_grey_uint8`) three times for deeper modes."""
+    if image.mode in ("RGB", "RGBA", "P", "L", "LA", "CMYK", "YCbCr", "1", "PA", "La", "RGBa"):
+        return np.asarray(image.convert("RGB"), dtype=np.uint8)
+    return np.repeat(grey[..., None], 3, axis=2)
 
 
 def to_grey_uint8(image: Image.Image) -> np.ndarray:

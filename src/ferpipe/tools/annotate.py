@@ -1,6 +1,7 @@
 """What `ferpipe predict` said, drawn. `--annotate DIR`: each input picture (or sampled video frame)
 written again with every face's box, its emotion and that emotion's probability on it, so a person
-sees at a glance what was found and said (face crops get their label inside; CSV rows have no
+sees at a glance what was found and said, and how sure the detector was that it is a face (face
+crops get their label inside; CSV rows have no
 picture and are not drawn). `--plot FILE` is `timeline`'s."""
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def drawn(picture: Image.Image, faces: list[tuple[Face, str, float]]) -> Image.I
     for face, emotion, probability in faces:
         x, y, w, h = face.box or (0, 0, picture.width, picture.height)
         draw.rectangle((x, y, x + w - 1, y + h - 1), outline=(255, 64, 0), width=line)
-        label = f"{emotion} {probability:.2f}"
+        label = f"{emotion} {probability:.2f}" + ("" if face.score is None else f"  (face {face.score:.2f})")
         left, top, right, bottom = draw.textbbox((0, 0), label, font=font)
         width, height = right - left + 2 * line, bottom - top + 2 * line
         # Above the box; inside its bottom edge when there is no room above (a crop, a face at the top).

@@ -11,14 +11,17 @@ bad file or row is reported with its reason and the rest go on.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
-from ferpipe.core.images import load_grey_image
+from ferpipe.core.images import open_image, to_grey_uint8, to_rgb_uint8
 from ferpipe.core.schema import IMAGE_SIDE
+from ferpipe.detect import Detector, detector
+from ferpipe.detect.align import faces_in
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 CSV_SUFFIXES = (".csv", ".csv.gz")
@@ -42,6 +45,7 @@ class Face:
     index: int  # face number within the source (row number for CSVs)
     box: tuple[int, int, int, int] | None  # x, y, width, height in the source image; None for crops
     time: float | None = None  # seconds into a video, for a face in one of its frames
+    score: float | None = None  # the face detector's confidence (None: a crop, or a detector with none)
 
 
 @dataclass
@@ -70,12 +74,19 @@ class Report:
         return text
 
 
-def face_batches(paths: list[Path], batch_size: int, report: Report, fps: float = FRAMES_PER_SECOND) -> Iterator[Batch]:
-    """Batches of `batch_size` faces from all inputs in order (the last one smaller)."""
+def face_batches(
+    paths: list[Path],
+    batch_size: int,
+    report: Report,
+    fps: float = FRAMES_PER_SECOND,
+    make_detector: Callable[[], Detector] = detector,
+) -> Iterator[Batch]:
+    """Batches of `batch_size` faces from all inputs in order (the last one smaller); the detector
+    is made when the first picture that is not a face crop needs it."""
     faces: list[Face] = []
     pixels: list[np.ndarray] = []
     inputs = 0
-    for found, crops, read in faces_of_each_input(paths, report, fps):
+    for found, crops, read in faces_of_each_input(paths, report, fps, make_detector):
         faces += found
         pixels += list(crops)
         inputs += read
@@ -91,11 +102,11 @@ def _stacked(crops: list[np.ndarray]) -> np.ndarray:
 
 
 def faces_of_each_input(
-    paths: list[Path], report: Report, fps: float = FRAMES_PER_SECOND
+    paths: list[Path], report: Report, fps: float = FRAMES_PER_SECOND, make_detector: Callable[[], Detector] = detector
 ) -> Iterator[tuple[list[Face], np.ndarray, int]]:
     """(faces, their 48x48 crops, inputs read) for each image file, each block of CSV rows and each
     sampled video frame."""
-    detector = None
+    found_by: Detector | None = None
     for path in expand(paths):
         try:
             if not path.exists():
@@ -104,18 +115,20 @@ def faces_of_each_input(
                 yield from faces_in_csv(path, report)
                 continue
             if _kind(path) == "video":
-                detector = detector or face_detector()
-                yield from faces_in_video(path, fps, detector, report)
+                found_by = found_by or make_detector()
+                yield from faces_in_video(path, fps, found_by, report)
                 continue
-            grey = load_grey_image(path, report.notes)
+            image = open_image(path, report.notes)
+            grey = to_grey_uint8(image)
             if grey.shape == (IMAGE_SIDE, IMAGE_SIDE):
                 yield [Face(str(path), 0, None)], grey[None], 1
                 continue
-            detector = detector or face_detector()
-            found = detect_faces(grey, detector)
+            found_by = found_by or make_detector()
+            found = faces_in(grey, to_rgb_uint8(image, grey), found_by)
             if not found:
-                raise ValueError("no face: the face detector found none")
-            yield [Face(str(path), i, box) for i, (box, _) in enumerate(found)], np.stack([c for _, c in found]), 1
+                raise ValueError(f"no face: the face detector ({found_by.name}) found none")
+            faces = [Face(str(path), i, face.box, None, face.score) for i, (face, _) in enumerate(found)]
+            yield faces, np.stack([crop for _, crop in found]), 1
         except ValueError as problem:
             report.failures.append((str(path), str(problem)))
             yield [], np.zeros((0, IMAGE_SIDE, IMAGE_SIDE), np.uint8), 1
@@ -184,7 +197,9 @@ def faces_in_csv(path: Path, report: Report) -> Iterator[tuple[list[Face], np.nd
         report.notes.append((source, f"{len(blank)} blank line(s) at the end ignored"))
 
 
-def faces_in_video(path: Path, fps: float, detector, report: Report) -> Iterator[tuple[list[Face], np.ndarray, int]]:
+def faces_in_video(
+    path: Path, fps: float, found_by: Detector, report: Report
+) -> Iterator[tuple[list[Face], np.ndarray, int]]:
     """The faces of a video's frames sampled `fps` times a second, each with its time. A video that
     stops before its stated length is a failure saying when; the frames before are kept."""
     import cv2
@@ -205,9 +220,10 @@ def faces_in_video(path: Path, fps: float, detector, report: Report) -> Iterator
             if seconds + 1e-9 < sampled / fps:  # not yet the next sample's time
                 continue
             sampled += 1
-            faces = detect_faces(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), detector)
+            rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+            faces = faces_in(to_grey_uint8(Image.fromarray(rgb)), rgb, found_by)  # grey as a photo's is made
             yield (
-                [Face(str(path), found + i, box, round(seconds, 3)) for i, (box, _) in enumerate(faces)],
+                [Face(str(path), found + i, f.box, round(seconds, 3), f.score) for i, (f, _) in enumerate(faces)],
                 np.stack([crop for _, crop in faces]) if faces else np.zeros((0, IMAGE_SIDE, IMAGE_SIDE), np.uint8),
                 0,
             )
@@ -229,23 +245,3 @@ def faces_in_video(path: Path, fps: float, detector, report: Report) -> Iterator
         raise ValueError(f"no face: the face detector found none in {sampled} sampled frame(s)")
     report.notes.append((str(path), f"{sampled} frame(s) sampled at {fps:g} a second from {read:.2f} s of video"))
     yield [], np.zeros((0, IMAGE_SIDE, IMAGE_SIDE), np.uint8), 1
-
-
-def face_detector():
-    import cv2
-
-    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")  # type: ignore[attr-defined]  # cv2's stubs omit cv2.data
-    if cascade.empty():
-        raise RuntimeError("OpenCV's frontal-face cascade could not be loaded")
-    return cascade
-
-
-def detect_faces(grey: np.ndarray, detector) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
-    import cv2
-
-    boxes = detector.detectMultiScale(grey, scaleFactor=1.1, minNeighbors=5, minSize=(IMAGE_SIDE // 2, IMAGE_SIDE // 2))
-    faces = []
-    for x, y, w, h in sorted((tuple(int(v) for v in box) for box in boxes), key=lambda b: (b[0], b[1])):
-        crop = cv2.resize(grey[y : y + h, x : x + w], (IMAGE_SIDE, IMAGE_SIDE), interpolation=cv2.INTER_AREA)
-        faces.append(((x, y, w, h), crop))
-    return faces

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +20,7 @@ import numpy as np
 from ferpipe.core.files import existing_ancestor, writable
 from ferpipe.core.inference import BATCH_SIZE
 from ferpipe.core.schema import EMOTIONS
+from ferpipe.detect import Detector, detector
 from ferpipe.tools.inputs import FRAMES_PER_SECOND, Batch, Face, Report, count_inputs, face_batches
 from ferpipe.tools.models import default_label_names
 
@@ -53,10 +54,15 @@ def check_folder(folder: Path | None, option: str) -> None:
 
 
 def predicted_batches(
-    model, paths: list[Path], batch_size: int, report: Report, fps: float = FRAMES_PER_SECOND
+    model,
+    paths: list[Path],
+    batch_size: int,
+    report: Report,
+    fps: float = FRAMES_PER_SECOND,
+    make_detector: Callable[[], Detector] = detector,
 ) -> Iterator[tuple[Batch, np.ndarray]]:
     """Each batch of faces with its class probabilities; the next batch is read while this one runs."""
-    for batch in read_ahead(face_batches(paths, batch_size, report, fps)):
+    for batch in read_ahead(face_batches(paths, batch_size, report, fps, make_detector)):
         probabilities = (
             np.asarray(model.predict_on_batch(batch.pixels))
             if batch.faces
@@ -87,7 +93,7 @@ class RowWriter:
         else:
             self.csv = csv.DictWriter(
                 stream,
-                fieldnames=["source", "face", "time", "x", "y", "width", "height", "emotion", *label_names],
+                fieldnames=["source", "face", "time", "x", "y", "width", "height", "score", "emotion", *label_names],
                 lineterminator="\n",
             )
             self.csv.writeheader()
@@ -111,6 +117,7 @@ class RowWriter:
             "y": y,
             "width": w,
             "height": h,
+            "score": "" if face.score is None else round(face.score, 4),
             "emotion": self.label_names[int(np.argmax(probabilities))],
             **{name: round(float(p), 6) for name, p in zip(self.label_names, probabilities, strict=True)},
         }
@@ -131,10 +138,12 @@ def predict_to(
     fps: float = FRAMES_PER_SECOND,
     annotate: Path | None = None,
     plot: Path | None = None,
+    make_detector: Callable[[], Detector] = detector,
 ) -> Report:
-    """Predict every face in `paths`, writing its row to `stream` as its batch is done, under a progress bar;
-    with `annotate`, then draw each picture's faces and what was said of them into that folder; with
-    `plot`, each video's expressions over time into that PNG."""
+    """Predict every face in `paths` (found by the detector `make_detector` makes), writing its row to
+    `stream` as its batch is done, under a progress bar; with `annotate`, then draw each picture's faces
+    and what was said of them into that folder; with `plot`, each video's expressions over time into
+    that PNG."""
     from tqdm import tqdm
 
     from ferpipe.tools import annotate as annotation
@@ -148,7 +157,7 @@ def predict_to(
     with tqdm(desc="predicting", unit=" input", mininterval=1, disable=None) as bar:  # shown at a terminal only
         if not bar.disable:
             bar.reset(total=count_inputs(paths))
-        for batch, probabilities in predicted_batches(model, paths, batch_size, report, fps):
+        for batch, probabilities in predicted_batches(model, paths, batch_size, report, fps, make_detector):
             writer.write(batch.faces, probabilities)
             if annotate:
                 drawn += annotation.predictions_of(batch.faces, probabilities, names)
