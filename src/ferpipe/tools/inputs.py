@@ -2,8 +2,9 @@
 size and colour, folders of them, FER-format CSVs, and videos (frames sampled at `--fps`), with
 the light install's libraries alone (no Arrow, pandas or TensorFlow).
 
-Images that are already 48x48 are taken as face crops; larger ones go through OpenCV's
-bundled frontal-face Haar cascade, one face per detection with its box. CSVs are read a block
+Images that are already 48x48 are taken as face crops; in larger ones (and video frames) the faces
+are found by the detector (`ferpipe.detect`: BlazeFace unless asked otherwise) and each is cut as
+FER2013 cut its faces (`detect.align`), one face per detection with its box and score. CSVs are read a block
 at a time by the ingest stage's rules (`csv_rows`), so memory is bounded by the batch, not the input. A
 bad file or row is reported with its reason and the rest go on.
 """
