@@ -26,12 +26,19 @@ def synthetic_arrays(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def workspace(tmp_path, monkeypatch, synthetic_arrays):
-    """An empty stage folder with the arrays in place and a private MLflow store."""
+    """An empty stage folder, a git repository with one commit (runs record it, and `ship` checks
+    it), with the arrays in place and a private MLflow store."""
+    import subprocess
+
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("DVC_EXP_NAME", raising=False)
+    monkeypatch.delenv("DVC_EXP_BASELINE_REV", raising=False)
     monkeypatch.setenv("DVC_ROOT", str(tmp_path))
     shutil.copytree(synthetic_arrays, tmp_path / "data/arrays")
+    identity = ["-c", "user.name=ferpipe tests", "-c", "user.email=tests@ferpipe.invalid"]
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run(["git", *identity, "commit", "-q", "--allow-empty", "-m", "workspace"], cwd=tmp_path, check=True)
     return tmp_path
 
 

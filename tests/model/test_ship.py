@@ -74,6 +74,7 @@ def test_a_worse_model_or_part_of_privatetest_never_replaces_the_packaged_one(wo
     train(replace(TINY, epochs=1, seed=2), tracking)
     evaluate(config_of("evaluate", bootstrap_samples=20), tracking)
     second = as_real(workspace)
+    provenance_is_checked(second, arrays, root)
 
     def fails(*args):
         raise OSError(28, "No space left on device")
@@ -91,6 +92,26 @@ def test_a_worse_model_or_part_of_privatetest_never_replaces_the_packaged_one(wo
     assert forced["registered"] != kept["registered"]
     with pytest.raises(ValueError, match="cannot be written"):
         ship(first, arrays=arrays, root=root / "fer2013" / "model.tflite" / "under-a-file", force=True)
+
+
+def provenance_is_checked(reference: str, arrays, root) -> None:
+    """A version whose run trained uncommitted code, or a commit not in the history, is refused."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    run_id = client.get_model_version(*reference.removeprefix("models:/").split("/")).run_id
+    commit = client.get_run(run_id).data.tags["mlflow.source.git.commit"]
+    for tag, value, said in [
+        ("uncommitted_changes", "true", "had uncommitted changes to the code of"),
+        ("uncommitted_changes", "unknown", "recorded no clean state"),
+        ("mlflow.source.git.commit", "d531cb4b2f2b66c0bf6eb508c0c61fcc80c3e596", "not in this repository's history"),
+    ]:
+        before = client.get_run(run_id).data.tags[tag]
+        client.set_tag(run_id, tag, value)
+        with pytest.raises(ValueError, match=said):
+            ship(reference, arrays=arrays, root=root, quantization="none", force=True)
+        client.set_tag(run_id, tag, before)
+    assert commit and client.get_run(run_id).data.tags["uncommitted_changes"] == "false"
 
 
 def test_weights_are_quantized_only_within_the_accuracy_rule(workspace, tmp_path, monkeypatch):

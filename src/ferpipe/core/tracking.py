@@ -112,20 +112,43 @@ def run_name() -> str | None:
     return os.environ.get("DVC_EXP_NAME")
 
 
-def git_commit() -> str | None:
+def git(*arguments: str) -> subprocess.CompletedProcess | None:
     try:
-        done = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=repository_root())
+        return subprocess.run(["git", *arguments], capture_output=True, text=True, cwd=repository_root())
     except OSError:
         return None
-    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def git_commit() -> str | None:
+    """The commit whose code runs: a DVC experiment's baseline (a queued or temporary experiment runs
+    in a copy whose HEAD is a commit of DVC's own, on no branch), else HEAD."""
+    if os.environ.get("DVC_EXP_BASELINE_REV"):
+        return os.environ["DVC_EXP_BASELINE_REV"]
+    done = git("rev-parse", "HEAD")
+    return done.stdout.strip() if done and done.returncode == 0 else None
+
+
+# What `dvc exp run` itself writes into the workspace before a stage runs: not changes to the code.
+WRITTEN_BY_DVC = ("params.yaml", "dvc.lock")
+
+
+def uncommitted_changes(commit: str | None) -> str:
+    """ "false" when the tracked files are the commit's (DVC's own writes aside), "true" when they
+    differ, "unknown" without git or a commit: what a packaged model's provenance rests on."""
+    if not commit:
+        return "unknown"
+    done = git("diff", "--quiet", commit, "--", ".", *(f":(exclude){name}" for name in WRITTEN_BY_DVC))
+    return "unknown" if done is None or done.returncode > 1 else str(done.returncode == 1).lower()
 
 
 def run_tags(manifest: dict[str, Any]) -> dict[str, str]:
+    commit = git_commit()
     tags = {
         "data": manifest.get("data", "unknown"),  # "real" or "synthetic"
         "labels": manifest.get("labels", "fer2013"),  # ingest.labels: fer2013, ferplus_majority, ferplus_probability
         "dataset_sha256": manifest.get("source_sha256") or "",
-        "mlflow.source.git.commit": git_commit() or "",
+        "mlflow.source.git.commit": commit or "",
+        "uncommitted_changes": uncommitted_changes(commit),
     }
     if run_name():
         tags["dvc_exp_name"] = run_name()

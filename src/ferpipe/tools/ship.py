@@ -26,6 +26,7 @@ from ferpipe.core.inference import Calibration, served_probabilities
 from ferpipe.core.registry import label_family
 from ferpipe.core.schema import FER2013_ROWS
 from ferpipe.packaged import CARD, METADATA, MODEL
+from ferpipe.tools.packaged_card import card_figures, packaged_card
 
 
 def registered_version(reference: str):
@@ -80,6 +81,7 @@ def ship(
     if not force:
         check_not_worse(reference, target, correct, np.asarray(x_test), y_test)
     run = mlflow.get_run(version.run_id)
+    check_provenance(reference, run.data.tags)
     metadata = {
         "labels": labels,
         "label_names": (logged.metadata or {})["label_names"],
@@ -112,7 +114,8 @@ def ship(
         out.mkdir()
         shutil.copyfile(lite_file, out / MODEL)
         (out / METADATA).write_text(json.dumps(metadata, indent=2) + "\n")
-        (out / CARD).write_text(packaged_card(version.description or "", metadata))
+        figures = card_figures(lite_file, np.asarray(x_test), y_test, calibration, metadata["label_names"])
+        (out / CARD).write_text(packaged_card(version.description or "", metadata, figures))
     return metadata
 
 
@@ -142,6 +145,28 @@ def check_data(reference: str, tags: dict[str, str], manifest: dict[str, Any], a
         raise ValueError(
             f"{arrays}: its test split holds {faces} PrivateTest faces, not the whole {whole}: "
             "a packaged model is scored on all of them (ingest the whole FER2013)"
+        )
+
+
+def check_provenance(reference: str, run_tags: dict[str, str]) -> None:
+    """A packaged model's card gives the commit and command that reproduce it: the commit must be in
+    this repository's history, and the run must have trained that commit's code, unchanged."""
+    from ferpipe.core.tracking import git
+
+    commit = run_tags.get("mlflow.source.git.commit")
+    if not commit:
+        raise ValueError(f"{reference}: its run recorded no git commit: train it in a git checkout")
+    if run_tags.get("uncommitted_changes") != "false":
+        said = "had uncommitted changes" if run_tags.get("uncommitted_changes") == "true" else "recorded no clean state"
+        raise ValueError(
+            f"{reference}: its run {said} to the code of {commit[:12]}: no command could reproduce it; "
+            "commit, then train again"
+        )
+    reachable = git("merge-base", "--is-ancestor", commit, "HEAD")
+    if reachable is None or reachable.returncode != 0:
+        raise ValueError(
+            f"{reference}: trained at commit {commit[:12]}, which is not in this repository's history (HEAD): "
+            "push or merge it first, or train on a commit that is"
         )
 
 
@@ -212,21 +237,3 @@ def quantized(keras_file: Path, quantization: str, path: Path) -> Path:
         import keras
 
     return export(keras.models.load_model(keras_file), path, quantization)
-
-
-def packaged_card(card: str, metadata: dict[str, Any]) -> str:
-    test = metadata["test"]
-    low, high = test["accuracy_ci95"]
-    weights = (
-        "float32 weights"
-        if metadata["quantization"] == "none"
-        else f"weights quantized {metadata['quantization']} (float32's PrivateTest accuracy: "
-        f"{metadata['float32_test_accuracy']:.4f})"
-    )
-    return (
-        f"{card.rstrip()}\n\n## This packaged file\n\n`{MODEL}`: the LiteRT export of {metadata['registered']}, "
-        f"{weights}, "
-        f"calibrated with T = {metadata['calibration']['temperature']:.4f} (test-time views: "
-        f"`{metadata['calibration']['tta']}`). Scored again as packaged: PrivateTest accuracy {test['accuracy']:.4f} "
-        f"(95% CI {low:.4f}–{high:.4f}, {test['rows']:,} faces). Use: `ferpipe predict photo.jpg`.\n"
-    )
