@@ -68,15 +68,23 @@ class Recognizer:
         """Every face in `image`, left to right: a path, a PIL image, or a numpy array (RGB HxWx3 or
         grey HxW, uint8). OpenCV's frames are BGR: pass `cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)`.
         A 48x48 image is taken as a face crop; in a larger one the faces are detected (none: [])."""
+        return [expression for expression, _ in self.faces(image)]
+
+    def faces(self, image: str | Path | Image.Image | np.ndarray) -> list[tuple[Expression, np.ndarray]]:
+        """`predict`'s answers, each with the 48x48 grey crop the model read (what a heatmap is drawn on)."""
         grey, rgb = pixels_of(image)
         if grey.shape == (IMAGE_SIDE, IMAGE_SIDE):
-            return self.predict_crops(grey[None])
+            return list(zip(self.predict_crops(grey[None]), grey[None], strict=True))
         self._detector = self._detector or self._make_detector()
         found = faces_in(grey, rgb, self._detector)
         if not found:
             return []
-        answers = self._answers(np.stack([crop for _, crop in found]))
-        return [self._expression(p, face.box, face.score) for (face, _), p in zip(found, answers, strict=True)]
+        crops = np.stack([crop for _, crop in found])
+        answers = self._answers(crops)
+        return [
+            (self._expression(p, face.box, face.score), crop)
+            for (face, _), crop, p in zip(found, crops, answers, strict=True)
+        ]
 
     def predict_crops(self, crops: np.ndarray) -> list[Expression]:
         """Face crops as FER2013 holds them: uint8, shape (N, 48, 48) or (N, 48, 48, 1), grey."""

@@ -351,31 +351,42 @@ def register_packaged(labels: Labels = LABELS, params: Path = PARAMS) -> None:
 @app.command()
 def explain(
     model: str = typer.Argument(
-        ..., help="models:/name@alias, runs:/<id>/model, an MLflow model folder, or a .keras file"
+        ...,
+        metavar="[MODEL]",
+        help="models:/name@alias, runs:/<id>/model, an MLflow model folder, a .keras or .tflite file; "
+        "or the first input, when no model is named: the packaged model is explained",
     ),
-    inputs: list[Path] = typer.Argument(..., help="images of any size, folders of them, or FER-format CSVs"),
-    output: Path = typer.Option(..., "--output", "-o", help="folder for the heatmaps, one PNG per face"),
+    inputs: list[Path] = typer.Argument(None, help="images of any size, folders of them, or FER-format CSVs"),
+    output: Path = typer.Option(..., "--output", "-o", help="folder for the pictures, one PNG per face"),
     class_name: str = typer.Option(None, "--class", help="explain this class [default: the one predicted]"),
+    labels: Labels = typer.Option(Labels.fer2013, help="with no MODEL: which packaged model"),
 ) -> None:
-    """Where the network looked: a Grad-CAM heatmap over every face of the inputs, for the class it
-    predicts (or --class), written to the output folder as <input>.face<N>.<class>.png.
+    """Where the network looked: for every face of the inputs, a picture of the face, its heatmap
+    (Grad-CAM for a Keras network; occlusion for the packaged model or a .tflite file, no TensorFlow)
+    and the class with its probability, written as <input>.face<N>.<class>.png.
 
     Exit status: 0 every input explained; 3 some inputs failed; 1 none could be."""
     from ferpipe.tools.explain import explain as explain_faces
     from ferpipe.tools.explain import load_explained
+    from ferpipe.tools.models import names_a_model
     from ferpipe.tools.predict import check_folder
 
     try:
         check_folder(output, "--output")
     except ValueError as error:
         _fail(str(error))
+    named: str | None = model
+    if not names_a_model(model):  # every argument is an input: the packaged model is explained
+        inputs, named = [Path(model), *(inputs or [])], None
+    elif not inputs:
+        _fail(f"name the inputs to explain after the model {model}")
     try:
-        network, names, metadata = load_explained(model)
+        mapper, names, metadata = load_explained(named, labels.value)
     except Exception as error:  # MLflow and Keras raise many kinds; all mean "cannot load this model"
-        _fail(f"cannot load model {model}: {_reason(error)}")
-    _synthetic_note(model, metadata)
+        _fail(str(error) if named is None else f"cannot load model {named}: {_reason(error)}")
+    _synthetic_note(named, metadata)
     try:
-        report = explain_faces(network, names, inputs, output, class_name)
+        report = explain_faces(mapper, names, inputs, output, class_name)
     except ValueError as error:
         _fail(str(error))
     _explain(report, "explained")

@@ -1,4 +1,4 @@
-"""`ferpipe explain`: a Grad-CAM heatmap per face of the inputs `ferpipe predict` reads."""
+"""`ferpipe explain` on a Keras network: a Grad-CAM heatmap per face of the inputs `ferpipe predict` reads."""
 
 import numpy as np
 import pytest
@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from ferpipe.cli import app
 from ferpipe.models import build_model
-from ferpipe.tools.explain import SHOWN_SIDE
+from ferpipe.tools.explain import CAPTION, SHOWN_SIDE
 from tests.conftest import fer_csv_text, random_faces
 
 pytestmark = pytest.mark.slow  # a TensorFlow model
@@ -32,7 +32,7 @@ def test_every_face_gets_its_heatmap_named_by_input_face_and_class(tmp_path, mod
     written = sorted(path.name for path in (tmp_path / "maps").iterdir())
     assert [name.rsplit(".", 2)[0] for name in written] == ["crop.png.face0", "faces.csv.face0", "faces.csv.face1"]
     picture = np.asarray(Image.open(tmp_path / "maps" / written[0]))
-    assert picture.shape == (SHOWN_SIDE, SHOWN_SIDE, 3) and picture.std() > 0
+    assert picture.shape == (SHOWN_SIDE + CAPTION, 2 * SHOWN_SIDE, 3) and picture.std() > 0
 
     asked = CliRunner().invoke(
         app, ["explain", str(model_file), inputs[0], "-o", str(tmp_path / "angry"), "--class", "angry"]

@@ -107,12 +107,3 @@ def on_the_face(maps: np.ndarray, side: int) -> np.ndarray:
     """Maps of the centre a cropped network sees, placed on the whole face (zero outside)."""
     margin = (side - maps.shape[1]) // 2
     return np.pad(maps, ((0, 0), (margin, side - maps.shape[1] - margin), (margin, side - maps.shape[2] - margin)))
-
-
-def overlay(face: np.ndarray, heatmap: np.ndarray, opacity: float = 0.45) -> np.ndarray:
-    """A grey face (H, W) with its heatmap in colour over it: (H, W, 3) uint8."""
-    import matplotlib
-
-    colours = matplotlib.colormaps["jet"](heatmap)[..., :3]
-    grey = np.repeat(np.asarray(face, dtype=np.float32)[..., None] / 255.0, 3, axis=-1)
-    return (255 * ((1 - opacity) * grey + opacity * colours)).clip(0, 255).astype(np.uint8)

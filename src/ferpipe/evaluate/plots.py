@@ -141,7 +141,7 @@ def explanations_png(
 ) -> None:
     """Grad-CAM: the most confident mistakes with the map of the class predicted over each face, then,
     per class, the mean map over correctly classified faces on their mean face."""
-    from ferpipe.core.gradcam import overlay
+    from ferpipe.core.heatmaps import overlay
 
     predicted = probabilities.argmax(axis=1)
     columns = 6

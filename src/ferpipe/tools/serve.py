@@ -112,11 +112,12 @@ def app_for(model_uri: str | None, labels: str = "fer2013") -> tuple[ShortErrors
     (`load_logged`: never unpickled)."""
     if model_uri is None:
         from ferpipe import packaged
+        from ferpipe.api import Recognizer
         from ferpipe.tools.app import packaged_app
-        from ferpipe.tools.models import answering
 
-        model, metadata = answering(None, labels)
-        return packaged_app(model, packaged.packaged(labels).describe()), metadata
+        recognizer = Recognizer(labels=labels)
+        description = packaged.packaged(labels).describe()
+        return packaged_app(recognizer, description), recognizer.metadata
 
     from mlflow.pyfunc import scoring_server
 
