@@ -46,6 +46,7 @@ def test_the_wheel_installs_light_and_predicts_on_the_command_line_and_in_python
         for name in ("model.tflite", "metadata.json", "model_card.md"):
             assert f"ferpipe/packaged/{family}/{name}" in carried
     assert {"ferpipe/detect/blazeface_back.tflite", "ferpipe/detect/LICENSE-blazeface.txt"} <= carried
+    assert "ferpipe/tools/page.html" in carried
 
     venv = tmp_path / "venv"
     run(getattr(sys, "_base_executable", sys.executable), "-m", "venv", venv)

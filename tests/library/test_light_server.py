@@ -72,3 +72,19 @@ def test_a_bad_request_is_a_short_client_error(server, body, status, said):
     answered, error = post(f"{url}/invocations", body)
     assert answered == status and said in error["message"], error
     assert len(json.dumps(error)) < 4096
+
+
+def test_the_page_and_the_photo_api_answer_without_the_pipeline(server):
+    from tests.conftest import grace_hopper
+
+    url, labels = server
+    with urllib.request.urlopen(f"{url}/", timeout=60) as answer:
+        page = answer.read().decode()
+    assert answer.status == 200 and "<title>ferpipe" in page and "https://" not in page and "http://" not in page
+    request = urllib.request.Request(
+        f"{url}/analyze?heatmap=true", data=grace_hopper().read_bytes(), headers={"Content-Type": "image/jpeg"}
+    )
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        (face,) = json.loads(answer.read())["faces"]
+    (expected,) = Recognizer(labels=labels).predict(grace_hopper())
+    assert face["emotion"] == expected.emotion and face["heatmap"].startswith("data:image/png;base64,")
