@@ -4,13 +4,13 @@ server process in which every pipeline package is made unimportable), answering 
 import json
 import subprocess
 import sys
-import urllib.error
 import urllib.request
 
 import pytest
 
 from ferpipe import Recognizer
 from tests.conftest import free_ports, random_faces, wait_until_up
+from tests.conftest import post_json as post
 
 pytestmark = pytest.mark.slow  # starts a server
 
@@ -35,15 +35,6 @@ def server(request, tmp_path_factory):
     finally:
         process.terminate()
         process.wait(timeout=30)
-
-
-def post(url: str, body: bytes, content_type: str = "application/json") -> tuple[int, dict]:
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": content_type})
-    try:
-        with urllib.request.urlopen(request, timeout=60) as answer:
-            return answer.status, json.loads(answer.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 def test_the_packaged_model_answers_as_the_api_does(server):

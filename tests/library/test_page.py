@@ -7,13 +7,12 @@ import json
 import shutil
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 
 import pytest
 
 from ferpipe import Recognizer
 from tests.conftest import free_ports, grace_hopper, wait_until_up
+from tests.conftest import post_json as post
 
 pytestmark = pytest.mark.slow  # a server and a browser
 
@@ -98,15 +97,6 @@ def test_the_keyboard_reaches_the_photo_picker_and_the_heatmap_switch(page):
     assert page.evaluate("document.activeElement.id") == "files"
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.id") == "heatmaps"
-
-
-def post(url: str, data: bytes, content_type: str) -> tuple[int, dict]:
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": content_type})
-    try:
-        with urllib.request.urlopen(request, timeout=60) as answer:
-            return answer.status, json.loads(answer.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 def test_analyze_answers_each_face_and_each_kind_of_bad_photo_in_one_short_line(server, tmp_path):
