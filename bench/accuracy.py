@@ -1,4 +1,4 @@
-"""Issue 6 benchmark: what test-time augmentation and ensembling add to trained models.
+"""What test-time augmentation and ensembling add to trained models.
 
 Scores, side by side on the test split (PrivateTest) of converted arrays, with the same
 evaluation code as the `evaluate` stage and `ferpipe ensemble`:

@@ -1,4 +1,4 @@
-"""Issue 25 benchmark: calibration of trained models before and after temperature scaling.
+"""Calibration of trained models before and after temperature scaling.
 
 For each model (`--model`, any reference `ferpipe predict` takes) and test-time augmentation,
 side by side on the same arrays, with the `evaluate` stage's own code: the temperature fitted on

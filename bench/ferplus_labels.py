@@ -1,4 +1,4 @@
-"""Issue 7 benchmark: what FER+ test accuracy means, measured on the real files.
+"""What FER+ test accuracy means, measured on the real files.
 
 Builds the FER+ majority arrays with the pipeline's own ingest and convert, then scores, side by
 side on the FER+ test faces (PrivateTest rows with a clear majority):

@@ -1,4 +1,4 @@
-"""Issues 18 and 27: the frontier of what CPU training minutes buy on FER2013.
+"""The frontier of what CPU training minutes buy on FER2013.
 
 Reads the recorded runs in `bench/frontier.csv` (each row's source section in BENCHMARKS.md
 holds its command and full results) and draws PrivateTest accuracy with its 95% bootstrap
@@ -93,7 +93,7 @@ def search() -> None:
     handles = [Patch(color=colours[rung], label=label) for rung, label in rungs.items()]
     axis.legend(handles=handles, loc="lower right", fontsize=8)
     axis.set_title(
-        f"Issue 27: successive halving at equal cost (budget {float(candidates[0]['budget_minutes']):g} min, "
+        f"Successive halving at equal cost (budget {float(candidates[0]['budget_minutes']):g} min, "
         f"2-core {candidates[0]['cpu']})",
         fontsize=10,
     )

@@ -1,4 +1,4 @@
-"""Issue 2 benchmark: ingest + convert on the full real FER2013 CSV against the seed notebook's loop.
+"""Ingest + convert on the full real FER2013 CSV against the seed notebook's loop.
 
 Each side runs in its own child process (so peak memory is that side's alone), on the same
 uncompressed CSV, one after the other in one run; the speed-up is the ratio of their times.

@@ -1,4 +1,4 @@
-"""Issue 26 benchmark: predicting one photo with the packaged model, against the same network as a
+"""Predicting one photo with the packaged model, against the same network as a
 Keras file, side by side: wall seconds from the command's start and the process's peak memory.
 
 Each side is a fresh `ferpipe predict` process, run `--runs` times in turn (packaged, Keras,

@@ -1,4 +1,4 @@
-"""Issue 5 benchmark: the whole `dvc repro` on the embedded default data, its no-op re-run, and
+"""The whole `dvc repro` on the embedded default data, its no-op re-run, and
 a 3-experiment DVC queue on 2 workers against the same 3 experiments run one after another.
 
 Works in a fresh `git clone` of the repository's HEAD (the `synthesize` stage writes the data),

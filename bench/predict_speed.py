@@ -1,4 +1,4 @@
-"""Issue 19 benchmark: `ferpipe predict` on a large CSV against bare `model.predict` on the same faces.
+"""`ferpipe predict` on a large CSV against bare `model.predict` on the same faces.
 
 One model file (vgg_small by default, freshly initialised: throughput does not depend on the
 weights) and one CSV (the full FER2013 when it is beside the repository, else the embedded

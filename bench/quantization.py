@@ -1,4 +1,4 @@
-"""Issue 26 benchmark: LiteRT's post-training quantizations of a trained network, side by side with
+"""LiteRT's post-training quantizations of a trained network, side by side with
 its float32 export: file size, PrivateTest accuracy (the packaging rule: within 0.3 points of
 float32), agreement with float32's classes, the largest probability change, and the time to
 score PrivateTest (the fastest of `--repeats` rounds, the options taking turns in each round).

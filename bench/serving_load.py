@@ -1,4 +1,4 @@
-"""Issue 19 benchmark: `mlflow models serve` under a bounded load, each input form against bare
+"""`mlflow models serve` under a bounded load, each input form against bare
 `model.predict` on the same faces, in one run.
 
 One network (vgg_small by default, freshly initialised: speed does not depend on the weights)

@@ -1,4 +1,4 @@
-"""Issue 18 benchmark: how close training runs to this CPU's limit, per architecture.
+"""How close training runs to this CPU's limit, per architecture.
 
 The limit is the machine's measured float32 matmul rate (TensorFlow, all cores, 2048x2048
 matrices), taken before and after the training runs. Training's achieved rate is the model's

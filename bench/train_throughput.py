@@ -1,4 +1,4 @@
-"""Issue 3 benchmark: train-stage throughput against bare `model.fit` on the same arrays.
+"""Train-stage throughput against bare `model.fit` on the same arrays.
 
 Same model (alexnet_seed by default), same batch size, same images; each side runs in its
 own process, one after the other, and is timed on its second epoch (the first traces the

@@ -1,4 +1,4 @@
-"""Issue 26 benchmark: predicting a video against the face detector alone on the same frames.
+"""Predicting a video against the face detector alone on the same frames.
 
 A 640x480 MJPG video with one face (synthetic faces, a new one each second, scaled up on a
 canvas), every frame sampled (`--fps` equal to its rate). Side by side in one process, in turn:

@@ -28,7 +28,7 @@ class Predictor(Protocol):
 
 
 # Faces per model call when predicting. Small batches run faster on a CPU (the activations stay
-# in cache) and keep memory low; BENCHMARKS.md (issue 19) has the measurements.
+# in cache) and keep memory low; BENCHMARKS.md (prediction speed, BENCHMARKS.md) has the measurements.
 BATCH_SIZE = 64
 
 

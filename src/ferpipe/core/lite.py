@@ -1,6 +1,6 @@
 """A trained network as the train stage exports it for LiteRT (`models/model.tflite`, and an
 artifact of the logged MLflow model), run without TensorFlow: the same probabilities as the Keras
-model, in a fraction of the memory and start-up time (BENCHMARKS.md, issue 19). It answers to
+model, in a fraction of the memory and start-up time (BENCHMARKS.md). It answers to
 what `ferpipe predict` and the served model ask of a Keras model, so either runs both kinds alike.
 """
 

@@ -92,7 +92,7 @@ def markdown_table(runs: list) -> str:
             run.info.run_name or run.info.run_id[:8],
             run.data.tags.get("labels", "fer2013"),
             *(params.get(p, "–") for p in (*PARAMS_SHOWN, *varied)),
-            # With epochs, what a run cost: recipes are compared within a time budget (issue 18).
+            # With epochs, what a run cost: recipes are compared within a time budget (CPU training minutes, BENCHMARKS.md).
             _number(metrics.get("train_minutes"), 1),
             _number(metrics.get("train_images_per_second"), 1),
             _number(metrics.get("eval.val_accuracy", metrics.get("best_val_accuracy"))),

@@ -42,7 +42,7 @@ def registered_version(reference: str):
 
 
 # The packaging rule: a quantized file is shipped only as accurate as float32's on PrivateTest, to
-# within this many points (issue 26; each option measured in BENCHMARKS.md).
+# within this many points (each option measured in BENCHMARKS.md).
 QUANTIZED_POINTS_LOST = 0.3
 
 
