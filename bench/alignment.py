@@ -26,16 +26,17 @@ SCENE, SCALE = 320, 3
 ANGLES = (-20, 0, 20)
 
 
-def private_test(source: Path, count: int) -> tuple[np.ndarray, np.ndarray]:
+def usage_faces(source: Path, usage: str) -> tuple[np.ndarray, np.ndarray]:
+    """The (N, 48, 48) faces and labels of one Usage of the FER2013 CSV, in file order."""
     faces, labels = [], []
     with gzip.open(source, "rt") as stream:
         stream.readline()
         for line in stream:
-            label, pixels, usage = line.rstrip("\n").split(",")
-            if usage == "PrivateTest":
+            label, pixels, found = line.rstrip("\n").split(",")
+            if found == usage:
                 faces.append(np.array(pixels.split(), np.uint8).reshape(48, 48))
                 labels.append(int(label))
-    return np.array(faces[:count]), np.array(labels[:count])
+    return np.array(faces), np.array(labels)
 
 
 def scene(face: np.ndarray, degrees: float, rng: np.random.Generator) -> np.ndarray:
@@ -63,7 +64,7 @@ def main() -> None:
     parser.add_argument("--faces", type=int, default=3589)
     parser.add_argument("--data", type=Path, default=REAL)
     args = parser.parse_args()
-    faces, labels = private_test(args.data, args.faces)
+    faces, labels = (part[: args.faces] for part in usage_faces(args.data, "PrivateTest"))
     model, _ = packaged.load()
     haar, blazeface = detector("haar"), detector("blazeface")
 

@@ -10,26 +10,20 @@ centre lies from the box's, in box widths. Training faces only: the test splits 
 from __future__ import annotations
 
 import argparse
-import gzip
 import sys
 from pathlib import Path
 
 import numpy as np
 
-REAL = Path(__file__).resolve().parents[2] / "shared/data/fer2013/fer2013.csv.gz"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from alignment import REAL, usage_faces  # noqa: E402  (the same FER2013 reader)
+
 SCALE, CANVAS = 4, 384
 
 
 def training_faces(source: Path, count: int, seed: int = 0) -> np.ndarray:
-    rows = []
-    with gzip.open(source, "rt") as stream:
-        stream.readline()
-        for line in stream:
-            label, pixels, usage = line.rstrip("\n").split(",")
-            if usage == "Training":
-                rows.append(pixels)
-    chosen = np.random.default_rng(seed).choice(len(rows), size=min(count, len(rows)), replace=False)
-    return np.array([np.array(rows[i].split(), np.uint8).reshape(48, 48) for i in chosen])
+    faces, _ = usage_faces(source, "Training")
+    return faces[np.random.default_rng(seed).choice(len(faces), size=min(count, len(faces)), replace=False)]
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from alignment import REAL, private_test  # noqa: E402  (the same PrivateTest reader)
+from alignment import REAL, usage_faces  # noqa: E402  (the same FER2013 reader)
 
 
 def main() -> None:
@@ -24,7 +24,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=REAL)
     args = parser.parse_args()
-    faces, labels = private_test(args.data, 10**6)
+    faces, labels = usage_faces(args.data, "PrivateTest")
     model, meta = packaged.load("fer2013")
     print(f"the packaged {meta['registered']} on {len(faces)} PrivateTest faces; accuracy (points from clean)")
     print(markdown(robustness(model.predict_on_batch, faces, labels)))

@@ -13,6 +13,10 @@ from PIL import Image, ImageOps
 MAX_IMAGE_PIXELS = 40_000_000  # larger images are refused: decompression bombs
 
 
+class ImageTooLarge(ValueError):
+    """An image over MAX_IMAGE_PIXELS: a server answers it 413, not 400."""
+
+
 def load_grey_image(source: Path | BinaryIO, notes: list[tuple[str, str]] | None = None) -> np.ndarray:
     """Grey uint8 pixels of an image file (a path, or bytes in a file object) of any mode and bit
     depth, scaled, never clipped. A problem is a ValueError whose message starts with its kind."""
@@ -35,7 +39,7 @@ def open_image(source: Path | BinaryIO, notes: list[tuple[str, str]] | None = No
                 image.load()
                 return ImageOps.exif_transpose(image)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ValueError(
+        raise ImageTooLarge(
             f"too large: more than {MAX_IMAGE_PIXELS:,} pixels (refused as a possible decompression bomb)"
         ) from None
     except Image.UnidentifiedImageError:

@@ -31,6 +31,7 @@ from PIL import Image
 
 from ferpipe.api import Recognizer
 from ferpipe.core.face_requests import FaceRequestError, faces_from
+from ferpipe.core.images import ImageTooLarge
 from ferpipe.core.inference import BATCH_SIZE, Served
 from ferpipe.tools.models import InVocabulary
 from ferpipe.tools.serve import ShortErrors
@@ -81,7 +82,7 @@ def packaged_app(recognizer: Recognizer, description: str) -> ShortErrors:
         try:
             return JSONResponse(await run_in_threadpool(analyzed, recognizer, data, heatmap))
         except ValueError as problem:  # not an image, unreadable, too many pixels: one line saying which
-            return error(413 if str(problem).startswith("too large") else 400, str(problem))
+            return error(413 if isinstance(problem, ImageTooLarge) else 400, str(problem))
 
     @app.get("/ping", response_class=PlainTextResponse)
     @app.get("/health", response_class=PlainTextResponse)
