@@ -115,3 +115,21 @@ def test_a_tool_given_what_it_cannot_use_answers_in_one_line(in_tmp, case, monke
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 or result.exit_code == 2, result.output  # 2: the option parser's own short usage
     assert "/tmp" not in result.output.replace(str(Path.cwd()), "")
+
+
+@pytest.mark.parametrize("command", ["predict", "explain"])
+def test_a_model_command_with_nothing_named_asks_for_inputs_not_the_optional_model(command):
+    shown = CliRunner().invoke(app, [command, "--help"]).output
+    assert f"{command} [OPTIONS] [MODEL] [INPUTS]..." in " ".join(shown.split())
+    done = CliRunner().invoke(app, [command] + (["-o", "out"] if command == "explain" else []))
+    assert done.exit_code == 1 and "Missing argument" not in done.output
+    (line,) = done.output.strip().splitlines()
+    assert line.startswith(f"error: name what to {command}: photos") and "MODEL if not the packaged one" in line
+
+
+def test_help_groups_the_commands_stages_first_then_runs_then_models():
+    shown = CliRunner().invoke(app, ["--help"]).output
+    panels = [shown.index(title) for title in ("The pipeline's stages", "Runs, the registry", "Using a model")]
+    assert panels == sorted(panels)
+    for command in ("train", "budget", "ship", "compare", "predict", "serve"):
+        assert f" {command} " in shown
