@@ -48,7 +48,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from ferpipe.evaluate import plots
-    from ferpipe.evaluate.stage import explanations
+    from ferpipe.evaluate.reports import explanations
     from ferpipe.tools.models import load_model
 
     x_val, y_val = load_split(args.arrays, "val")

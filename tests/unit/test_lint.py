@@ -80,3 +80,26 @@ def test_a_seeded_type_error_fails_everywhere_and_a_missing_annotation_where_str
     (folder / "wrong.py").write_text("def double(x):\n    return 2 * x\n")
     done = type_check("ferpipe/" + package + "/wrong.py", cwd=tmp_path)
     assert (done.returncode == 1 and "[no-untyped-def]" in done.stdout) == strict, done.stdout
+
+
+MODULE_LINES = 250
+SAYS_WHY = "Longer than most modules"
+
+
+def long_modules_without_a_reason(root: Path) -> list[str]:
+    """Modules over MODULE_LINES lines whose docstring does not say why they are."""
+    import ast
+
+    found = []
+    for module in sorted(root.rglob("*.py")):
+        text = module.read_text()
+        if text.count("\n") > MODULE_LINES and SAYS_WHY not in (ast.get_docstring(ast.parse(text)) or ""):
+            found.append(f"{module.relative_to(root)}: {text.count(chr(10))} lines")
+    return found
+
+
+def test_every_module_is_short_or_its_docstring_says_why(tmp_path):
+    assert long_modules_without_a_reason(REPO_ROOT / "src") == []
+    (tmp_path / "long.py").write_text('"""A module."""\n' + "x = 1\n" * MODULE_LINES)
+    (tmp_path / "explained.py").write_text(f'"""A module.\n\n{SAYS_WHY}: a reason."""\n' + "x = 1\n" * MODULE_LINES)
+    assert long_modules_without_a_reason(tmp_path) == [f"long.py: {MODULE_LINES + 1} lines"]

@@ -7,6 +7,9 @@ copy of the repository (`dvc exp run --temp`, queued runs) write to the original
 repository copied or moved as a whole (`cp -a`) has its own: its artifacts go to its own
 folder, never back to the one it was copied from. MLFLOW_TRACKING_URI overrides the store,
 for a shared tracking server.
+
+Longer than most modules: the store, the run's tags and provenance, and the files a logged model
+is made of are what every stage and tool records in MLflow, described once here.
 """
 
 from __future__ import annotations

@@ -6,19 +6,17 @@ it and scaling inside the model, repeated with `steps_per_epoch`, which avoids t
 so the same params give the same metrics on a CPU. Every epoch is checkpointed, so that an
 interrupted run resumes exactly (ferpipe.train.resume). A loss that stops being a finite
 number ends the run with an error: a diverged model is never saved, logged or registered.
+What the run records in MLflow is ferpipe.train.record's.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import math
-import os
 import shutil
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +29,7 @@ from ferpipe.core.config import Config, TrackingConfig, TrainConfig
 from ferpipe.core.files import atomic_outputs, clear, write_json
 from ferpipe.core.paths import CHECKPOINTS, TrainOutputs
 from ferpipe.core.schema import DivergedError
-from ferpipe.train import recipe
+from ferpipe.train import recipe, record
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -65,7 +63,9 @@ def train(
     tf.config.experimental.enable_op_determinism()
     state = ResumeState(CHECKPOINTS, fingerprint(config, manifest))
     # Every worker trains and writes its outputs; only the chief logs to MLflow.
-    with tracked_run(config, tracking_config, manifest, state, data) if chief else contextlib.nullcontext() as run:
+    with (
+        record.tracked_run(config, tracking_config, manifest, state, data) if chief else contextlib.nullcontext() as run
+    ):
         if manifest["data"] == "synthetic":
             log.warning("training on SYNTHETIC data: the metrics say nothing about real faces")
         precision, fallback = recipe.usable_precision(config.precision)
@@ -176,7 +176,7 @@ def callbacks(config: TrainConfig, state: ResumeState, tracked: bool = True) -> 
         *(
             [
                 keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: mlflow.log_metrics(logs, step=epoch)),
-                EpochSeconds(),
+                record.EpochSeconds(),
             ]
             if tracked
             else []
@@ -185,50 +185,6 @@ def callbacks(config: TrainConfig, state: ResumeState, tracked: bool = True) -> 
         # Last: an epoch counts as done only once everything above has recorded it.
         keras.callbacks.BackupAndRestore(str(state.backup), save_freq="epoch", delete_checkpoint=False),
     ]
-
-
-class EpochSeconds(keras.callbacks.Callback):
-    """Logs each epoch's wall seconds to MLflow as `epoch_seconds` (not to history.csv, which the
-    same params must reproduce byte for byte)."""
-
-    def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
-        self.started = time.perf_counter()
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
-        mlflow.log_metric("epoch_seconds", round(time.perf_counter() - self.started, 1), step=epoch)
-
-
-@contextlib.contextmanager
-def tracked_run(
-    config: TrainConfig,
-    tracking_config: TrackingConfig,
-    manifest: dict[str, Any],
-    state: ResumeState,
-    data: TrainingData,
-) -> Iterator[mlflow.ActiveRun]:
-    """The MLflow run this training logs into: the interrupted run it resumes, the one `mlflow run`
-    opened, or a new one with the params and tags."""
-    if state.abandoned_run:
-        tracking.configure(tracking_config.experiment)
-        tracking.mark_failed_if_running(state.abandoned_run)  # e.g. killed (-9) before it could say so
-    resumed_run = state.run_id()
-    name = f"{config.arch}-{manifest['labels']}-{time.strftime('%Y%m%d-%H%M%S')}"  # outside `dvc exp run`
-    with tracking.open_run(tracking_config.experiment, resumed_run or os.environ.get("MLFLOW_RUN_ID"), name) as run:
-        state.remember_run(run.info.run_id)
-        if resumed_run:
-            log.info("resuming MLflow run %s from the last checkpoint in %s", resumed_run, state.folder)
-        else:
-            mlflow.set_tags({**tracking.run_tags(manifest), "stage": "train"})
-            tracking.log_dataset(manifest)
-            params = {
-                **tracking.flatten(dataclasses.asdict(config)),
-                "train_rows": len(data.x_train),
-                "val_rows": len(data.x_val),
-                "data": manifest["data"],
-            }
-            already = run.data.params  # `mlflow run` logs its -P values ("1e-4") under the same keys
-            mlflow.log_params({k: v for k, v in params.items() if k not in already})
-        yield run
 
 
 def write_outputs(
@@ -252,30 +208,11 @@ def write_outputs(
         shutil.copyfile(state.log_file, staged(outputs.history))
         write_json(staged(outputs.metrics), summary)
         if run:
-            model_uri = log_result(run.info.run_id, summary, model_files, data, manifest)
+            model_uri = record.log_result(run.info.run_id, summary, model_files, data, manifest)
             write_json(
                 staged(outputs.run),
                 {"run_id": run.info.run_id, "experiment_id": run.info.experiment_id, "model_uri": model_uri},
             )
-
-
-def log_result(
-    run_id: str, summary: dict[str, Any], model_files: tuple[Path, Path], data: TrainingData, manifest: dict[str, Any]
-) -> str:
-    """The run's summary metrics and its best model; the model's URI, to register it by."""
-    # The best epoch's figures under their own names: the per-epoch series end at the last epoch.
-    mlflow.set_tag("precision_used", summary["precision"])
-    epochs = mlflow.tracking.MlflowClient().get_metric_history(run_id, "epoch_seconds")
-    mlflow.log_metrics(
-        {
-            "best_epoch": summary["best_epoch"],
-            "best_val_accuracy": summary["best_val_accuracy"],
-            "best_val_binary_accuracy": summary["best_val_binary_accuracy"],
-            "train_images_per_second": summary["images_per_second"],
-            "train_minutes": round(sum(epoch.value for epoch in epochs) / 60, 2),
-        }
-    )
-    return tracking.log_model_files(model_files, data.x_val[:8], manifest["label_names"], manifest["data"])
 
 
 def summarise(
