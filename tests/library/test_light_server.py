@@ -9,7 +9,7 @@ import urllib.request
 import pytest
 
 from ferpipe import Recognizer
-from tests.conftest import free_ports, random_faces, wait_until_up
+from tests.conftest import REPO_ROOT, free_ports, random_faces, wait_until_up
 from tests.conftest import post_json as post
 
 pytestmark = pytest.mark.slow  # starts a server
@@ -79,3 +79,17 @@ def test_the_page_and_the_photo_api_answer_without_the_pipeline(server):
         (face,) = json.loads(answer.read())["faces"]
     (expected,) = Recognizer(labels=labels).predict(grace_hopper())
     assert face["emotion"] == expected.emotion and face["heatmap"].startswith("data:image/png;base64,")
+
+
+def test_the_manual_shows_what_the_packaged_model_answers_to_the_example_requests(server):
+    url, labels = server
+    if labels != "fer2013":
+        pytest.skip("the manual's example is the FER2013 model's")
+    manual = (REPO_ROOT / "docs/prediction.md").read_text()
+    (shown,) = [line[2:] for line in manual.splitlines() if line.startswith('# {"predictions"')]
+    for example in ("request.json", "request_compact.json"):  # the same face in both forms
+        status, answer = post(f"{url}/invocations", (REPO_ROOT / "examples" / example).read_bytes())
+        assert status == 200, answer
+        (row,) = answer["predictions"]
+        rounded = {key: value if key == "emotion" else round(value, 2) for key, value in row.items()}
+        assert json.loads(shown) == {"predictions": [rounded]}, f"docs/prediction.md shows {shown}"

@@ -61,6 +61,7 @@ def test_sampled_frames_answer_as_the_same_frames_do_as_images(video, tmp_path):
             Image.fromarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB)).save(frames[-1])
     code, images, output = predicted(*frames, tmp_path / "frames.json")
     by_time = {row["time"]: row for row in rows}
+    assert len(by_time) == len(rows) > 1 and {row["face"] for row in rows} == {0}  # numbered within each frame
     by_frame = {int(Path(row["source"]).stem.split("_")[1]) / RATE: row for row in images}
     assert set(by_time) == set(by_frame)
     for moment, row in by_time.items():

@@ -117,7 +117,7 @@ def constant_images(pixels: np.ndarray) -> dict[str, Any]:
 
 
 def class_distribution_rows(report: dict[str, Any]) -> pd.DataFrame:
-    """Long table (split, class, count) for `dvc plots`."""
+    """Long table (split, class, count): the counts `plot_class_distribution` draws."""
     return pd.DataFrame(
         [
             {"split": split, "class": name, "count": count}

@@ -43,7 +43,7 @@ FRAMES_PER_SECOND = 2.0  # sampled from a video: `ferpipe predict --fps`
 @dataclass(frozen=True)
 class Face:
     source: str
-    index: int  # face number within the source (row number for CSVs)
+    index: int  # face number within its picture: the photo, the video frame at `time` (row number for CSVs)
     box: tuple[int, int, int, int] | None  # x, y, width, height in the source image; None for crops
     time: float | None = None  # seconds into a video, for a face in one of its frames
     score: float | None = None  # the face detector's confidence (None: a crop, or a detector with none)
@@ -224,7 +224,7 @@ def faces_in_video(
             rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
             faces = faces_in(to_grey_uint8(Image.fromarray(rgb)), rgb, found_by)  # grey as a photo's is made
             yield (
-                [Face(str(path), found + i, f.box, round(seconds, 3), f.score) for i, (f, _) in enumerate(faces)],
+                [Face(str(path), i, f.box, round(seconds, 3), f.score) for i, (f, _) in enumerate(faces)],
                 np.stack([crop for _, crop in faces]) if faces else np.zeros((0, IMAGE_SIDE, IMAGE_SIDE), np.uint8),
                 0,
             )
