@@ -61,7 +61,8 @@ def model_card(metrics: dict[str, Any], manifest: dict[str, Any], about: dict[st
         f"| balanced accuracy | {_or_none(test, 'balanced_accuracy')} |",
         f"| macro-F1 | {_or_none(test, 'macro_f1')} |",
         f"| PublicTest accuracy (selection) | {figure(metrics['val_accuracy'])} |",
-        f"| the seed project's binary accuracy (an all-zeros output scores {figure(metrics['all_zeros_binary_accuracy'])}) "
+        '| Keras\' binary accuracy on one-hot labels, not an accuracy (behind the "88.6%" of the project '
+        f"ferpipe grew from; an all-zeros output scores {figure(metrics['all_zeros_binary_accuracy'])}) "
         f"| {figure(metrics['seed_binary_accuracy'])} |",
         "",
         "Recall per class: " + ", ".join(f"{name} {figure(test['per_class'][name]['recall'])}" for name in names) + ".",

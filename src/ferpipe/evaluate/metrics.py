@@ -3,7 +3,7 @@
 Reported: accuracy with a 95% bootstrap interval, balanced accuracy, macro-F1, per-class
 precision/recall/F1, log loss; calibration before and after temperature scaling
 (ferpipe.evaluate.calibration); the same on the test rows whose exact image is not also in the
-training split; and, for comparison with the seed project's "88.6%", Keras' binary accuracy
+training split; and, for comparison with the "88.6%" of the project ferpipe grew from, Keras' binary accuracy
 over the one-hot outputs on PublicTest+PrivateTest (an all-zeros output scores 6/7 on it).
 """
 
