@@ -2,6 +2,7 @@ import shutil
 
 import numpy as np
 import pandas as pd
+import pytest
 from sklearn.linear_model import LogisticRegression
 
 from ferpipe.ingest.stage import ingest
@@ -9,6 +10,7 @@ from ferpipe.synthesize.stage import draw_faces, sample_labels, write_synthetic_
 from tests.conftest import config_of, fer_csv_text
 
 
+@pytest.mark.slow  # fits a classifier on a thousand drawn faces (about 10 s): not for the edit-test loop
 def test_expressions_are_learnable_far_above_chance():
     rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(7), 150)
