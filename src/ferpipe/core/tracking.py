@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     from ferpipe.core.inference import Calibration
 
-from ferpipe.core.paths import MLFLOW_ARTIFACTS, MLFLOW_DB
+from ferpipe.core.paths import MLFLOW_ARTIFACTS, MLFLOW_DB, STAGE_OUTPUTS
 
 EXPERIMENT_KIND, MODEL_TRAINING = "mlflow.experimentKind", "custom_model_development"
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a bar per small file in a stage's log
@@ -135,12 +135,20 @@ def git_commit() -> str | None:
 WRITTEN_BY_DVC = ("params.yaml", "dvc.lock")
 
 
+def products() -> list[str]:
+    """What the pipeline writes, never its code: DVC's own files and every stage output. A run's
+    earlier outputs, committed or staged (as `git add` or DVC's autostage leaves them), change nothing
+    that trains."""
+    outputs = [str(path) for kind in STAGE_OUTPUTS.values() for path in vars(kind()).values()]
+    return [*WRITTEN_BY_DVC, *outputs]
+
+
 def uncommitted_changes(commit: str | None) -> str:
-    """ "false" when the tracked files are the commit's (DVC's own writes aside), "true" when they
-    differ, "unknown" without git or a commit: what a packaged model's provenance rests on."""
+    """ "false" when the tracked files are the commit's (the pipeline's products aside), "true" when
+    they differ, "unknown" without git or a commit: what a packaged model's provenance rests on."""
     if not commit:
         return "unknown"
-    done = git("diff", "--quiet", commit, "--", ".", *(f":(exclude){name}" for name in WRITTEN_BY_DVC))
+    done = git("diff", "--quiet", commit, "--", ".", *(f":(exclude){name}" for name in products()))
     return "unknown" if done is None or done.returncode > 1 else str(done.returncode == 1).lower()
 
 
