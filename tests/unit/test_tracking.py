@@ -28,7 +28,9 @@ def test_a_run_counts_changes_to_the_code_not_the_pipelines_own_outputs_staged_o
     monkeypatch.chdir(tmp_path)
 
     def git(*arguments: str) -> None:
-        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *arguments], check=True, capture_output=True)
+        subprocess.run(
+            ["git", "-c", "user.name=t", "-c", "user.email=t@t", *arguments], check=True, capture_output=True
+        )
 
     git("init", "-q")
     Path("src").mkdir()
