@@ -124,6 +124,22 @@ def test_resumed_plateau_schedule_and_early_stopping_behave_as_if_never_interrup
     pd.testing.assert_frame_equal(pd.read_csv(TrainOutputs.history), uninterrupted)
 
 
+def test_a_weight_average_is_what_is_validated_kept_and_resumed(workspace, monkeypatch):
+    config = replace(TINY, epochs=4, ema=0.8)
+    summary = train(config, TRACKING)
+    averaged = pd.read_csv(TrainOutputs.history)
+    # The kept model is the average that scored best on validation, not the raw weights of that epoch.
+    x_val, y_val = np.load("data/arrays/x_val.npy"), np.load("data/arrays/y_val.npy")
+    kept = keras.saving.load_model(TrainOutputs.model).predict(x_val.reshape(-1, 48, 48, 1), verbose=0)
+    assert (kept.argmax(axis=1) == y_val).mean() == pytest.approx(summary["best_val_accuracy"])
+    train(replace(config, ema=0.0), TRACKING)
+    assert not np.allclose(pd.read_csv(TrainOutputs.history)["val_loss"], averaged["val_loss"])
+
+    train_interrupted_after(2, config, monkeypatch)
+    assert train(config, TRACKING)["epochs_this_run"] == 2
+    pd.testing.assert_frame_equal(pd.read_csv(TrainOutputs.history), averaged)
+
+
 def test_an_unreadable_checkpoint_means_a_fresh_start_not_a_crash(workspace, monkeypatch):
     config = replace(TINY, epochs=3)
     train_interrupted_after(2, config, monkeypatch)

@@ -107,6 +107,7 @@ def test_mlproject_commands_run_the_project_code_mlflow_runs():
         "train.batch_size=0",
         "train.subset=-5",
         "train.label_smoothing=1.5",
+        "train.ema=1",
         "train.weight_decay=-0.1",
         "train.arch=vgg99",
         "train.augment.zoom=-0.2",

@@ -120,6 +120,9 @@ class TrainConfig(Checked):
     schedule: ScheduleConfig
     early_stopping_patience: int  # 0: off
     class_weights: bool  # weight the loss by inverse class frequency
+    # Momentum of an exponential moving average of the weights (0: off): validated, checkpointed and
+    # kept in its place (Keras' optimizer EMA; ferpipe.train.recipe.ema_callbacks).
+    ema: float
     subset: int  # train and validate on at most this many rows per split (0: all); for smoke runs
     distribute: Literal["none", "mirrored", "multi_worker"]  # see ferpipe.train.distribute
     # mixed_bfloat16: Keras' mixed precision, bfloat16 compute with float32 weights; needs a CPU
@@ -136,6 +139,7 @@ class TrainConfig(Checked):
         "batch_size": AT_LEAST_ONE,
         "seed": NON_NEGATIVE,
         "label_smoothing": FRACTION,
+        "ema": FRACTION,
         "early_stopping_patience": NON_NEGATIVE,
         "subset": NON_NEGATIVE,
         "crop": (lambda v: v == 0 or 16 <= v <= 48, "0, or a side of 16 to 48 pixels"),

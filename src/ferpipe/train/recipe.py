@@ -40,11 +40,28 @@ def compile_model(config: TrainConfig, num_classes: int, input_shape: tuple[int,
 def make_optimizer(config: TrainConfig) -> keras.Optimizer:
     import keras
 
+    ema = {"use_ema": config.ema > 0, "ema_momentum": config.ema}
     if config.optimizer == "adam":
-        return keras.optimizers.Adam(config.lr)
+        return keras.optimizers.Adam(config.lr, **ema)
     if config.optimizer == "adamw":
-        return keras.optimizers.AdamW(config.lr, weight_decay=config.weight_decay)
-    return keras.optimizers.SGD(config.lr, momentum=0.9, nesterov=True, weight_decay=config.weight_decay or None)
+        return keras.optimizers.AdamW(config.lr, weight_decay=config.weight_decay, **ema)
+    return keras.optimizers.SGD(config.lr, momentum=0.9, nesterov=True, weight_decay=config.weight_decay or None, **ema)
+
+
+def ema_callbacks(config: TrainConfig, resumed: bool) -> list[keras.callbacks.Callback]:
+    """With train.ema, the moving average is what each epoch validates and what the callbacks after
+    this one see at its end (so the best checkpoint holds the average), and what training ends with.
+
+    Keras' SwapEMAWeights swaps the average into the model at an epoch's end and back at the next
+    one's start; the epoch's backup is written in between, so a resumed run starts with the average
+    in the model and must swap first."""
+    import keras
+
+    if not config.ema:
+        return []
+    swap = keras.callbacks.SwapEMAWeights(swap_on_epoch=True)
+    swap._ema_weights_in_model = resumed  # Keras' own flag: no public way to say where a resume starts
+    return [swap]
 
 
 def class_weights(y: np.ndarray, num_classes: int) -> dict[int, float]:

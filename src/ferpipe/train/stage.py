@@ -159,6 +159,7 @@ def callbacks(config: TrainConfig, state: ResumeState, tracked: bool = True) -> 
     schedule = recipe.schedule_callbacks(config)
     return [
         keras.callbacks.TerminateOnNaN(),  # then `fit` raises: a diverged run ships nothing
+        *recipe.ema_callbacks(config, resumed=state.completed_epochs() > 0),  # before the checkpoint
         *schedule,
         ReplayHistory(state.history(), schedule),
         keras.callbacks.ModelCheckpoint(
