@@ -1,4 +1,5 @@
-"""`--annotate DIR`: every input keeps its own picture, and nothing already in the folder is overwritten."""
+"""`--annotate DIR` and `--plot FILE`: every input keeps its own picture, nothing already in the folder is
+overwritten, and the plot keeps its legend off its lines."""
 
 from pathlib import Path
 
@@ -69,3 +70,21 @@ def test_a_plot_that_fails_while_saving_keeps_the_file_the_user_named(tmp_path, 
     assert target.read_bytes() == b"an earlier plot" and sorted(p.name for p in tmp_path.iterdir()) == ["over_time.png"]
     monkeypatch.undo()
     assert timeline_png(frames, EMOTIONS, target) and Image.open(target).size == (900, 300)
+
+
+def test_the_plot_legend_sits_beside_the_lines_never_over_them(tmp_path):
+    import numpy as np
+
+    from ferpipe.core.schema import EMOTIONS
+    from ferpipe.tools import timeline
+    from ferpipe.tools.inputs import Face
+
+    # Happy rises to 1 at the top right, where a legend inside the axes would sit.
+    frames = [(Face("clip.mp4", i, None, i / 2), np.eye(7)[3] * i / 9 + (1 - i / 9) / 7) for i in range(10)]
+    assert timeline.timeline_png(frames, EMOTIONS, tmp_path / "t.png")
+    picture = np.asarray(Image.open(tmp_path / "t.png").convert("RGB"))
+    inside = picture[timeline.TOP + 1 : 300 - timeline.BOTTOM, timeline.LEFT + 1 : 900 - timeline.RIGHT]
+    drawn = {tuple(int(c[i : i + 2], 16) for i in (1, 3, 5)) for c in (*timeline.COLOURS, "#ffffff", "#e6e6e6")}
+    assert {tuple(pixel) for pixel in inside.reshape(-1, 3)} <= drawn  # lines and grid only: no text
+    legend = picture[timeline.TOP :, 900 - timeline.RIGHT + 1 :]
+    assert (legend.min(axis=2) < 100).any()  # the names, in black, beside the axes
