@@ -29,7 +29,8 @@ MARKERS = {"AVX-512": "o", "AVX2": "s", "AVX-512+AMX": "D"}
 
 def main() -> None:
     runs = list(csv.DictReader(open(HERE / "frontier.csv")))
-    figure, axis = plt.subplots(figsize=(8, 5))
+    figure, (axis, key) = plt.subplots(2, 1, figsize=(9, 7.6), height_ratios=(4, 1))
+    entries = []
     for cpu, marker in MARKERS.items():
         chosen = [r for r in runs if r["cpu"] == cpu]
         if not chosen:
@@ -41,17 +42,17 @@ def main() -> None:
             [float(r["ci95_high"]) - a for a, r in zip(y, chosen, strict=True)],
         ]
         axis.errorbar(x, y, yerr=errors, fmt=marker, capsize=4, label=f"2-core CPU with {cpu}")
-        for i, (run, xi, yi) in enumerate(zip(chosen, x, y, strict=True)):
-            shared = ", shared" if run["shared"] == "yes" else ""
-            # Labels alternate above and below their point; a row's label_dy (points) moves one clear of a neighbour.
-            dy = float(run["label_dy"]) if run.get("label_dy") else (6 if i % 2 else -12)
-            axis.annotate(
-                f"{run['recipe']} ({run['arch']}{shared})",
-                (xi, yi),
-                textcoords="offset points",
-                xytext=(7, dy),
-                fontsize=7,
+        for run, xi, yi in zip(chosen, x, y, strict=True):
+            # Each point is numbered, the key below says what it is: the points crowd, their names would
+            # not fit. A row's label_dy (points) moves its number clear of a neighbour; "none" leaves a
+            # point to the number of its group (the seeds of one recipe).
+            if run.get("label_dy") == "none":
+                continue
+            entries.append(
+                f"{len(entries) + 1}. {run['recipe']} ({run['arch']}, {cpu}{', shared' if run['shared'] == 'yes' else ''})"
             )
+            dy = float(run["label_dy"]) if run.get("label_dy") else 0
+            axis.annotate(str(len(entries)), (xi, yi), textcoords="offset points", xytext=(6, dy - 3), fontsize=8)
     for name, value in ANCHORS.items():
         axis.axhline(value, color="grey", linestyle="--", linewidth=0.8)
         axis.text(0.01, value, name, transform=axis.get_yaxis_transform(), va="bottom", fontsize=7, color="grey")
@@ -64,6 +65,10 @@ def main() -> None:
     axis.set_ylabel("PrivateTest accuracy (95% bootstrap CI)")
     axis.set_title("FER2013 on a CPU: accuracy against training time")
     axis.legend(loc="lower left", fontsize=8)
+    key.axis("off")
+    half = (len(entries) + 1) // 2
+    for column, part in enumerate((entries[:half], entries[half:])):
+        key.text(column * 0.5, 1.0, "\n".join(part), va="top", fontsize=7, transform=key.transAxes)
     figure.tight_layout()
     figure.savefig(HERE / "frontier.png", dpi=110)
     search()
