@@ -30,7 +30,7 @@ MARKERS = {"AVX-512": "o", "AVX2": "s", "AVX-512+AMX": "D"}
 def main() -> None:
     runs = list(csv.DictReader(open(HERE / "frontier.csv")))
     figure, (axis, key) = plt.subplots(2, 1, figsize=(9, 7.6), height_ratios=(4, 1))
-    entries = []
+    entries: list[str] = []
     for cpu, marker in MARKERS.items():
         chosen = [r for r in runs if r["cpu"] == cpu]
         if not chosen:
