@@ -68,7 +68,7 @@ def main() -> None:
     key.axis("off")
     half = (len(entries) + 1) // 2
     for column, part in enumerate((entries[:half], entries[half:])):
-        key.text(column * 0.5, 1.0, "\n".join(part), va="top", fontsize=7, transform=key.transAxes)
+        key.text(column * 0.54, 1.0, "\n".join(part), va="top", fontsize=6.8, transform=key.transAxes)
     figure.tight_layout()
     figure.savefig(HERE / "frontier.png", dpi=110)
     search()
