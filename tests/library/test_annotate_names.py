@@ -83,8 +83,9 @@ def test_the_plot_legend_sits_beside_the_lines_never_over_them(tmp_path):
     frames = [(Face("clip.mp4", i, None, i / 2), np.eye(7)[3] * i / 9 + (1 - i / 9) / 7) for i in range(10)]
     assert timeline.timeline_png(frames, EMOTIONS, tmp_path / "t.png")
     picture = np.asarray(Image.open(tmp_path / "t.png").convert("RGB"))
-    inside = picture[timeline.TOP + 1 : 300 - timeline.BOTTOM, timeline.LEFT + 1 : 900 - timeline.RIGHT]
+    right, bottom = timeline.WIDTH - timeline.RIGHT, timeline.PANEL_HEIGHT - timeline.BOTTOM
+    inside = picture[timeline.TOP + 1 : bottom, timeline.LEFT + 1 : right]
     drawn = {tuple(int(c[i : i + 2], 16) for i in (1, 3, 5)) for c in (*timeline.COLOURS, "#ffffff", "#e6e6e6")}
     assert {tuple(pixel) for pixel in inside.reshape(-1, 3)} <= drawn  # lines and grid only: no text
-    legend = picture[timeline.TOP :, 900 - timeline.RIGHT + 1 :]
+    legend = picture[timeline.TOP :, right + 1 :]
     assert (legend.min(axis=2) < 100).any()  # the names, in black, beside the axes
